@@ -1,0 +1,101 @@
+"""Inter-rater agreement and reliability (analysis.md §6).
+
+Units are unique comparisons (question, item, method pair); the category is the chosen
+method identity, never left/right. Krippendorff α (nominal; the package default is
+'interval') is primary and handles missing ratings; Fleiss κ (statsmodels) needs the same
+number of raters per unit; raw pairwise agreement is reported beside them (kappa paradox).
+Split-half reliability of the JOD vector: random halves of the workers, Spearman ρ between
+the halves' JODs, Spearman–Brown 2ρ/(1 + ρ).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+__all__ = ["agreement", "fleiss", "krippendorff_alpha", "raw_agreement", "split_half"]
+
+
+def krippendorff_alpha(reliability: np.ndarray) -> float:
+    """Krippendorff α, nominal, from a raters × units array (NaN = missing)."""
+    import krippendorff
+
+    return float(krippendorff.alpha(reliability_data=reliability,
+                                    level_of_measurement="nominal"))
+
+
+def fleiss(units: np.ndarray, method: str = "fleiss") -> float:
+    """Fleiss (or Randolph) κ from a units × raters array of category codes."""
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+    table, _ = aggregate_raters(np.asarray(units))
+    return float(fleiss_kappa(table, method=method))
+
+
+def raw_agreement(counts: np.ndarray) -> float:
+    """Mean over units (≥ 2 ratings) of the share of agreeing rater pairs.
+
+    ``counts``: units × categories; a unit's share is Σ_c n_c(n_c − 1) / (n(n − 1)).
+    """
+    counts = np.asarray(counts, float)
+    n = counts.sum(axis=1)
+    ok = n >= 2
+    share = (counts[ok] * (counts[ok] - 1)).sum(axis=1) / (n[ok] * (n[ok] - 1))
+    return float(share.mean()) if ok.any() else float("nan")
+
+
+def agreement(real: pd.DataFrame) -> dict[str, float]:
+    """α, κ (NaN unless raters per unit are equal), raw agreement, units and ratings."""
+    unit = real["question"].astype(str) + "|" + real["item_id"].astype(str) + "|" + [
+        " vs ".join(sorted(p)) for p in zip(real["method_A"], real["method_B"], strict=True)]
+    cat = pd.factorize(real["chosen_method"])[0].astype(float)
+    workers = pd.factorize(real["worker_id"])[0]
+    units = pd.factorize(unit)[0]
+    rel = np.full((workers.max() + 1, units.max() + 1), np.nan)
+    rel[workers, units] = cat
+    per_unit = np.bincount(units)
+    counts = np.zeros((units.max() + 1, int(cat.max()) + 1))
+    np.add.at(counts, (units, cat.astype(int)), 1)
+    multi = per_unit >= 2
+    out = {"units": int(multi.sum()), "ratings": int(per_unit[multi].sum()),
+           "krippendorff_alpha": np.nan, "fleiss_kappa": np.nan,
+           "raw_agreement": raw_agreement(counts)}
+    if multi.sum() >= 2 and np.unique(cat[multi[units]]).size >= 2:
+        out["krippendorff_alpha"] = krippendorff_alpha(rel[:, multi])
+    if len(per_unit) >= 2 and np.unique(per_unit).size == 1 and per_unit[0] >= 2:
+        order = np.argsort(units, kind="stable")
+        out["fleiss_kappa"] = fleiss(cat[order].reshape(-1, per_unit[0]).astype(int))
+    return out
+
+
+def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
+               seed: int = 0) -> dict[str, float]:
+    """Split-half reliability of the JOD vector: mean Spearman–Brown over random splits.
+
+    Splits where either half's comparison graph is disconnected are skipped (counted).
+    """
+    from analysis.jod import is_connected, observer_matrices, scale
+
+    _, MM = observer_matrices(real, conditions)
+    n = MM.shape[0]
+    rng = np.random.default_rng(seed)
+    rhos, skipped = [], 0
+    if n < 4 or len(conditions) < 3:
+        return {"split_half": np.nan, "split_half_rho": np.nan, "splits": 0, "skipped": 0}
+    for _ in range(repeats):
+        perm = rng.permutation(n)
+        a, b = MM[perm[: n // 2]].sum(axis=0), MM[perm[n // 2:]].sum(axis=0)
+        if not (is_connected(a) and is_connected(b)):
+            skipped += 1
+            continue
+        rho = spearmanr(scale(a, check=False), scale(b, check=False)).statistic
+        if np.isfinite(rho):
+            rhos.append(rho)
+    if not rhos:
+        return {"split_half": np.nan, "split_half_rho": np.nan, "splits": 0,
+                "skipped": skipped}
+    rhos = np.asarray(rhos)
+    sb = 2 * rhos / (1 + rhos)
+    return {"split_half": float(np.mean(sb[rhos > -1])), "split_half_rho": float(rhos.mean()),
+            "splits": len(rhos), "skipped": skipped}

@@ -1,0 +1,213 @@
+"""The long-format judgment table (analysis.md §1): from the database or a CSV, validated.
+
+One row per response. Practice trials never enter the table. The chosen category is the
+method identity (``chosen_method``), never left/right; ``left_method`` records the side.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stylestudy.errors import UserError
+
+__all__ = [
+    "COLUMNS",
+    "EXPORT_EXTRAS",
+    "PWCMP_COLUMNS",
+    "REQUIRED",
+    "load_csv",
+    "load_study",
+    "pwcmp_table",
+    "real_trials",
+    "require_single_question",
+    "validate",
+]
+
+#: long-format columns, in export order
+COLUMNS = (
+    "worker_id", "session_id", "trial_id", "item_id", "content_id", "style_id", "question",
+    "method_A", "method_B", "left_method", "chose_A", "chosen_method", "rt_ms", "is_catch",
+    "is_repeat", "trial_kind", "expected", "repeat_of", "timestamp", "session_state",
+    "outcome",
+)
+#: further columns of the study server's long export (``study_server/exports.py``): read,
+#: checked against the columns above, then dropped
+EXPORT_EXTRAS = ("is_practice", "position", "observer", "session", "scene", "condition_A",
+                 "condition_B", "is_A_selected")
+#: columns a CSV must carry; the rest are filled with defaults
+REQUIRED = ("worker_id", "trial_id", "item_id", "question", "method_A", "method_B", "chose_A")
+#: pwcmp's ``pw_scale_table`` column names (mantiuk/pwcmp README), plus question and RT
+PWCMP_COLUMNS = ("observer", "session", "scene", "condition_A", "condition_B", "is_A_selected",
+                 "question", "rt_ms")
+QUESTIONS = ("content", "style")
+TRIAL_KINDS = ("real", "catch", "repeat")
+
+_BOOL_TRUE = {"1", "true", "t", "yes", "y", "1.0"}
+_BOOL_FALSE = {"0", "false", "f", "no", "n", "0.0"}
+
+
+def _as_bool(series: pd.Series, name: str) -> pd.Series:
+    if series.dtype == bool:
+        return series
+    text = series.astype(str).str.strip().str.lower()
+    bad = ~text.isin(_BOOL_TRUE | _BOOL_FALSE)
+    if bad.any():
+        raise UserError(f"column {name!r} must be 0/1 or true/false; row {int(bad.idxmax()) + 2} "
+                        f"has {series[bad].iloc[0]!r}")
+    return text.isin(_BOOL_TRUE)
+
+
+def validate(df: pd.DataFrame, methods: set[str] | None = None) -> pd.DataFrame:
+    """Check and normalise a long table; return it with every column of :data:`COLUMNS`.
+
+    Rejects missing or unknown columns, duplicate ``trial_id``s, unknown questions, real
+    rows without two distinct methods, a ``chosen_method`` that contradicts ``chose_A``,
+    and (with ``methods``) methods outside the declared set.
+    """
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise UserError(f"judgment table lacks column(s) {', '.join(missing)}; "
+                        f"required: {', '.join(REQUIRED)}")
+    unknown = [c for c in df.columns if c not in COLUMNS and c not in EXPORT_EXTRAS]
+    if unknown:
+        raise UserError(f"judgment table has unknown column(s) {', '.join(map(str, unknown))}; "
+                        f"allowed: {', '.join(COLUMNS + EXPORT_EXTRAS)}")
+    if df.empty:
+        raise UserError("judgment table has no rows")
+    df = df.copy()
+    if "is_practice" in df:
+        df = df[~_as_bool(df["is_practice"], "is_practice")].copy()
+    for col in ("worker_id", "trial_id", "item_id", "question", "method_A", "method_B"):
+        df[col] = df[col].astype("string").str.strip()
+    dup = df["trial_id"].duplicated(keep=False)
+    if dup.any():
+        ids = sorted(df.loc[dup, "trial_id"].unique())[:5]
+        raise UserError(f"duplicate trial_id(s) in judgment table: {', '.join(ids)}")
+    bad_q = ~df["question"].isin(QUESTIONS)
+    if bad_q.any():
+        raise UserError(f"unknown question {df.loc[bad_q, 'question'].iloc[0]!r}; "
+                        f"expected one of {', '.join(QUESTIONS)}")
+    df["chose_A"] = _as_bool(df["chose_A"], "chose_A")
+    if "is_A_selected" in df and (_as_bool(df["is_A_selected"], "is_A_selected")
+                                  != df["chose_A"]).any():
+        raise UserError("columns is_A_selected and chose_A disagree")
+    for col in ("is_catch", "is_repeat"):
+        df[col] = _as_bool(df[col], col) if col in df else False
+    if "trial_kind" not in df:
+        df["trial_kind"] = np.where(df["is_catch"], "catch",
+                                    np.where(df["is_repeat"], "repeat", "real"))
+    df["trial_kind"] = df["trial_kind"].astype("string")
+    if (df["trial_kind"] == "practice").any():
+        df = df[df["trial_kind"] != "practice"].copy()
+    bad_k = ~df["trial_kind"].isin(TRIAL_KINDS)
+    if bad_k.any():
+        raise UserError(f"unknown trial_kind {df.loc[bad_k, 'trial_kind'].iloc[0]!r}")
+    df["is_catch"] = df["trial_kind"] == "catch"
+    df["is_repeat"] = df["trial_kind"] == "repeat"
+    real = ~df["is_catch"]
+    no_method = real & (df["method_A"].isna() | df["method_B"].isna()
+                        | (df["method_A"] == "") | (df["method_B"] == ""))
+    if no_method.any():
+        raise UserError(f"trial {df.loc[no_method, 'trial_id'].iloc[0]} is not a catch trial "
+                        "but lacks method_A or method_B")
+    same = real & (df["method_A"] == df["method_B"])
+    if same.any():
+        raise UserError(f"trial {df.loc[same, 'trial_id'].iloc[0]} compares a method with "
+                        "itself")
+    if methods is not None:
+        used = set(df.loc[real, "method_A"]) | set(df.loc[real, "method_B"])
+        extra = sorted(used - set(methods))
+        if extra:
+            raise UserError(f"unknown method(s) {', '.join(extra)}; the study declares "
+                            f"{', '.join(sorted(methods))}")
+    derived = df["method_A"].where(df["chose_A"], df["method_B"]).where(real)
+    if "chosen_method" in df:
+        given = df["chosen_method"].astype("string").replace("", pd.NA)
+        clash = real & given.notna() & (given != derived)
+        if clash.any():
+            raise UserError(f"trial {df.loc[clash, 'trial_id'].iloc[0]}: chosen_method "
+                            "contradicts chose_A")
+    df["chosen_method"] = derived.astype("string")
+    df["session_id"] = (df["session_id"].astype("string") if "session_id" in df
+                        else df["worker_id"])
+    for col in ("content_id", "style_id", "left_method", "expected", "repeat_of", "timestamp",
+                "session_state", "outcome"):
+        df[col] = (df[col].astype("string").replace("", pd.NA) if col in df
+                   else pd.Series(pd.NA, index=df.index, dtype="string"))
+    df["rt_ms"] = pd.to_numeric(df["rt_ms"], errors="coerce") if "rt_ms" in df else np.nan
+    left_ok = df["left_method"].isna() | df["left_method"].eq(df["method_A"]) \
+        | df["left_method"].eq(df["method_B"]) | df["is_catch"]
+    if not left_ok.all():
+        raise UserError(f"trial {df.loc[~left_ok, 'trial_id'].iloc[0]}: left_method is "
+                        "neither method_A nor method_B")
+    return df.loc[:, list(COLUMNS)].reset_index(drop=True)
+
+
+def load_csv(path: str | os.PathLike, methods: set[str] | None = None) -> pd.DataFrame:
+    """Read and validate an exported long-format CSV."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=True)
+    except FileNotFoundError:
+        raise UserError(f"judgment file not found: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read judgment CSV {path}: {exc}") from None
+    return validate(df, methods)
+
+
+def require_single_question(df: pd.DataFrame) -> str:
+    """The one question of ``df``; a table that mixes content and style is refused."""
+    qs = sorted(df["question"].dropna().unique())
+    if len(qs) != 1:
+        raise UserError(f"one analysis covers one question; this table mixes {', '.join(qs)}. "
+                        "Split it by question first")
+    return str(qs[0])
+
+
+def real_trials(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows that carry a preference: real trials (not catch, not repeats)."""
+    return df[df["trial_kind"] == "real"]
+
+
+def pwcmp_table(df: pd.DataFrame) -> pd.DataFrame:
+    """pwcmp's long format (``pw_scale_table`` names) for the real trials, plus question, RT."""
+    real = real_trials(df)
+    return pd.DataFrame({
+        "observer": real["worker_id"], "session": real["session_id"],
+        "scene": real["item_id"], "condition_A": real["method_A"],
+        "condition_B": real["method_B"], "is_A_selected": real["chose_A"].astype(int),
+        "question": real["question"], "rt_ms": real["rt_ms"],
+    }).reset_index(drop=True)
+
+
+def load_study(slug: str, engine: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The long table of study ``slug`` and the study's spec (its QC configuration)."""
+    from sqlalchemy import select
+
+    from db.engine import session_scope
+    from db.judgments import judgment_rows
+    from db.models import Study
+
+    with session_scope(engine) as s:
+        study = s.scalar(select(Study).where(Study.slug == slug))
+        if study is None:
+            raise UserError(f"no study named {slug!r}")
+        spec = dict(study.spec or {})
+        rows = [r for r in judgment_rows(s, slug) if r["trial_kind"] != "practice"]
+    if not rows:
+        raise UserError(f"study {slug!r} has no responses yet")
+    recs = [{
+        "worker_id": r["worker_id"], "session_id": str(r["session_id"]),
+        "trial_id": r["trial_id"], "item_id": r["item_id"],
+        "content_id": str(r["content_id"]), "style_id": str(r["style_id"]),
+        "question": r["question"], "method_A": r["method_A"] or None,
+        "method_B": r["method_B"] or None, "left_method": r["left_method"] or None,
+        "chose_A": bool(r["chose_A"]), "rt_ms": r["rt_ms"], "trial_kind": r["trial_kind"],
+        "expected": r["expected"] or None, "repeat_of": r["repeat_of"] or None,
+        "timestamp": r["timestamp"], "session_state": r["session_state"],
+        "outcome": r["outcome"] or None,
+    } for r in rows]
+    return validate(pd.DataFrame.from_records(recs)), spec

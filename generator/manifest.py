@@ -1,0 +1,238 @@
+"""Generation manifests: a YAML file naming inputs, methods, seeds and the output size."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator import method as registry
+from stylestudy.errors import UserError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+TOP_KEYS = {"name", "size", "seeds", "contents", "styles", "pairs", "methods",
+            "allow_random_weights", "guides"}
+#: guidance images a pair may carry (colour-coded region maps, STROTSS §1.8)
+GUIDE_KINDS = ("content_regions", "style_regions")
+METHOD_KEYS = {"name", "label", "params", "sweep", "checkpoint"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One method with one complete parameter set (a study condition)."""
+
+    name: str
+    version: str
+    params: dict[str, Any]
+    params_hash: str
+    label: str
+    checkpoint: str | None = None
+
+
+@dataclass
+class Manifest:
+    name: str
+    source: Path
+    size: int | None
+    seeds: list[int]
+    contents: list[Path]
+    styles: list[Path]
+    pairs: list[tuple[Path, Path]]
+    conditions: list[Condition]
+    allow_random_weights: bool = False
+    #: (content, style) → guide kind → image file
+    guides: dict[tuple[Path, Path], dict[str, Path]] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_generations(self) -> int:
+        return len(self.pairs) * len(self.conditions) * len(self.seeds)
+
+
+def _fail(src: Path, msg: str) -> UserError:
+    return UserError(f"{src}: {msg}")
+
+
+def _images(src: Path, entries: Any, key: str) -> list[Path]:
+    if not isinstance(entries, list) or not entries:
+        raise _fail(src, f"'{key}' must be a non-empty list of image files or folders")
+    out: list[Path] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise _fail(src, f"'{key}' entries must be paths, got {entry!r}")
+        path = (src.parent / entry).resolve()
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise _fail(src, f"folder {entry!r} in '{key}' holds no images")
+            out.extend(found)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise _fail(src, f"'{key}' entry {entry!r} does not exist")
+    names = [p.name for p in out]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise _fail(src, f"two '{key}' images are named {dup!r}; file names must be unique")
+    return out
+
+
+def _label(name: str, params: dict[str, Any], defaults: dict[str, Any]) -> str:
+    changed = {k: v for k, v in params.items() if defaults.get(k) != v}
+    if not changed:
+        return name
+    return name + "[" + ",".join(f"{k}={changed[k]}" for k in sorted(changed)) + "]"
+
+
+def _conditions(src: Path, entries: Any) -> list[Condition]:
+    if not isinstance(entries, list) or not entries:
+        raise _fail(src, "'methods' must be a non-empty list")
+    out: list[Condition] = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise _fail(src, f"methods[{i}] must be a name or a mapping with 'name'")
+        unknown = set(entry) - METHOD_KEYS
+        if unknown:
+            raise _fail(src, f"methods[{i}] has unknown key {sorted(unknown)[0]!r} "
+                             f"(allowed: {', '.join(sorted(METHOD_KEYS))})")
+        cls = registry.get(str(entry["name"]))
+        params = entry.get("params") or {}
+        sweep = entry.get("sweep") or {}
+        if not isinstance(params, dict) or not isinstance(sweep, dict):
+            raise _fail(src, f"methods[{i}]: 'params' and 'sweep' must be mappings")
+        if any(not isinstance(v, list) or not v for v in sweep.values()):
+            raise _fail(src, f"methods[{i}]: every 'sweep' value must be a non-empty list")
+        checkpoint = entry.get("checkpoint")
+        if checkpoint is not None:
+            checkpoint = str((src.parent / str(checkpoint)).resolve())
+            if not Path(checkpoint).is_file():
+                raise _fail(src, f"methods[{i}]: checkpoint {entry['checkpoint']!r} not found")
+        elif cls.needs_checkpoint:
+            raise _fail(src, f"method {cls.name!r} needs a 'checkpoint' (train one with "
+                             f"`stylestudy train {cls.name}`)")
+        defaults = cls.validate_params({})
+        base = entry.get("label")
+        keys = list(sweep)
+        for values in itertools.product(*(sweep[k] for k in keys)):
+            swept = dict(zip(keys, values, strict=True))
+            try:
+                full = cls.validate_params({**params, **swept})
+            except UserError as exc:
+                raise _fail(src, f"methods[{i}] ({cls.name}): {exc.message}") from None
+            if base is None:
+                label = _label(cls.name, full, defaults)
+            elif swept:
+                label = f"{base}[" + ",".join(f"{k}={v}" for k, v in swept.items()) + "]"
+            else:
+                label = str(base)
+            out.append(Condition(cls.name, cls.version, full, registry.params_hash(full),
+                                 label, checkpoint))
+    labels = [c.label for c in out]
+    dup = next((lb for lb in labels if labels.count(lb) > 1), None)
+    if dup:
+        raise _fail(src, f"two method entries have the label {dup!r}; give one a 'label'")
+    return out
+
+
+def _pairs(src: Path, spec: Any, contents: list[Path], styles: list[Path]):
+    if spec in (None, "all"):
+        return [(c, s) for c in contents for s in styles]
+    if not isinstance(spec, list):
+        raise _fail(src, "'pairs' must be 'all' or a list of [content, style] file names")
+    by_c = {p.name: p for p in contents}
+    by_s = {p.name: p for p in styles}
+    out = []
+    for pair in spec:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise _fail(src, f"pair {pair!r} must be [content file name, style file name]")
+        c, s = pair
+        if c not in by_c or s not in by_s:
+            missing = c if c not in by_c else s
+            raise _fail(src, f"pair {pair!r}: {missing!r} is not among the manifest's images")
+        out.append((by_c[c], by_s[s]))
+    return out
+
+
+def _guides(src: Path, spec: Any, pairs: list[tuple[Path, Path]]):
+    if spec is None:
+        return {}
+    if not isinstance(spec, list):
+        raise _fail(src, "'guides' must be a list of {content, style, content_regions, "
+                         "style_regions} mappings")
+    by_name = {(c.name, s.name): (c, s) for c, s in pairs}
+    out: dict[tuple[Path, Path], dict[str, Path]] = {}
+    for i, entry in enumerate(spec):
+        if not isinstance(entry, dict) or not {"content", "style"} <= set(entry):
+            raise _fail(src, f"guides[{i}] needs 'content' and 'style' file names")
+        unknown = set(entry) - {"content", "style", *GUIDE_KINDS}
+        if unknown:
+            raise _fail(src, f"guides[{i}] has unknown key {sorted(unknown)[0]!r} "
+                             f"(allowed: content, style, {', '.join(GUIDE_KINDS)})")
+        pair = by_name.get((entry["content"], entry["style"]))
+        if pair is None:
+            raise _fail(src, f"guides[{i}]: [{entry['content']}, {entry['style']}] is not a "
+                             "pair of this manifest")
+        files = {}
+        for kind in GUIDE_KINDS:
+            if kind in entry:
+                path = (src.parent / str(entry[kind])).resolve()
+                if not path.is_file():
+                    raise _fail(src, f"guides[{i}]: {kind} {entry[kind]!r} does not exist")
+                files[kind] = path
+        if not files:
+            raise _fail(src, f"guides[{i}] names no guide image")
+        out[pair] = files
+    return out
+
+
+def parse(raw: Any, source: Path) -> Manifest:
+    """Validate a manifest mapping; every problem is a ``UserError`` naming the file."""
+    if not isinstance(raw, dict):
+        raise _fail(source, "a manifest must be a YAML mapping")
+    unknown = set(raw) - TOP_KEYS
+    if unknown:
+        raise _fail(source, f"unknown key {sorted(unknown)[0]!r} "
+                            f"(allowed: {', '.join(sorted(TOP_KEYS))})")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(source, "'name' (the comparison set's name) is required")
+    size = raw.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)
+                             or not 8 <= size <= 8192):
+        raise _fail(source, f"'size' must be an integer long side in 8..8192, got {size!r}")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise _fail(source, "'seeds' must be a non-empty list of non-negative integers")
+    contents = _images(source, raw.get("contents"), "contents")
+    styles = _images(source, raw.get("styles"), "styles")
+    allow_random = raw.get("allow_random_weights", False)
+    if not isinstance(allow_random, bool):
+        raise _fail(source, "'allow_random_weights' must be true or false")
+    pairs = _pairs(source, raw.get("pairs"), contents, styles)
+    return Manifest(name=name.strip(), source=source, size=size, seeds=sorted(set(seeds)),
+                    contents=contents, styles=styles, pairs=pairs,
+                    conditions=_conditions(source, raw.get("methods")),
+                    allow_random_weights=allow_random, raw=raw,
+                    guides=_guides(source, raw.get("guides"), pairs))
+
+
+def load(path: str | Path) -> Manifest:
+    """Read and validate a manifest file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"manifest not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read manifest {path}: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}") from None
+    return parse(raw, path.resolve())

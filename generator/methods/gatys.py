@@ -1,0 +1,157 @@
+"""Gatys, Ecker, Bethge, "Image Style Transfer Using Convolutional Neural Networks", CVPR 2016.
+
+Faithful to the paper: VGG19 (the original Caffe network by default, ``vgg19-caffe-q8``;
+torchvision's retrained VGG19 on request) with max pooling replaced by average pooling
+(§2), style representation from the Gram matrices of conv1_1, conv2_1, conv3_1, conv4_1
+and conv5_1 (w_l = 1/5, E_l = 1/(4 N_l² M_l²) Σ (G − A)², eq. 4–5), content from conv4_2
+(½ Σ (F − P)², eq. 1), L = α L_content + β L_style with α/β = 1e-3 (Fig. 2/3), optimised
+with L-BFGS from white noise (§2). Layer outputs are taken after the ReLU, as Caffe's
+in-place ReLUs leave them in the named blobs. The paper gives no iteration count; the
+default 1000 is jcjohnson/neural-style's ``-num_iterations``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from generator.imageops import output_shape, resize
+from generator.method import Method, Param, Request, register
+
+__all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "gram", "style_layer_loss", "content_loss"]
+
+#: torchvision VGG19 ``features`` indices of the ReLUs after conv1_1 … conv5_1 and conv4_2
+STYLE_LAYERS = {"conv1_1": 1, "conv2_1": 6, "conv3_1": 11, "conv4_1": 20, "conv5_1": 29}
+CONTENT_LAYER = ("conv4_2", 22)
+
+
+def gram(f):
+    """G_ij = Σ_k F_ik F_jk for F of shape N_l × M_l (eq. 3)."""
+    return f @ f.t()
+
+
+def style_layer_loss(f, a):
+    """E_l = 1/(4 N_l² M_l²) Σ_ij (G_ij − A_ij)² (eq. 4); ``a`` is the style Gram matrix."""
+    n, m = f.shape
+    return ((gram(f) - a) ** 2).sum() / (4.0 * n ** 2 * m ** 2)
+
+
+def content_loss(f, p):
+    """½ Σ (F − P)² (eq. 1)."""
+    return 0.5 * ((f - p) ** 2).sum()
+
+
+@register
+class Gatys(Method):
+    """Neural style transfer by Gram-matrix matching, L-BFGS."""
+
+    name = "gatys"
+    version = "1"
+    kind = "optimisation"
+    summary = "Gatys et al. 2016: VGG19 Gram matrices, conv4_2 content, L-BFGS"
+    weights = ("vgg19-caffe-q8",)
+    prefers_gpu = True
+    params = {
+        "ratio": Param(float, 1e-3, "α/β, content-to-style weight ratio (paper Fig. 2: 1e-3)",
+                       min=0.0),
+        "iterations": Param(int, 1000, "L-BFGS iterations (neural-style default 1000)", min=1),
+        "init": Param(str, "noise", "white noise (paper) or the content image",
+                      choices=("noise", "content")),
+        "pooling": Param(str, "avg", "average pooling (paper §2) or max",
+                         choices=("avg", "max")),
+        "backbone": Param(str, "vgg19-caffe-q8", "the original Caffe VGG19 (8-bit) or "
+                          "torchvision's VGG19", choices=("vgg19-caffe-q8", "vgg19")),
+    }
+
+    def setup(self) -> None:
+        self._nets: dict[tuple[str, str], Any] = {}
+        self.evaluations = 0
+
+    def _net(self, backbone: str, pooling: str):
+        import torch
+        from torch import nn
+
+        from generator.vgg import vgg_features
+
+        key = (backbone, pooling)
+        if key not in self._nets:
+            feats, record = vgg_features(backbone, allow_random=self.ctx.allow_random_weights,
+                                         weights_dir=self.ctx.weights_dir)
+            self.ctx.weights_used[backbone] = record
+            feats = feats[: CONTENT_LAYER[1] + 8]  # up to relu5_1 (index 29)
+            if pooling == "avg":
+                for i, layer in enumerate(feats):
+                    if isinstance(layer, nn.MaxPool2d):
+                        feats[i] = nn.AvgPool2d(2, 2)
+            self._nets[key] = feats.to(torch.device(self.ctx.device))
+        return self._nets[key]
+
+    def _prep(self, img, backbone: str):
+        """RGB [0, 1] → network input (Caffe: BGR 0–255 minus mean; torchvision: mean/std)."""
+        import torch
+
+        from generator.vgg import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
+
+        if backbone == "vgg19-caffe-q8":
+            mean = torch.tensor(CAFFE_MEAN_BGR, device=img.device).view(1, 3, 1, 1)
+            return img.flip(1) * 255.0 - mean
+        mean = torch.tensor(IMAGENET_MEAN, device=img.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=img.device).view(1, 3, 1, 1)
+        return (img - mean) / std
+
+    def _features(self, net, x) -> dict[int, Any]:
+        taps = set(STYLE_LAYERS.values()) | {CONTENT_LAYER[1]}
+        out = {}
+        for i, layer in enumerate(net):
+            x = layer(x)
+            if i in taps:
+                out[i] = x[0].reshape(x.shape[1], -1)
+        return out
+
+    def run(self, request: Request) -> np.ndarray:
+        import torch
+
+        p = request.params
+        dev = torch.device(self.ctx.device)
+        net = self._net(p["backbone"], p["pooling"])
+        shape = request.output_shape
+        content = torch.from_numpy(np.ascontiguousarray(resize(request.content, shape),
+                                                        dtype=np.float32))
+        content = content.permute(2, 0, 1)[None].to(dev)
+        style_shape = output_shape(*request.style.shape[:2], max(shape))
+        style = torch.from_numpy(np.ascontiguousarray(resize(request.style, style_shape),
+                                                      dtype=np.float32))
+        style = style.permute(2, 0, 1)[None].to(dev)
+        with torch.no_grad():
+            fc = self._features(net, self._prep(content, p["backbone"]))
+            fs = self._features(net, self._prep(style, p["backbone"]))
+            grams = {i: gram(fs[i]) for i in STYLE_LAYERS.values()}
+            target = fc[CONTENT_LAYER[1]]
+        gen = torch.Generator().manual_seed(request.seed)
+        if p["init"] == "noise":
+            x0 = torch.rand(content.shape, generator=gen).to(dev)
+        else:
+            x0 = content.clone()
+        x = x0.requires_grad_(True)
+        alpha, beta = p["ratio"], 1.0
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=p["iterations"], history_size=100,
+                                tolerance_grad=-1.0, tolerance_change=-1.0,
+                                line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            self.evaluations += 1
+            f = self._features(net, self._prep(x, p["backbone"]))
+            ls = sum(style_layer_loss(f[i], grams[i]) for i in STYLE_LAYERS.values()) / 5.0
+            loss = alpha * content_loss(f[CONTENT_LAYER[1]], target) + beta * ls
+            loss.backward()
+            return loss
+
+        self.evaluations = 0
+        opt.step(closure)
+        return torch.clamp(x.detach()[0], 0, 1).permute(1, 2, 0).cpu().numpy()
+
+    def provenance(self) -> dict[str, Any]:
+        return {"gatys": {"evaluations": self.evaluations, "line_search": "strong_wolfe",
+                          "layers": {"style": list(STYLE_LAYERS), "content": CONTENT_LAYER[0]}}}

@@ -1,0 +1,1 @@
+"""Two-domain translators: EGSC-IT, CycleGAN, UNIT and MUNIT; training and inference."""

@@ -1,0 +1,208 @@
+"""Admin pages under ``/admin/``: login, dashboard, study state, exports, submissions.
+
+Cookie session (Secure, HttpOnly, SameSite=Lax), a CSRF token on every state-changing
+request, a rate-limited login, salted password hashes (werkzeug scrypt), and
+``frame-ancestors 'none'`` plus ``X-Frame-Options: DENY`` (crowd-protocol.md §6–§7).
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+from collections import Counter
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from db.engine import get_engine, session_scope
+from db.models import AdminUser, Asset, DesignCell, Method, Review, Study, StudySession
+from study_server import exports
+from study_server.db import commit, get_db
+from study_server.limits import limiter
+from study_server.platforms import completion_code
+from study_server.qc import session_qc
+from study_server.security import admin_headers, csrf_token, verify_csrf
+from study_server.studies import STUDY_TRANSITIONS, set_study_state
+from stylestudy.errors import UserError
+
+__all__ = ["bp", "set_admin_password"]
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def set_admin_password(username: str, password: str) -> None:
+    """Create or reset an admin user; only a salted hash is stored."""
+    if len(password) < 10:
+        raise UserError("admin passwords need at least 10 characters")
+    with session_scope(get_engine(), write=True) as s:
+        user = s.scalar(select(AdminUser).where(AdminUser.username == username))
+        if user is None:
+            user = AdminUser(username=username)
+            s.add(user)
+        user.password_hash = generate_password_hash(password)
+
+
+@bp.after_request
+def _headers(resp: Response) -> Response:
+    return admin_headers(resp)
+
+
+@bp.before_request
+def _csrf() -> None:
+    if request.method == "POST":
+        verify_csrf()
+
+
+@bp.app_context_processor
+def _inject() -> dict:
+    return {"csrf_token": csrf_token} if request.blueprint == "admin" else {}
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if not session.get("admin"):
+            return redirect(url_for("admin.login", next=request.path))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT"], methods=["POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        name = request.form.get("username", "")
+        user = get_db().scalar(select(AdminUser).where(AdminUser.username == name))
+        if user is not None and check_password_hash(user.password_hash,
+                                                    request.form.get("password", "")):
+            session.clear()
+            session["admin"] = user.username
+            csrf_token()
+            nxt = request.args.get("next", "")
+            return redirect(nxt if nxt.startswith("/admin/") else url_for("admin.dashboard"))
+        error = "wrong username or password"
+    return render_template("admin/login.html", error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    s = get_db()
+    rows = s.execute(select(Study, func.sum(DesignCell.served), func.sum(DesignCell.target))
+                     .join(DesignCell, DesignCell.study_id == Study.id)
+                     .where(DesignCell.kind == "real").group_by(Study.id)
+                     .order_by(Study.created_at.desc())).all()
+    return render_template("admin/dashboard.html", rows=rows)
+
+
+def _study(slug: str) -> Study:
+    study = get_db().scalar(select(Study).where(Study.slug == slug))
+    if study is None:
+        abort(404)
+    return study
+
+
+@bp.get("/study/<slug>")
+@login_required
+def study_view(slug: str):
+    s = get_db()
+    study = _study(slug)
+    ma, mb, ref = aliased(Method), aliased(Method), aliased(Asset)
+    cells = s.execute(select(DesignCell, ma.label, mb.label, ref.source_name)
+                      .join(ref, ref.id == DesignCell.reference_asset_id)
+                      .outerjoin(ma, ma.id == DesignCell.method_a_id)
+                      .outerjoin(mb, mb.id == DesignCell.method_b_id)
+                      .where(DesignCell.study_id == study.id)
+                      .order_by(DesignCell.kind.desc(), DesignCell.question, DesignCell.id)).all()
+    states = Counter(dict(s.execute(select(StudySession.state, func.count())
+                                    .where(StudySession.study_id == study.id)
+                                    .group_by(StudySession.state)).all()))
+    rows = exports.judgments(s, slug)
+    qc = session_qc(rows)
+    catch_n = sum(q.catch_n for q in qc.values())
+    catch_ok = sum(q.catch_correct for q in qc.values())
+    rts = [r["rt_ms"] for r in rows if r["rt_ms"] is not None and not r["is_practice"]]
+    sessions = s.scalars(select(StudySession).where(StudySession.study_id == study.id)
+                         .order_by(StudySession.id)).all()
+    reviews = dict(s.execute(select(Review.session_id, Review.decision).join(
+        StudySession, StudySession.id == Review.session_id).where(
+        StudySession.study_id == study.id)).all())
+    secret = current_app.config["SECRET"]
+    subs = [{"s": x, "qc": qc.get(x.id), "review": reviews.get(x.id),
+             "code": completion_code(secret, study.spec, x.id, x.outcome) if x.outcome else ""}
+            for x in sessions]
+    return render_template(
+        "admin/study.html", study=study, cells=cells, states=states, subs=subs,
+        catch_accuracy=(catch_ok / catch_n) if catch_n else None,
+        median_rt=statistics.median(rts) if rts else None,
+        flagged=[q for q in qc.values() if q.flags],
+        actions=[st for st, froms in STUDY_TRANSITIONS.items() if study.state in froms])
+
+
+@bp.post("/study/<slug>/state")
+@login_required
+def study_state(slug: str):
+    try:
+        set_study_state(slug, request.form.get("state", ""), get_engine(
+            current_app.config["DATABASE_URL"]))
+    except UserError as exc:
+        abort(409, description=exc.message)
+    return redirect(url_for("admin.study_view", slug=slug))
+
+
+@bp.post("/study/<slug>/review/<int:session_id>")
+@login_required
+def review(slug: str, session_id: int):
+    """Record an approve / screen-out decision once per completed session."""
+    decision = request.form.get("decision")
+    if decision not in ("approved", "screened_out"):
+        abort(400, description="decision must be approved or screened_out")
+    s = get_db(write=True)
+    study = _study(slug)
+    sess = s.get(StudySession, session_id)
+    if sess is None or sess.study_id != study.id or sess.state not in ("completed",
+                                                                        "submitted"):
+        abort(409, description="only completed sessions of this study can be reviewed")
+    if s.get(Review, session_id) is not None:
+        abort(409, description="this session was already reviewed")
+    s.add(Review(session_id=session_id, decision=decision, admin=session["admin"]))
+    commit()
+    return redirect(url_for("admin.study_view", slug=slug))
+
+
+@bp.get("/study/<slug>/export.<fmt>")
+@login_required
+def export(slug: str, fmt: str):
+    kinds = {"csv": "long", "pwcmp": "pwcmp", "json": "json"}
+    if fmt not in kinds:
+        abort(404)
+    _study(slug)
+    question = request.args.get("question")
+    try:
+        text = exports.render(get_db(), slug, kinds[fmt], question)
+    except UserError as exc:
+        abort(400, description=exc.message)
+    suffix = f"-{question}" if fmt == "pwcmp" else ""
+    ext = "json" if fmt == "json" else "csv"
+    mime = "application/json" if fmt == "json" else "text/csv"
+    return Response(text, mimetype=mime, headers={
+        "Content-Disposition": f'attachment; filename="{slug}{suffix}.{ext}"'})

@@ -1,0 +1,145 @@
+"""The participant JSON API under ``/api/`` (bearer-token auth, no cookies).
+
+Described by ``/api/openapi.json`` (``study_server.openapi``). Every refusal is a 4xx JSON
+body ``{"error": code, "message": text}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from study_server import participation as flow
+from study_server.db import commit, get_db
+from study_server.limits import limiter, token_or_ip
+from study_server.openapi import openapi_document
+from study_server.participant import MOBILE_UA
+from study_server.participation import ApiError
+from study_server.platforms import EntryError, parse_entry
+from study_server.security import check_origin
+
+__all__ = ["bp"]
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger("stylestudy.api")
+
+
+def _secret() -> bytes:
+    return current_app.config["SECRET"]
+
+
+def _token() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[7:].strip() or None
+    return None
+
+
+def _json() -> Any:
+    if not request.data:
+        return {}
+    try:
+        return json.loads(request.data)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+
+
+@bp.before_request
+def _origin() -> None:
+    if request.method == "POST" and not check_origin(request):
+        raise ApiError(403, "bad_origin", "cross-origin request refused")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@bp.post("/studies/<slug>/sessions")
+@limiter.limit(lambda: current_app.config["START_LIMIT"])
+def start(slug: str) -> tuple[Response, int]:
+    """Consent accepted: create the session and allocate its trials."""
+    body = _json()
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    if body.get("consent") is not True:
+        raise ApiError(422, "no_consent", "consent must be true to start")
+    params = body.get("params") or {}
+    viewport = body.get("viewport") or {}
+    if not isinstance(params, dict) or not isinstance(viewport, dict):
+        raise ApiError(422, "bad_params", "params and viewport must be JSON objects")
+    viewport = {k: v for k, v in viewport.items()
+                if isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+                and len(k) <= 32}
+    s = get_db(write=True)
+    study = flow.get_study(s, slug)
+    try:
+        entry = parse_entry(study.spec, params)
+    except EntryError as exc:
+        raise ApiError(422, "bad_entry", str(exc)) from None
+    ua = request.headers.get("User-Agent") or ""
+    if study.spec["exclude_mobile"] and re.search(MOBILE_UA, ua):
+        raise ApiError(403, "device_excluded", "this study needs a computer with a large "
+                       "screen; it cannot be done on a phone or tablet")
+    client = {"user_agent": ua, "viewport": viewport}
+    flow.maybe_sweep(s, study.id)
+    commit()  # the sweep commits on its own, before the allocation takes its locks
+    token, sess = flow.start_session(s, slug, entry, _secret(), client)
+    commit()
+    log.info("session started", extra={"session_id": sess.id, "study": slug})
+    return jsonify({"token": token, "state": "started"}), 201
+
+
+@bp.get("/session")
+def state() -> Response:
+    return jsonify(flow.session_state(get_db(), _token(), _secret()))
+
+
+@bp.post("/responses")
+@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
+def responses() -> tuple[Response, int]:
+    """Store one judgment (idempotent by ``response_id``)."""
+    status, body = flow.record_response(get_db(write=True), _token(), _json(), _secret())
+    commit()
+    return jsonify(body), status
+
+
+@bp.post("/beacon")
+@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
+def beacon() -> tuple[Response, int]:
+    """``navigator.sendBeacon`` flush: like /responses with the token in the body."""
+    body = _json()
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    token = body.get("token") if isinstance(body.get("token"), str) else None
+    status, out = flow.record_response(get_db(write=True), token, body, _secret())
+    commit()
+    return jsonify(out), status
+
+
+@bp.post("/events")
+@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
+def events() -> tuple[Response, int]:
+    flow.record_event(get_db(write=True), _token(), _json())
+    commit()
+    return jsonify({"stored": True}), 201
+
+
+@bp.post("/session/complete")
+def complete() -> Response:
+    body = _json()
+    feedback = body.get("feedback") if isinstance(body, dict) else None
+    action = flow.complete(get_db(write=True), _token(), feedback, _secret())
+    commit()
+    return jsonify({"state": "completed", "completion": action})
+
+
+@bp.post("/session/return")
+def withdraw() -> Response:
+    out = flow.withdraw(get_db(write=True), _token(), _secret())
+    commit()
+    return jsonify(out)

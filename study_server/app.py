@@ -1,0 +1,110 @@
+"""The Flask app factory: participant pages, the JSON API, the admin, images, /healthz."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from study_server import admin, api, participant
+from study_server import db as study_db
+from study_server.limits import limiter
+from study_server.participation import ApiError
+from study_server.security import token_hash
+from stylestudy import config as ss_config
+
+__all__ = ["create_app"]
+
+request_log = logging.getLogger("stylestudy.requests")
+
+
+def default_config() -> dict[str, Any]:
+    """Settings from the environment (``STYLESTUDY_*``); ``create_app`` overrides win."""
+    secret = ss_config.secret_key()
+    env = os.environ
+    return {
+        "DATABASE_URL": ss_config.database_url(),
+        "SECRET": secret,
+        "SECRET_KEY": secret + b":flask-session",
+        "START_LIMIT": env.get("STYLESTUDY_START_LIMIT", "60/minute"),
+        "RESPONSE_LIMIT": env.get("STYLESTUDY_RESPONSE_LIMIT", "600/minute"),
+        "LOGIN_LIMIT": env.get("STYLESTUDY_LOGIN_LIMIT", "10/minute"),
+        "RATELIMIT_ENABLED": env.get("STYLESTUDY_RATELIMIT", "on") != "off",
+        "RATELIMIT_STORAGE_URI": env.get("STYLESTUDY_RATELIMIT_STORAGE", "memory://"),
+        "PROXIES": int(env.get("STYLESTUDY_PROXIES", "0")),
+        "SESSION_COOKIE_SECURE": env.get("STYLESTUDY_INSECURE_COOKIES", "") != "1",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REQUEST_LOG": env.get("STYLESTUDY_REQUEST_LOG", "on") != "off",
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+    }
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; no database connection is made until the first request."""
+    app = Flask(__name__)
+    app.config.update(default_config())
+    app.config.update(config or {})
+    app.json.sort_keys = False
+    if app.config["PROXIES"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXIES"],
+                                x_proto=app.config["PROXIES"], x_host=app.config["PROXIES"])
+    study_db.init_app(app)
+    limiter.init_app(app)
+    app.register_blueprint(participant.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        study_db.get_db().execute(text("SELECT 1"))
+        return jsonify({"ok": True})
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> tuple[Response, int]:
+        return jsonify(exc.body()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:
+        if request.path.startswith(("/api/", "/healthz")):
+            return jsonify({"error": (exc.name or "error").lower().replace(" ", "_"),
+                            "message": exc.description}), exc.code or 500
+        return exc
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def _db_busy(exc: Exception) -> tuple[Response, int]:
+        # Lock timeouts, a database restart: nothing was stored, so the client retries.
+        app.logger.warning("database unavailable: %s: %s", exc.__class__.__name__,
+                           str(exc).splitlines()[0][:300])
+        resp = jsonify({"error": "busy", "message": "the server is busy; try again"})
+        resp.headers["Retry-After"] = "1"
+        return resp, 503
+
+    if app.config["REQUEST_LOG"]:
+        @app.before_request
+        def _t0() -> None:
+            g.t0 = time.perf_counter()
+
+        @app.after_request
+        def _log(resp: Response) -> Response:
+            t0 = g.get("t0")
+            if t0 is not None and request_log.isEnabledFor(logging.INFO):
+                path = "/s/…" if request.path.startswith("/s/") else request.path
+                record = {"method": request.method, "path": path, "status": resp.status_code,
+                          "ms": round((time.perf_counter() - t0) * 1000, 2),
+                          "pid": os.getpid()}
+                auth = request.headers.get("Authorization", "")
+                if auth.startswith("Bearer "):  # the session's token_hash prefix
+                    record["session"] = token_hash(auth[7:].strip())[:12]
+                request_log.info(json.dumps(record))
+            return resp
+    return app

@@ -1,0 +1,232 @@
+"""`stylestudy study`, `serve`, `simulate` and `mturk` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from stylestudy.errors import UserError
+
+__all__ = ["commands"]
+
+
+@click.group("study")
+def study_group() -> None:
+    """Create and manage 2AFC studies."""
+
+
+@study_group.command("create")
+@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False))
+def create_cmd(spec_path: str) -> None:
+    """Build a study's design from SPEC.yaml (see docs/study-spec.md)."""
+    from study_server.spec import load_spec
+    from study_server.studies import create_study, design_summary
+
+    study = create_study(load_spec(spec_path))
+    cells = ", ".join(f"{k}: {v}" for k, v in design_summary(study.id).items())
+    click.echo(f"study {study.slug} created ({study.state}); cells {cells}")
+    if not any(k.endswith("/catch") for k in design_summary(study.id)):
+        click.echo("note: no catch cells (needs two content or two style images): "
+                   "no catch or practice trials", err=True)
+
+
+@study_group.command("list")
+def list_cmd() -> None:
+    """List studies with their state and progress."""
+    from sqlalchemy import func, select
+
+    from db.engine import session_scope
+    from db.models import DesignCell, Study
+
+    with session_scope() as s:
+        rows = s.execute(select(Study.slug, Study.state, Study.platform,
+                                func.sum(DesignCell.served), func.sum(DesignCell.target))
+                         .join(DesignCell, DesignCell.study_id == Study.id)
+                         .where(DesignCell.kind == "real")
+                         .group_by(Study.id).order_by(Study.slug)).all()
+    for slug, state, platform, served, target in rows:
+        click.echo(f"{slug}\t{state}\t{platform}\t{served}/{target} judgments")
+
+
+def _state_cmd(name: str, state: str, help_text: str) -> click.Command:
+    @click.argument("slug")
+    def cmd(slug: str) -> None:
+        from study_server.studies import set_study_state
+
+        set_study_state(slug, state)
+        click.echo(f"study {slug} is {state}")
+
+    cmd.__doc__ = help_text
+    return study_group.command(name)(cmd)
+
+
+_state_cmd("open", "open", "Open a study to participants (from draft or paused).")
+_state_cmd("pause", "paused", "Pause a study: no new sessions; sessions in flight finish.")
+_state_cmd("close", "closed", "Close a study for good.")
+
+
+@study_group.command("export")
+@click.argument("slug")
+@click.option("--format", "fmt", type=click.Choice(["pwcmp", "long", "json"]), default="long",
+              show_default=True)
+@click.option("--question", type=click.Choice(["content", "style"]),
+              help="pwcmp: one file per question type.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Output file (default stdout).")
+def export_cmd(slug: str, fmt: str, question: str | None, out: str | None) -> None:
+    """Export judgments: pwcmp CSV, the long CSV, or jsPsych-like JSON."""
+    from db.engine import session_scope
+    from study_server import exports
+
+    with session_scope() as s:
+        text = exports.render(s, slug, fmt, question)
+    if out:
+        Path(out).write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@study_group.command("admin-user")
+@click.argument("username")
+@click.option("--password-env", default="STYLESTUDY_ADMIN_PASSWORD", show_default=True,
+              help="Read the password from this environment variable if set, else prompt.")
+def admin_user_cmd(username: str, password_env: str) -> None:
+    """Create or reset an admin login (only a salted hash is stored)."""
+    from study_server.admin import set_admin_password
+
+    password = os.environ.get(password_env) or click.prompt(
+        "password", hide_input=True, confirmation_prompt=True)
+    set_admin_password(username, password)
+    click.echo(f"admin user {username} saved")
+
+
+@study_group.command("block")
+@click.argument("platform", type=click.Choice(["prolific", "mturk", "link"]))
+@click.argument("participant_id")
+@click.option("--reason", default=None)
+def block_cmd(platform: str, participant_id: str, reason: str | None) -> None:
+    """Bar a platform ID from every study (stored as a keyed hash)."""
+    from db.engine import session_scope
+    from db.models import BlockedIdentity
+    from study_server.security import pid_hash
+    from stylestudy import config
+
+    h = pid_hash(config.secret_key(), platform, participant_id)
+    with session_scope(write=True) as s:
+        if s.get(BlockedIdentity, h) is None:
+            s.add(BlockedIdentity(pid_hash=h, reason=reason))
+    click.echo("blocked")
+
+
+@click.command("serve")
+@click.option("--dev", is_flag=True, help="Flask development server (one process).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="gunicorn worker processes (ignored with --dev).")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Threads per gunicorn worker.")
+def serve_cmd(dev: bool, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve studies: gunicorn (production) or the Flask dev server (--dev)."""
+    from db.engine import make_engine
+    from db.migrate import upgrade
+
+    engine = make_engine()  # migrate once in the master, then drop its connections
+    upgrade(engine)
+    engine.dispose()
+    from study_server.serve import run_dev, run_gunicorn
+
+    if dev:
+        run_dev(host, port)
+    else:
+        run_gunicorn(host, port, workers, threads)
+
+
+def _strengths(values: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for v in values:
+        label, sep, num = v.rpartition("=")
+        try:
+            out[label] = float(num)
+        except ValueError:
+            label = ""
+        if not sep or not label:
+            raise UserError(f"--strength expects LABEL=NUMBER, got {v!r}")
+    return out
+
+
+@click.command("simulate")
+@click.argument("study")
+@click.option("--participants", "-n", required=True, type=click.IntRange(1, 100_000))
+@click.option("--strength", "strengths", multiple=True, metavar="LABEL=S",
+              help="Latent strength of a method (default 0); repeat per method.")
+@click.option("--noise", default=1.0, show_default=True, type=click.FloatRange(0))
+@click.option("--lapse", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Probability of a random click per trial.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--url", default=None, help="A running server (default: start one in-process).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 512))
+def simulate_cmd(study: str, participants: int, strengths: tuple[str, ...], noise: float,
+                 lapse: float, seed: int, url: str | None, concurrency: int) -> None:
+    """Run simulated participants through STUDY over the real HTTP API."""
+    from study_server.simulate import simulate
+
+    res = simulate(study, participants, strengths=_strengths(strengths), noise=noise, seed=seed,
+                   url=url, concurrency=concurrency, lapse=lapse)
+    click.echo(json.dumps({"participants": res.participants, "completed": res.completed,
+                           "responses": res.responses, "outcomes": dict(res.outcomes),
+                           "refused": dict(res.refused)}))
+
+
+@click.group("mturk")
+def mturk_group() -> None:
+    """MTurk ExternalQuestion HITs (legacy; MTurk closes 2026-09-30)."""
+
+
+def _mturk_study(slug: str):
+    from sqlalchemy import select
+
+    from db.engine import session_scope
+    from db.models import Study
+
+    with session_scope() as s:
+        study = s.scalar(select(Study).where(Study.slug == slug))
+    if study is None:
+        raise UserError(f"no study {slug!r}")
+    return study
+
+
+@mturk_group.command("create-hits")
+@click.argument("slug")
+@click.option("--live", is_flag=True, help="Use the production requester endpoint "
+              "(default: the study's mturk.sandbox setting).")
+def create_hits_cmd(slug: str, live: bool) -> None:
+    """Create the study's HITs (idempotent: UniqueRequestToken per HIT)."""
+    from study_server import mturk
+
+    study = _mturk_study(slug)
+    sandbox = False if live else bool(study.spec["mturk"]["sandbox"])
+    ids = mturk.create_hits(mturk.make_client(sandbox), study)
+    where = "sandbox" if sandbox else "production"
+    click.echo(f"{len(ids)} HIT(s) created in the {where}: {' '.join(ids)}")
+
+
+@mturk_group.command("reconcile")
+@click.argument("slug")
+@click.option("--live", is_flag=True, help="Use the production requester endpoint.")
+def reconcile_cmd(slug: str, live: bool) -> None:
+    """Mark sessions submitted from MTurk's list of assignments."""
+    from db.engine import session_scope
+    from study_server import mturk
+    from stylestudy import config
+
+    study = _mturk_study(slug)
+    sandbox = False if live else bool(study.spec["mturk"]["sandbox"])
+    with session_scope(write=True) as s:
+        n = mturk.reconcile(mturk.make_client(sandbox), s, study, config.secret_key())
+    click.echo(f"{n} session(s) marked submitted")
+
+
+commands: list = [study_group, serve_cmd, simulate_cmd, mturk_group]

@@ -1,0 +1,52 @@
+"""Request-scoped database sessions (the Flask tutorial's one db module).
+
+The engine is created lazily per process (``db.engine.get_engine`` caches by pid), so a
+gunicorn worker forked from the master never shares its pooled connections. Views that
+write call ``get_db(write=True)`` (BEGIN IMMEDIATE on SQLite) and ``commit()`` *before*
+building their response, so nothing is acknowledged that is not committed; teardown only
+rolls back and closes.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from db.engine import get_engine, sessionmaker_for
+
+__all__ = ["commit", "engine", "get_db", "init_app"]
+
+
+def engine() -> Engine:
+    return get_engine(current_app.config["DATABASE_URL"])
+
+
+def get_db(write: bool = False) -> Session:
+    """The request's session; asking for ``write`` after a read session replaces it."""
+    s: Session | None = g.get("db")
+    if s is not None and (g.db_write or not write):
+        return s
+    if s is not None:
+        s.rollback()
+        s.close()
+    g.db = sessionmaker_for(engine(), write=write)()
+    g.db_write = write
+    return g.db
+
+
+def commit() -> None:
+    s: Session | None = g.get("db")
+    if s is not None:
+        s.commit()
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    s: Session | None = g.pop("db", None)
+    if s is not None:
+        s.rollback()
+        s.close()
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(close_db)

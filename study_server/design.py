@@ -1,0 +1,158 @@
+"""Study design: real cells over method pairs and items, catch cells with a known answer.
+
+A design cell is (question, item = content × style, option A, option B). Real cells compare
+two methods' outputs for the same item; catch cells (crowd-protocol.md §3.1) compare
+
+- content question: the item's own output against the same method's output for a
+  *different* content image (resized to the same dimensions);
+- style question: the item's own output against the same content stylised with a
+  *different* style (AutoStyle's "wrong style" trick);
+
+and expect option A.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.assets import load_pixels, store_pixels
+from db.models import Asset, ComparisonSet, ComparisonSetMember, Generation, Method
+from stylestudy.errors import UserError
+
+__all__ = ["CellPlan", "Outputs", "load_outputs", "plan_cells"]
+
+Item = tuple[int, int]  # (content asset id, style asset id)
+
+
+@dataclass
+class Outputs:
+    """Done outputs of a comparison set: ``by_label[label][item] = output Asset``."""
+
+    methods: dict[str, Method]
+    by_label: dict[str, dict[Item, Asset]]
+    items: list[Item]
+
+
+@dataclass
+class CellPlan:
+    question: str
+    kind: str
+    item: Item
+    reference: Asset
+    a: Asset
+    b: Asset
+    method_a: Method | None
+    method_b: Method | None
+    expected: str | None
+
+
+def load_outputs(session: Session, set_name: str, seed: int | None) -> Outputs:
+    """Collect the finished outputs of comparison set ``set_name`` (one seed per item)."""
+    cset = session.scalar(select(ComparisonSet).where(ComparisonSet.name == set_name))
+    if cset is None:
+        raise UserError(f"comparison set {set_name!r} does not exist (run stylestudy generate)")
+    gens = session.scalars(
+        select(Generation)
+        .join(ComparisonSetMember, ComparisonSetMember.generation_id == Generation.id)
+        .where(ComparisonSetMember.set_id == cset.id, Generation.status == "done",
+               Generation.output_asset_id.is_not(None))
+        .order_by(Generation.seed, Generation.id)).all()
+    if seed is not None:
+        gens = [g for g in gens if g.seed == seed]
+    methods: dict[str, Method] = {}
+    by_label: dict[str, dict[Item, Asset]] = {}
+    for g in gens:
+        methods[g.method.label] = g.method
+        by_label.setdefault(g.method.label, {}).setdefault(
+            (g.content_asset_id, g.style_asset_id), g.output)
+    items = sorted({it for outs in by_label.values() for it in outs})
+    if not items:
+        which = f" with seed {seed}" if seed is not None else ""
+        raise UserError(f"comparison set {set_name!r} has no finished outputs{which}")
+    return Outputs(methods, by_label, items)
+
+
+def _pairs(spec: dict, outputs: Outputs) -> list[tuple[str, str]]:
+    labels = spec["methods"] or sorted(outputs.by_label)
+    missing = [m for m in labels if m not in outputs.by_label]
+    if missing:
+        raise UserError(f"method label(s) {', '.join(missing)} have no outputs in comparison set "
+                        f"{spec['comparison_set']!r} (labels there: "
+                        f"{', '.join(sorted(outputs.by_label))})")
+    if len(labels) < 2:
+        raise UserError(f"comparison set {spec['comparison_set']!r} has fewer than two methods")
+    if spec["pairs"] == "all":
+        return list(itertools.combinations(labels, 2))
+    pairs = []
+    for a, b in spec["pairs"]:
+        for m in (a, b):
+            if m not in labels:
+                raise UserError(f"pair [{a}, {b}]: {m!r} is not among the study's methods")
+        if (a, b) in pairs or (b, a) in pairs:
+            raise UserError(f"pair [{a}, {b}] is listed twice")
+        pairs.append((a, b))
+    return pairs
+
+
+def _matched(session: Session, asset: Asset, like: Asset, role: str) -> Asset:
+    """``asset`` resized (Lanczos) to ``like``'s dimensions, stored as a new asset if needed."""
+    if (asset.width, asset.height) == (like.width, like.height):
+        return asset
+    im = Image.fromarray(load_pixels(asset)).resize((like.width, like.height),
+                                                    Image.Resampling.LANCZOS)
+    return store_pixels(session, np.asarray(im), role)
+
+
+def plan_cells(session: Session, spec: dict, outputs: Outputs) -> list[CellPlan]:
+    """All real and catch cells of the design; options of one cell get equal dimensions."""
+    assets = {a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(
+        {i for it in outputs.items for i in it})))}
+    pairs = _pairs(spec, outputs)
+    labels = sorted({m for p in pairs for m in p})
+    cells: list[CellPlan] = []
+    for q in spec["questions"]:
+        for item in outputs.items:
+            ref = assets[item[0] if q == "content" else item[1]]
+            for la, lb in pairs:
+                a, b = outputs.by_label[la].get(item), outputs.by_label[lb].get(item)
+                if a is None or b is None:
+                    continue
+                cells.append(CellPlan(q, "real", item, ref, a, _matched(session, b, a, "output"),
+                                      outputs.methods[la], outputs.methods[lb], None))
+        for k, item in enumerate(outputs.items):
+            ref = assets[item[0] if q == "content" else item[1]]
+            catch = _catch(session, q, item, k, labels, outputs)
+            if catch is not None:
+                label, a, b = catch
+                cells.append(CellPlan(q, "catch", item, ref, a, b, outputs.methods[label], None,
+                                      "a"))
+    if not any(c.kind == "real" for c in cells):
+        raise UserError("the design has no cells: no item has outputs of both methods of a pair")
+    return cells
+
+
+def _catch(session: Session, q: str, item: Item, k: int, labels: list[str],
+           outputs: Outputs) -> tuple[str, Asset, Asset] | None:
+    """(method label, own output, distractor) for one item, rotating over the methods."""
+    for j in range(len(labels)):
+        label = labels[(k + j) % len(labels)]
+        outs = outputs.by_label[label]
+        own = outs.get(item)
+        if own is None:
+            continue
+        if q == "content":  # same style, different content
+            others = [it for it in outs if it[1] == item[1] and it[0] != item[0]]
+            others = others or [it for it in outs if it[0] != item[0]]
+        else:  # same content, different style
+            others = [it for it in outs if it[0] == item[0] and it[1] != item[1]]
+        if not others:
+            continue
+        other = others[k % len(others)]
+        return label, own, _matched(session, outs[other], own, "catch")
+    return None

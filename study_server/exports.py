@@ -1,0 +1,86 @@
+"""Exports of a study's judgments (crowd-protocol.md §10).
+
+- ``long``: one row per response, the analysis.md §1 table (a superset of pwcmp's long
+  format ``observer, session, scene, condition_A, condition_B, is_A_selected``).
+- ``pwcmp``: ``Observer, Session, Scene, Condition_1, Condition_2, Selection`` in pwcmp's
+  column order (mantiuk/pwcmp README), real trials of usable sessions, one question.
+- ``json``: jsPsych-like per-trial records (``rt``, ``response``, ``trial_index``,
+  ``time_elapsed``) with stimulus tokens, never paths.
+
+Choices are method identities; observers are keyed hashes of platform IDs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from sqlalchemy.orm import Session
+
+from db.judgments import judgment_rows as judgments
+from stylestudy.errors import UserError
+
+__all__ = ["LONG_COLUMNS", "PWCMP_COLUMNS", "judgments", "render"]
+
+PWCMP_COLUMNS = ["Observer", "Session", "Scene", "Condition_1", "Condition_2", "Selection"]
+LONG_COLUMNS = [
+    "worker_id", "session_id", "trial_id", "item_id", "content_id", "style_id", "question",
+    "method_A", "method_B", "left_method", "chose_A", "chosen_method", "rt_ms", "is_catch",
+    "is_repeat", "is_practice", "trial_kind", "expected", "repeat_of", "position", "timestamp",
+    "session_state", "outcome", "observer", "session", "scene", "condition_A", "condition_B",
+    "is_A_selected",
+]
+UNUSABLE = ("screened_out", "technical_error")
+
+
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def pwcmp_rows(rows: list[dict], question: str) -> list[dict]:
+    """Real, non-repeat judgments of usable sessions for one question, pwcmp columns."""
+    return [{"Observer": r["observer"], "Session": r["session"], "Scene": r["scene"],
+             "Condition_1": r["method_A"], "Condition_2": r["method_B"],
+             "Selection": 1 if r["chose_A"] else 2}
+            for r in rows if r["question"] == question and r["trial_kind"] == "real"
+            and r["outcome"] not in UNUSABLE]
+
+
+def json_records(rows: list[dict]) -> list[dict]:
+    """jsPsych-like records: ``response`` 0 = left, 1 = right, ``rt`` in ms."""
+    out = []
+    index: dict[int, int] = {}
+    for r in rows:
+        i = index.get(r["session_id"], 0)
+        index[r["session_id"]] = i + 1
+        elapsed = (r["_received"] - r["_created"]).total_seconds() * 1000 \
+            if (r["_received"].tzinfo is None) == (r["_created"].tzinfo is None) else None
+        out.append({"observer": r["observer"], "session": r["session_id"], "trial_index": i,
+                    "trial_id": r["trial_id"], "kind": r["trial_kind"],
+                    "question": r["question"],
+                    "stimulus": list(r["_tokens"]), "response": 0 if r["_left_chosen"] else 1,
+                    "rt": r["rt_ms"], "time_elapsed": round(elapsed) if elapsed is not None
+                    else None, "chosen_method": r["chosen_method"],
+                    "method_A": r["method_A"], "method_B": r["method_B"],
+                    "chose_A": bool(r["chose_A"])})
+    return out
+
+
+def render(s: Session, slug: str, fmt: str, question: str | None = None) -> str:
+    """The export as text: ``long`` / ``pwcmp`` (needs ``question``) / ``json``."""
+    rows = judgments(s, slug)
+    if fmt == "long":
+        return _csv(rows, LONG_COLUMNS)
+    if fmt == "pwcmp":
+        if question not in ("content", "style"):
+            raise UserError("pwcmp export needs --question content or style "
+                            "(one file per question type)")
+        return _csv(pwcmp_rows(rows, question), PWCMP_COLUMNS)
+    if fmt == "json":
+        return json.dumps(json_records(rows), indent=1) + "\n"
+    raise UserError(f"unknown export format {fmt!r}")

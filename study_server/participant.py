@@ -1,0 +1,116 @@
+"""Participant pages (server-rendered HTML plus ``static/study.js``) and image delivery.
+
+``/study/<slug>`` is the one entry point for every platform. An MTurk preview
+(``assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE``) renders a read-only page and writes nothing.
+Images are served only by their random token at ``/s/<token>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from db.assets import asset_path
+from db.models import Asset, DesignCell, Study
+from study_server.db import get_db
+from study_server.platforms import EntryError, parse_entry
+from study_server.security import participant_headers, script_nonce
+
+__all__ = ["bp"]
+
+bp = Blueprint("participant", __name__)
+
+MOBILE_UA = r"Mobi|Android|iPhone|iPad|iPod|Tablet|Kindle|Silk|Opera Mini"
+_paths: dict[str, Path] = {}
+
+
+@bp.after_request
+def _headers(resp: Response) -> Response:
+    if request.path.startswith("/s/"):
+        return resp
+    return participant_headers(resp, script_nonce())
+
+
+def _examples(study: Study) -> list[dict]:
+    """One worked example per question, from catch cells (known answer)."""
+    ref, a, b = aliased(Asset), aliased(Asset), aliased(Asset)
+    out = []
+    for q in study.spec["questions"]:
+        row = get_db().execute(
+            select(ref.token, a.token, b.token).select_from(DesignCell)
+            .join(ref, ref.id == DesignCell.reference_asset_id)
+            .join(a, a.id == DesignCell.a_asset_id).join(b, b.id == DesignCell.b_asset_id)
+            .where(DesignCell.study_id == study.id, DesignCell.question == q,
+                   DesignCell.kind == "catch").order_by(DesignCell.id).limit(1)).first()
+        if row is not None:
+            out.append({"question": q, "prompt": study.spec["prompts"][q],
+                        "reference": f"/s/{row[0]}", "left": f"/s/{row[1]}",
+                        "right": f"/s/{row[2]}"})
+    return out
+
+
+def _min_viewport(study: Study) -> tuple[int, int]:
+    """Both options at native size side by side (crowd-protocol.md §2.1), or the spec's."""
+    if study.spec["min_viewport"]:
+        w, h = study.spec["min_viewport"]
+        return int(w), int(h)
+    a = aliased(Asset)
+    row = get_db().execute(select(a.width, a.height).select_from(DesignCell)
+                           .join(a, a.id == DesignCell.a_asset_id)
+                           .where(DesignCell.study_id == study.id)
+                           .order_by(a.width.desc()).limit(1)).first()
+    return (2 * row[0] + 64, row[1] + 160) if row else (0, 0)
+
+
+@bp.get("/study/<slug>")
+def study_page(slug: str) -> tuple[str, int] | str:
+    study = get_db().scalar(select(Study).where(Study.slug == slug))
+    if study is None:
+        return render_template("message.html", title="Study not found",
+                               message="There is no study at this address."), 404
+    spec = study.spec
+    try:
+        entry = parse_entry(spec, request.args.to_dict())
+        entry_error = None
+    except EntryError as exc:
+        entry, entry_error = None, str(exc)
+    resume = bool(request.args.get("token"))
+    if entry_error and not resume:
+        return render_template("message.html", title=study.title, message=entry_error), 400
+    preview = bool(entry and entry.preview) and not resume
+    min_w, min_h = _min_viewport(study)
+    return render_template(
+        "study.html", study=study, spec=spec, preview=preview,
+        open=study.state == "open", examples=_examples(study), min_w=min_w, min_h=min_h,
+        mobile_re=MOBILE_UA if spec["exclude_mobile"] else "", nonce=script_nonce(),
+        params=request.args.to_dict(), practice=spec["practice_trials"] > 0)
+
+
+@bp.get("/s/<token>")
+def image(token: str) -> Response:
+    """An asset by its random token: no name, private caching, no referrer."""
+    if len(token) > 64:
+        abort(404)
+    path = _paths.get(token)
+    if path is None:
+        asset = get_db().scalar(select(Asset).where(Asset.token == token))
+        if asset is None:
+            abort(404)
+        path = asset_path(asset)
+        if len(_paths) > 100_000:
+            _paths.clear()
+        _paths[token] = path
+    if not path.exists():
+        current_app.logger.error("asset file missing for token %s", token)
+        abort(404)
+    resp = send_file(path, mimetype="image/png", etag=False, last_modified=None,
+                     max_age=3600, conditional=False)
+    resp.headers.pop("Content-Disposition", None)  # it would name the file by its hash
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'"
+    return resp

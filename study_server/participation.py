@@ -1,0 +1,460 @@
+"""The participant state machine: start, state, responses, events, completion, return.
+
+Every transition is a compare-and-set ``UPDATE … WHERE state = :expected`` with its
+rowcount checked (crowd-protocol.md §2.2). Responses are append-only and idempotent by the
+client's UUID (§4). Functions take an open SQLAlchemy session and leave committing to the
+caller; errors are ``ApiError`` (a 4xx JSON answer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+import secrets
+import time
+from typing import Any
+
+from sqlalchemy import Boolean, Float, String, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from db.models import (
+    Asset,
+    BlockedIdentity,
+    DesignCell,
+    Participant,
+    PaymentIdentity,
+    Response,
+    SessionEvent,
+    Study,
+    StudySession,
+    Trial,
+    utcnow,
+)
+from study_server import scheduling
+from study_server.platforms import Entry, completion_action
+from study_server.security import new_token, pid_hash, token_hash
+
+__all__ = ["ApiError", "complete", "get_study", "maybe_sweep", "record_event", "record_response",
+           "session_state",
+           "start_session", "withdraw"]
+
+EVENT_KINDS = ("preload_error", "image_error", "blur", "focus", "resize", "visibility",
+               "viewport", "client_error")
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-"
+                     r"[0-9a-fA-F]{12}$")
+MAX_RT_MS = 3_600_000
+
+
+class ApiError(Exception):
+    """A request the server refuses: HTTP status, a stable error code, a message."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.extra}
+
+
+def get_study(s: Session, slug: str) -> Study:
+    study = s.scalar(select(Study).where(Study.slug == slug))
+    if study is None:
+        raise ApiError(404, "no_study", "no such study")
+    return study
+
+
+def _lease(study: Study, now: dt.datetime) -> dt.datetime:
+    return now + dt.timedelta(minutes=study.spec["lease_minutes"])
+
+
+_last_sweep: dict[tuple[str, int], float] = {}
+SWEEP_EVERY_S = 30.0
+
+
+def maybe_sweep(s: Session, study_id: int) -> None:
+    """Time out expired sessions at most every ``SWEEP_EVERY_S`` seconds per process."""
+    t = time.monotonic()
+    key = (str(s.get_bind().url), study_id)
+    if t - _last_sweep.get(key, -1e9) < SWEEP_EVERY_S:
+        return
+    _last_sweep[key] = t
+    scheduling.sweep_expired(s, study_id, utcnow())
+
+
+def start_session(s: Session, slug: str, entry: Entry, secret: bytes,
+                  client: dict[str, Any]) -> tuple[str, StudySession]:
+    """Consent accepted: repeat and blocklist checks, the session row, trial allocation."""
+    study = get_study(s, slug)
+    if study.state != "open":
+        raise ApiError(409, f"study_{study.state}", f"this study is {study.state}; "
+                       "it is not taking participants now")
+    if entry.preview:
+        raise ApiError(409, "preview", "accept the HIT before starting")
+    spec = study.spec
+    raw = entry.raw_id if entry.raw_id is not None else f"anon:{secrets.token_hex(16)}"
+    h = pid_hash(secret, entry.platform, raw)
+    if s.get(BlockedIdentity, h) is not None:
+        raise ApiError(403, "blocked", "you cannot take part in this study")
+    attempt = 0
+    if spec["allow_repeats"]:
+        attempt = s.scalar(select(func.count()).select_from(Participant).where(
+            Participant.study_id == study.id, Participant.pid_hash == h))
+    participant = Participant(study_id=study.id, platform=entry.platform, pid_hash=h,
+                              attempt=attempt)
+    try:
+        with s.begin_nested():
+            s.add(participant)
+    except IntegrityError:
+        raise ApiError(409, "already_participated",
+                       "you have already taken part in this study") from None
+    if entry.payment:
+        s.add(PaymentIdentity(participant_id=participant.id, raw=entry.payment))
+    now = utcnow()
+    token = new_token()
+    seed = secrets.randbits(62)
+    sess = StudySession(study_id=study.id, participant_id=participant.id,
+                        token_hash=token_hash(token), state="started", seed=seed,
+                        lease_expires_at=_lease(study, now),
+                        user_agent=(client.get("user_agent") or "")[:512],
+                        viewport=client.get("viewport") or {}, platform_data=entry.data,
+                        created_at=now)
+    s.add(sess)
+    s.flush()
+    planned = scheduling.allocate(s, study.id, spec, random.Random(seed))
+    if not planned:
+        raise ApiError(409, "study_full", "this study has all the responses it needs; "
+                       "thank you for your interest")
+    scheduling.insert_trials(s, sess.id, planned)
+    return token, sess
+
+
+def _session(s: Session, token: str | None, *, lock: bool = False) -> StudySession:
+    if not token:
+        raise ApiError(401, "no_token", "missing session token")
+    q = select(StudySession).where(StudySession.token_hash == token_hash(token))
+    if lock and s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    sess = s.scalar(q)
+    if sess is None:
+        raise ApiError(401, "bad_token", "unknown session token")
+    return sess
+
+
+def _inactive(secret: bytes, study: Study, sess: StudySession) -> ApiError:
+    """A timed-out or returned session: 4xx naming the state, plus a way to be paid."""
+    action = completion_action(secret, study.spec, sess.id, "technical_error",
+                               sess.platform_data)
+    return ApiError(409, f"session_{sess.state}", f"this session is {sess.state}",
+                    state=sess.state, completion=action)
+
+
+def session_state(s: Session, token: str | None, secret: bytes) -> dict[str, Any]:
+    """Everything the participant page needs to (re)build itself; no method identity."""
+    sess = _session(s, token)
+    study = s.get(Study, sess.study_id)
+    spec = study.spec
+    ref, a, b = aliased(Asset), aliased(Asset), aliased(Asset)
+    rows = s.execute(
+        select(Trial.public_id, Trial.position, Trial.kind, Trial.left_is_a,
+               DesignCell.question, ref.token, a.token, b.token, a.width, a.height,
+               ref.width, ref.height, Response.id.is_not(None))
+        .join(DesignCell, DesignCell.id == Trial.cell_id)
+        .join(ref, ref.id == DesignCell.reference_asset_id)
+        .join(a, a.id == DesignCell.a_asset_id).join(b, b.id == DesignCell.b_asset_id)
+        .outerjoin(Response, Response.trial_id == Trial.id)
+        .where(Trial.session_id == sess.id).order_by(Trial.position)).all()
+    trials = []
+    for (pid, pos, kind, left_a, q, rt, at, bt, w, h, rw, rh, answered) in rows:
+        left, right = (at, bt) if left_a else (bt, at)
+        trials.append({"id": pid, "position": pos, "practice": kind == "practice",
+                       "question": q, "prompt": spec["prompts"][q],
+                       "reference": f"/s/{rt}", "left": f"/s/{left}", "right": f"/s/{right}",
+                       "width": w, "height": h, "reference_width": rw,
+                       "reference_height": rh, "answered": answered})
+    out: dict[str, Any] = {
+        "study": study.slug, "state": sess.state, "outcome": sess.outcome,
+        "min_view_ms": spec["min_view_ms"], "trials": trials,
+        "answered": sum(t["answered"] for t in trials), "total": len(trials),
+    }
+    if sess.state in ("completed", "submitted"):
+        out["completion"] = completion_action(secret, spec, sess.id, sess.outcome,
+                                              sess.platform_data)
+    elif sess.state in ("timed_out", "returned"):
+        out["completion"] = _inactive(secret, study, sess).extra["completion"]
+    return out
+
+
+def _iso(t: dt.datetime) -> str:
+    """UTC ISO-8601 with a Z, the same whether the driver returns aware or naive times."""
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.UTC).replace(tzinfo=None)
+    return t.isoformat(timespec="microseconds") + "Z"
+
+
+def _response_body(trial_public_id: str, row: Response, practice_correct: bool | None
+                   ) -> dict[str, Any]:
+    body = {"response_id": row.response_id, "trial": trial_public_id,
+            "received_at": _iso(row.received_at)}
+    if practice_correct is not None:
+        body["correct"] = practice_correct
+    return body
+
+
+def _replay(s: Session, response_id: str, session_id: int) -> dict[str, Any] | None:
+    row = s.execute(select(Response, Trial.public_id, Trial.kind, DesignCell.expected)
+                    .join(Trial, Trial.id == Response.trial_id)
+                    .join(DesignCell, DesignCell.id == Trial.cell_id)
+                    .where(Response.response_id == response_id)).first()
+    if row is None:
+        return None
+    resp, public_id, kind, expected = row
+    if resp.session_id != session_id:
+        raise ApiError(409, "response_id_taken", "this response_id belongs to another session")
+    correct = (resp.chose_a == (expected == "a")) if kind == "practice" else None
+    return _response_body(public_id, resp, correct)
+
+
+def validate_response(body: Any) -> tuple[str, str, bool, float | None, str | None]:
+    """(response_id, trial id, chose left, rt_ms, client_time) or ``ApiError`` 422."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    rid, tid, choice = body.get("response_id"), body.get("trial"), body.get("choice")
+    if not isinstance(rid, str) or not UUID_RE.match(rid):
+        raise ApiError(422, "bad_response_id", "response_id must be a UUIDv4 string")
+    if not isinstance(tid, str) or not re.fullmatch(r"[0-9a-f]{32}", tid):
+        raise ApiError(422, "bad_trial", "trial must be a trial id from the session")
+    if choice not in ("left", "right"):
+        raise ApiError(422, "bad_choice", "choice must be 'left' or 'right'")
+    rt = body.get("rt_ms")
+    if rt is not None and (isinstance(rt, bool) or not isinstance(rt, int | float)
+                           or not 0 <= rt <= MAX_RT_MS):
+        raise ApiError(422, "bad_rt", f"rt_ms must be a number in [0, {MAX_RT_MS}]")
+    ct = body.get("client_time")
+    if ct is not None and (not isinstance(ct, str) or len(ct) > 40):
+        raise ApiError(422, "bad_client_time", "client_time must be a string (max 40)")
+    return rid.lower(), tid, choice == "left", (float(rt) if rt is not None else None), ct
+
+
+#: per-process caches of immutable facts: token hash → (session id, study id), and
+#: study id → (lease minutes, screen-out limit); a study's spec never changes after creation
+_token_cache: dict[str, tuple[int, int]] = {}
+_study_cache: dict[tuple[str, int], tuple[int, int]] = {}
+_SESSIONS = StudySession.__table__
+_TRIALS = Trial.__table__
+_CELLS = DesignCell.__table__
+_RESPONSES = Response.__table__
+
+
+def _session_ids(s: Session, th: str) -> tuple[int, int]:
+    ids = _token_cache.get(th)
+    if ids is None:
+        row = s.connection().execute(select(_SESSIONS.c.id, _SESSIONS.c.study_id)
+                                     .where(_SESSIONS.c.token_hash == th)).first()
+        if row is None:
+            raise ApiError(401, "bad_token", "unknown session token")
+        if len(_token_cache) > 200_000:
+            _token_cache.clear()
+        ids = _token_cache[th] = (row.id, row.study_id)
+    return ids
+
+
+def _study_facts(s: Session, study_id: int) -> tuple[int, int]:
+    key = (str(s.get_bind().url), study_id)  # one process may serve several databases
+    facts = _study_cache.get(key)
+    if facts is None:
+        spec = s.get(Study, study_id).spec
+        facts = _study_cache[key] = (spec["lease_minutes"],
+                                     spec["screen_out_after_practice_errors"])
+    return facts
+
+
+def record_response(s: Session, token: str | None, body: Any, secret: bytes
+                    ) -> tuple[int, dict[str, Any]]:
+    """Store one judgment; a replay of the same ``response_id`` answers as the first did.
+
+    The common path is four statements: the session compare-and-set (which renews the
+    lease and locks the row against a concurrent timeout sweep), the trial lookup, the
+    insert (``ON CONFLICT DO NOTHING``) and the cell's served count.
+    """
+    rid, tid, chose_left, rt, ct = validate_response(body)
+    if not token:
+        raise ApiError(401, "no_token", "missing session token")
+    session_id, study_id = _session_ids(s, token_hash(token))
+    lease_minutes, screen_limit = _study_facts(s, study_id)
+    conn = s.connection()
+    now = utcnow()
+    lease = now + dt.timedelta(minutes=lease_minutes)
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_PG_RECORD, {
+            "sid": session_id, "lease": lease, "tid": tid, "rid": rid, "left": chose_left,
+            "rt": rt, "ct": ct, "now": now}).one()
+        if not row.cas:
+            return _not_started(s, rid, session_id, study_id, secret)
+        if row.kind is None:
+            _no_trial(s, rid, session_id)
+        if not row.inserted:
+            return _conflict(s, rid, session_id)
+        kind, chose_a, expected = row.kind, chose_left == row.left_is_a, row.expected
+    else:
+        if conn.execute(update(_SESSIONS)
+                        .where(_SESSIONS.c.id == session_id, _SESSIONS.c.state == "started")
+                        .values(lease_expires_at=lease)).rowcount != 1:
+            return _not_started(s, rid, session_id, study_id, secret)
+        trial = conn.execute(select(_TRIALS.c.id, _TRIALS.c.kind, _TRIALS.c.left_is_a,
+                                    _TRIALS.c.cell_id, _CELLS.c.method_a_id,
+                                    _CELLS.c.method_b_id, _CELLS.c.expected)
+                             .join(_CELLS, _CELLS.c.id == _TRIALS.c.cell_id)
+                             .where(_TRIALS.c.public_id == tid,
+                                    _TRIALS.c.session_id == session_id)).first()
+        if trial is None:
+            _no_trial(s, rid, session_id)
+        kind, chose_a, expected = trial.kind, chose_left == trial.left_is_a, trial.expected
+        new_id = conn.execute(sqlite_insert(_RESPONSES).values(
+            trial_id=trial.id, response_id=rid, session_id=session_id, chose_a=chose_a,
+            chosen_method_id=trial.method_a_id if chose_a else trial.method_b_id,
+            rt_ms=rt, client_time=ct, received_at=now)
+            .on_conflict_do_nothing().returning(_RESPONSES.c.id)).scalar()
+        if new_id is None:
+            return _conflict(s, rid, session_id)
+        if kind in ("real", "catch"):
+            conn.execute(update(_CELLS).where(_CELLS.c.id == trial.cell_id)
+                         .values(served=_CELLS.c.served + 1))
+    correct = None
+    if kind == "practice":
+        correct = chose_a == (expected == "a")
+        _maybe_screen_out(s, screen_limit, session_id, now)
+    return 201, _response_body(tid, Response(response_id=rid, received_at=now), correct)
+
+
+#: PostgreSQL: the whole response path in one round trip — session compare-and-set
+#: (renews the lease), trial lookup, insert ON CONFLICT DO NOTHING, served count.
+_PG_RECORD = text("""
+WITH s AS (
+    UPDATE session SET lease_expires_at = :lease
+    WHERE id = :sid AND state = 'started' RETURNING id
+), t AS (
+    SELECT trial.id, trial.kind, trial.left_is_a, trial.cell_id, c.method_a_id,
+           c.method_b_id, c.expected
+    FROM trial JOIN design_cell c ON c.id = trial.cell_id JOIN s ON s.id = trial.session_id
+    WHERE trial.public_id = :tid
+), ins AS (
+    INSERT INTO response (trial_id, response_id, session_id, chose_a, chosen_method_id,
+                          rt_ms, client_time, received_at)
+    SELECT t.id, :rid, :sid, t.left_is_a = :left,
+           CASE WHEN t.left_is_a = :left THEN t.method_a_id ELSE t.method_b_id END,
+           :rt, :ct, :now
+    FROM t
+    ON CONFLICT DO NOTHING RETURNING trial_id
+), upd AS (
+    UPDATE design_cell SET served = design_cell.served + 1 FROM t, ins
+    WHERE design_cell.id = t.cell_id AND ins.trial_id = t.id AND t.kind IN ('real', 'catch')
+    RETURNING design_cell.id
+)
+SELECT (SELECT count(*) FROM s) AS cas, t.kind, t.left_is_a, t.expected,
+       (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upd) AS counted
+FROM (SELECT 1) AS one LEFT JOIN t ON true
+""").bindparams(bindparam("rt", type_=Float), bindparam("ct", type_=String),
+                bindparam("left", type_=Boolean))
+
+
+def _not_started(s: Session, rid: str, session_id: int, study_id: int, secret: bytes
+                 ) -> tuple[int, dict[str, Any]]:
+    """The session is not ``started``: a late replay is answered, anything else refused."""
+    replay = _replay(s, rid, session_id)
+    if replay is not None:
+        return 200, replay
+    sess = s.get(StudySession, session_id)
+    if sess.state in ("timed_out", "returned"):
+        raise _inactive(secret, s.get(Study, study_id), sess)
+    raise ApiError(409, f"session_{sess.state}", f"this session is {sess.state}",
+                   state=sess.state)
+
+
+def _no_trial(s: Session, rid: str, session_id: int) -> None:
+    if _replay(s, rid, session_id) is not None:
+        raise ApiError(409, "response_id_reused", "this response_id answered another trial")
+    raise ApiError(404, "no_trial", "no such trial in this session")
+
+
+def _conflict(s: Session, rid: str, session_id: int) -> tuple[int, dict[str, Any]]:
+    replay = _replay(s, rid, session_id)
+    if replay is not None:  # a retry, or the same response_id committed concurrently
+        return 200, replay
+    raise ApiError(409, "trial_answered", "this trial already has a response")
+
+
+def _maybe_screen_out(s: Session, limit: int, session_id: int, now: dt.datetime) -> None:
+    """End the session as ``screened_out`` once practice errors reach the spec's limit."""
+    if not limit:
+        return
+    errors = s.scalar(select(func.count()).select_from(Response)
+                      .join(Trial, Trial.id == Response.trial_id)
+                      .join(DesignCell, DesignCell.id == Trial.cell_id)
+                      .where(Response.session_id == session_id, Trial.kind == "practice",
+                             Response.chose_a != (DesignCell.expected == "a")))
+    if errors >= limit and _cas(s, session_id, "started", "completed", outcome="screened_out",
+                                completed_at=now):
+        scheduling.release_trials(s, session_id, unusable=True)
+
+
+def _cas(s: Session, session_id: int, expected: str, new: str, **values: Any) -> bool:
+    return s.execute(update(StudySession)
+                     .where(StudySession.id == session_id, StudySession.state == expected)
+                     .values(state=new, **values),
+                     execution_options={"synchronize_session": False}).rowcount == 1
+
+
+def complete(s: Session, token: str | None, feedback: Any, secret: bytes) -> dict[str, Any]:
+    """``started`` → ``completed`` once every assigned trial is stored; the platform action."""
+    if feedback is not None and (not isinstance(feedback, str) or len(feedback) > 5000):
+        raise ApiError(422, "bad_feedback", "feedback must be a string (max 5000 characters)")
+    sess = _session(s, token, lock=True)
+    study = s.get(Study, sess.study_id)
+    if sess.state == "started":
+        missing = s.scalar(select(func.count()).select_from(Trial)
+                           .outerjoin(Response, Response.trial_id == Trial.id)
+                           .where(Trial.session_id == sess.id, Response.id.is_(None)))
+        if missing:
+            raise ApiError(409, "incomplete", f"{missing} trial(s) have no stored response yet",
+                           missing=missing)
+        if not _cas(s, sess.id, "started", "completed", outcome="completed",
+                    completed_at=utcnow(), feedback=feedback or None):
+            s.refresh(sess)
+        else:
+            sess.state, sess.outcome = "completed", "completed"
+    elif feedback and sess.state == "completed" and sess.feedback is None:
+        s.execute(update(StudySession).where(StudySession.id == sess.id,
+                                             StudySession.feedback.is_(None))
+                  .values(feedback=feedback))
+    if sess.state in ("completed", "submitted"):
+        return completion_action(secret, study.spec, sess.id, sess.outcome, sess.platform_data)
+    raise _inactive(secret, study, sess)
+
+
+def withdraw(s: Session, token: str | None, secret: bytes) -> dict[str, Any]:
+    """The participant withdraws: ``started`` → ``returned``; stored responses are kept."""
+    sess = _session(s, token, lock=True)
+    study = s.get(Study, sess.study_id)
+    if _cas(s, sess.id, "started", "returned"):
+        scheduling.release_trials(s, sess.id)
+        sess.state = "returned"
+    if sess.state == "returned":
+        return {"state": "returned", "completion": _inactive(secret, study, sess)
+                .extra["completion"]}
+    raise ApiError(409, f"session_{sess.state}", f"this session is {sess.state}",
+                   state=sess.state)
+
+
+def record_event(s: Session, token: str | None, body: Any) -> None:
+    """Log a client event (preload failure, blur, resize …) against the session."""
+    sess = _session(s, token)
+    if not isinstance(body, dict) or body.get("kind") not in EVENT_KINDS:
+        raise ApiError(422, "bad_event", f"kind must be one of {', '.join(EVENT_KINDS)}")
+    payload = body.get("payload") or {}
+    if not isinstance(payload, dict) or len(str(payload)) > 2000:
+        raise ApiError(422, "bad_event", "payload must be a small JSON object")
+    s.execute(insert(SessionEvent).values(session_id=sess.id, kind=body["kind"],
+                                          payload=payload, created_at=utcnow()))

@@ -1,0 +1,113 @@
+"""Platform adapters: entry parameters and completion actions (crowd-protocol.md §1).
+
+An adapter parses a participant's entry query parameters into an ``Entry`` and turns a
+finished session into the platform's completion action. Raw IDs go only into
+``Entry.payment`` (the restricted ``payment_identity`` table).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from study_server.security import sign
+
+__all__ = ["MTURK_PREVIEW", "Entry", "completion_action", "completion_code", "parse_entry"]
+
+MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+PROLIFIC_COMPLETE = "https://app.prolific.com/submissions/complete"
+MTURK_HOSTS = {False: "https://www.mturk.com", True: "https://workersandbox.mturk.com"}
+
+
+class EntryError(ValueError):
+    """Missing or malformed entry parameters."""
+
+
+@dataclass
+class Entry:
+    platform: str
+    raw_id: str | None  # the stable participant ID (hashed for storage)
+    preview: bool = False
+    payment: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _param(params: dict, name: str) -> str | None:
+    v = params.get(name)
+    if v is None or v == "":
+        return None
+    v = str(v)
+    if len(v) > 128 or not v.isprintable():
+        raise EntryError(f"parameter {name} is malformed")
+    return v
+
+
+def parse_entry(spec: dict, params: dict[str, Any]) -> Entry:
+    """Read the platform's entry parameters; ``EntryError`` when required ones are missing."""
+    platform = spec["platform"]
+    if platform == "prolific":
+        pid, sid, stid = (_param(params, k) for k in ("PROLIFIC_PID", "SESSION_ID", "STUDY_ID"))
+        if pid is None or sid is None:
+            raise EntryError("open this study from Prolific (PROLIFIC_PID and SESSION_ID "
+                             "are missing)")
+        return Entry("prolific", pid, payment={"PROLIFIC_PID": pid, "SESSION_ID": sid,
+                                               "STUDY_ID": stid or ""},
+                     data={"study_id": stid})
+    if platform == "mturk":
+        aid = _param(params, "assignmentId")
+        if aid is None or aid == MTURK_PREVIEW:
+            return Entry("mturk", None, preview=True)
+        wid, hid = _param(params, "workerId"), _param(params, "hitId")
+        if wid is None:
+            raise EntryError("workerId is missing: accept the HIT on MTurk first")
+        submit = _param(params, "turkSubmitTo")
+        return Entry("mturk", wid, payment={"workerId": wid, "assignmentId": aid,
+                                            "hitId": hid or ""},
+                     data={"turk_submit_to": submit, "assignment_id": aid})
+    ext = _param(params, spec["participant_param"]) if spec["participant_param"] else None
+    return Entry("link", ext, payment={"participant": ext} if ext else {})
+
+
+def completion_code(secret: bytes, spec: dict, session_id: int, outcome: str) -> str:
+    """The configured code for ``outcome``, else a per-session code the admin can verify."""
+    codes = spec["completion_codes"]
+    if outcome in codes:
+        return codes[outcome]
+    if spec["platform"] == "prolific":  # Prolific accepts only its own codes
+        return codes.get("technical_error", codes["completed"])
+    mac = hmac.new(secret, f"code:{session_id}:{outcome}".encode(), hashlib.sha256)
+    return f"{outcome[0].upper()}{mac.hexdigest()[:9].upper()}"
+
+
+def _submit_host(spec: dict, turk_submit_to: str | None) -> str:
+    """``turkSubmitTo`` normalised; missing or unexpected → the mode's host (§1.3)."""
+    allowed = set(MTURK_HOSTS.values()) | {"https://worker.mturk.com"}
+    if turk_submit_to:
+        host = turk_submit_to.rstrip("/")
+        if host in allowed:
+            return host
+    return MTURK_HOSTS[bool(spec["mturk"]["sandbox"])]
+
+
+def completion_action(secret: bytes, spec: dict, session_id: int, outcome: str,
+                      data: dict[str, Any]) -> dict[str, Any]:
+    """What the participant's page does once the session is ``completed``."""
+    code = completion_code(secret, spec, session_id, outcome)
+    platform = spec["platform"]
+    if platform == "prolific":
+        return {"kind": "redirect", "outcome": outcome, "code": code,
+                "url": f"{PROLIFIC_COMPLETE}?{urlencode({'cc': code})}"}
+    if platform == "mturk":
+        host = _submit_host(spec, data.get("turk_submit_to"))
+        return {"kind": "mturk", "outcome": outcome, "code": code,
+                "url": f"{host}/mturk/externalSubmit",
+                "fields": {"assignmentId": data.get("assignment_id", ""),
+                           "completion_token": sign(secret, f"{session_id}:{outcome}")}}
+    action: dict[str, Any] = {"kind": "code", "outcome": outcome, "code": code}
+    if spec["completion_url"]:
+        sep = "&" if "?" in spec["completion_url"] else "?"
+        action["url"] = f"{spec['completion_url']}{sep}{urlencode({'code': code})}"
+    return action

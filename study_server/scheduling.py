@@ -1,0 +1,284 @@
+"""Trial allocation: least-served-first over design cells, in one locked transaction.
+
+crowd-protocol.md §3.2–§3.3. The caller runs ``allocate`` inside a write transaction
+(SQLite ``BEGIN IMMEDIATE``); on PostgreSQL the real cells are taken with
+``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent starts neither wait on each other nor
+over-fill a cell. ``assigned`` counts trials handed out and not released (answered or
+still leased); a cell is never handed out at ``assigned >= target``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, exists, func, select, text, update
+from sqlalchemy.orm import Session
+
+from db.models import DesignCell, Response, StudySession, Trial
+
+__all__ = ["Plan", "allocate", "insert_trials", "lock_study", "order_trials", "plan_counts",
+           "release_trials", "sweep_expired"]
+
+_CELLS = DesignCell.__table__
+_CELL_COLS = (DesignCell.id, DesignCell.question, DesignCell.content_asset_id,
+              DesignCell.style_asset_id, DesignCell.method_a_id, DesignCell.method_b_id,
+              DesignCell.assigned, DesignCell.left_a)
+
+
+@dataclass
+class Planned:
+    cell_id: int
+    kind: str
+    item: tuple[str, int, int]
+    pair: tuple[int | None, int | None]
+    left_is_a: bool
+    repeat_of: int | None = None  # index into the planned list
+
+
+@dataclass
+class Plan:
+    real: int
+    catch: int
+    repeat: int
+    practice: int
+
+
+def plan_counts(spec: dict, have_catch: bool) -> Plan:
+    """Trial counts per session from the spec's rates (crowd-protocol.md §3.1 defaults)."""
+    n = spec["trials_per_session"]
+    catch = 0
+    if have_catch and spec["catch_rate"] > 0:
+        catch = max(spec["min_catch_trials"], round(spec["catch_rate"] * n))
+    repeat = round(spec["repeat_rate"] * n)
+    practice = spec["practice_trials"] if have_catch else 0
+    return Plan(n, catch, min(repeat, n), practice)
+
+
+def _side(assigned: int, left_a: int, rng: random.Random) -> bool:
+    """A on the left when the cell has shown A-left less often; a seeded coin on ties."""
+    b_left = assigned - left_a
+    if left_a != b_left:
+        return left_a < b_left
+    return rng.random() < 0.5
+
+
+def _take(rows, n: int, seen: set, rng: random.Random, kind: str) -> list[Planned]:
+    out = []
+    for r in rows:
+        if len(out) == n:
+            break
+        item = (r.question, r.content_asset_id, r.style_asset_id)
+        if item in seen:
+            continue
+        seen.add(item)
+        out.append(Planned(r.id, kind, item, (r.method_a_id, r.method_b_id),
+                           _side(r.assigned, r.left_a, rng)))
+    return out
+
+
+def _prefer_crowded_items(rows: list, rng: random.Random) -> list:
+    """Order by served level, then items with more cells at that level first.
+
+    A session takes each item once, so draining the items with the most least-served
+    cells first keeps every cell within one judgment of the others in balanced designs.
+    """
+    level = Counter((r.question, r.content_asset_id, r.style_asset_id, r.assigned)
+                    for r in rows)
+    keyed = [(r.assigned, -level[(r.question, r.content_asset_id, r.style_asset_id,
+                                  r.assigned)], rng.random(), i) for i, r in enumerate(rows)]
+    return [rows[k[3]] for k in sorted(keyed)]
+
+
+def _lock_real(s: Session, study_id: int, need: int, seen: set, rng: random.Random,
+               is_pg: bool, rounds: int = 12) -> list[Planned]:
+    """Up to ``need`` least-served real cells with distinct items, locked.
+
+    Candidates are read without a lock, then exactly the chosen rows are locked with
+    ``FOR UPDATE SKIP LOCKED`` (re-checking ``assigned < target``); rows another
+    transaction holds (a response updating ``served``) are replaced from the remaining
+    candidates, so nothing waits on a cell lock. Near the end of a study a session may get
+    fewer real trials than ``trials_per_session``.
+    """
+    base = select(*_CELL_COLS).where(DesignCell.study_id == study_id,
+                                     DesignCell.kind == "real",
+                                     DesignCell.assigned < DesignCell.target)
+    chosen: list[Planned] = []
+    tried: set[int] = set()
+    pool: list = []
+    for _ in range(rounds):
+        if not pool:
+            q = base.order_by(DesignCell.assigned, func.random()).limit(8 * need + 32)
+            if tried:
+                q = q.where(DesignCell.id.not_in(tried))
+            pool = _prefer_crowded_items(s.execute(q).all(), rng)
+        picked, items = [], set(seen)
+        for r in pool:
+            item = (r.question, r.content_asset_id, r.style_asset_id)
+            if item not in items:
+                items.add(item)
+                picked.append(r)
+                if len(picked) == need - len(chosen):
+                    break
+        if not picked:
+            break
+        ids = [r.id for r in picked]
+        tried.update(ids)
+        if is_pg:
+            got = s.execute(base.where(DesignCell.id.in_(ids)).order_by(DesignCell.id)
+                            .with_for_update(skip_locked=True)).all()
+        else:  # SQLite: BEGIN IMMEDIATE already serialises writers
+            got = picked
+        order = {cid: i for i, cid in enumerate(ids)}
+        chosen += _take(sorted(got, key=lambda r: order[r.id]), need - len(chosen), seen, rng,
+                        "real")
+        pool = [r for r in pool if r.id not in tried]
+        if len(chosen) == need:
+            break
+    return chosen
+
+
+#: advisory-lock namespace for per-study allocation (db/migrate.py uses 7_215_301)
+ALLOC_LOCK_NS = 7_215_302
+
+
+def lock_study(s: Session, study_id: int) -> None:
+    """Serialise allocations and sweeps of one study (PostgreSQL advisory lock, released
+    at commit; SQLite's BEGIN IMMEDIATE already serialises writers).
+
+    Without it, concurrent starts skip each other's locked cells and come away with fewer
+    trials although cells are free; responses never take this lock.
+    """
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:ns, :sid)"),
+                  {"ns": ALLOC_LOCK_NS, "sid": study_id})
+
+
+def allocate(s: Session, study_id: int, spec: dict, rng: random.Random) -> list[Planned]:
+    """Choose and lease this session's cells; returns them in presentation order."""
+    is_pg = s.get_bind().dialect.name == "postgresql"
+    lock_study(s, study_id)
+    n_cells = s.scalar(select(func.count()).select_from(DesignCell)
+                       .where(DesignCell.study_id == study_id, DesignCell.kind == "catch"))
+    plan = plan_counts(spec, bool(n_cells))
+    seen: set = set()
+    real = _lock_real(s, study_id, plan.real, seen, rng, is_pg)
+    if not real:
+        return []
+    catch_rows = s.execute(select(*_CELL_COLS)
+                           .where(DesignCell.study_id == study_id, DesignCell.kind == "catch")
+                           .order_by(DesignCell.assigned, func.random())).all()
+    catch = _take(catch_rows, plan.catch, seen, rng, "catch")
+    if len(catch) < plan.catch:  # few items: allow a catch on an item already shown
+        catch += _take(catch_rows, plan.catch - len(catch),
+                       {p.item for p in catch}, rng, "catch")
+    used = {p.cell_id for p in catch}
+    practice = _take([r for r in catch_rows if r.id not in used], plan.practice, set(), rng,
+                     "practice")
+    if len(practice) < plan.practice:
+        practice += _take(catch_rows, plan.practice - len(practice),
+                          {p.item for p in practice}, rng, "practice")
+    counted = real + catch
+    # Rows are updated in id order, so concurrent transactions lock them in one order.
+    s.connection().execute(
+        update(_CELLS).where(_CELLS.c.id == bindparam("cid"))
+        .values(assigned=_CELLS.c.assigned + 1, left_a=_CELLS.c.left_a + bindparam("la")),
+        sorted(({"cid": p.cell_id, "la": int(p.left_is_a)} for p in counted),
+               key=lambda d: d["cid"]))
+    main = order_trials(counted, rng)
+    n_rep = min(round(spec["repeat_rate"] * spec["trials_per_session"]), len(real))
+    for orig in rng.sample([i for i, p in enumerate(main) if p.kind == "real"], n_rep):
+        p = main[orig]
+        main.append(Planned(p.cell_id, "repeat", p.item, p.pair, not p.left_is_a,
+                            repeat_of=orig))
+    # Repeats go after their original, at least two trials later where possible.
+    ordered = main[:len(counted)]
+    for rep in main[len(counted):]:
+        orig_pos = ordered.index(main[rep.repeat_of])
+        lo = min(orig_pos + 3, len(ordered))
+        ordered.insert(rng.randint(lo, len(ordered)), rep)
+    for rep in ordered:
+        if rep.repeat_of is not None:
+            rep.repeat_of = ordered.index(main[rep.repeat_of])
+    shift = len(practice)
+    for rep in ordered:
+        if rep.repeat_of is not None:
+            rep.repeat_of += shift
+    return practice + ordered
+
+
+def order_trials(trials: list[Planned], rng: random.Random, tries: int = 64) -> list[Planned]:
+    """A seeded shuffle with the fewest neighbours sharing a content image or a method pair."""
+
+    def clashes(seq: list[Planned]) -> int:
+        return sum(a.item[1] == b.item[1] or (a.pair == b.pair and a.kind == b.kind == "real")
+                   for a, b in zip(seq, seq[1:], strict=False))
+
+    best, best_c = list(trials), None
+    for _ in range(tries):
+        cand = list(trials)
+        rng.shuffle(cand)
+        c = clashes(cand)
+        if best_c is None or c < best_c:
+            best, best_c = cand, c
+        if c == 0:
+            break
+    return best
+
+
+def insert_trials(s: Session, session_id: int, planned: list[Planned]) -> list[Trial]:
+    """Store planned trials at positions 0…n−1 with fresh 128-bit public ids."""
+    rows = [Trial(public_id=secrets.token_hex(16), session_id=session_id, cell_id=p.cell_id,
+                  position=i, kind=p.kind, left_is_a=p.left_is_a)
+            for i, p in enumerate(planned)]
+    s.add_all(rows)
+    s.flush()
+    for p, row in zip(planned, rows, strict=True):
+        if p.repeat_of is not None:
+            row.repeat_of_id = rows[p.repeat_of].id
+    s.flush()
+    return rows
+
+
+def release_trials(s: Session, session_id: int, unusable: bool = False) -> int:
+    """Return a session's leased cells to the pool; returns the number of trials released.
+
+    Unanswered real and catch trials are released; with ``unusable`` (screened out,
+    technical error) answered ones too, and their judgments stop counting as served.
+    """
+    answered = exists().where(Response.trial_id == Trial.id)
+    cond = [Trial.session_id == session_id, Trial.kind.in_(("real", "catch"))]
+    if not unusable:
+        cond.append(~answered)
+    rows = s.execute(select(Trial.cell_id, Trial.left_is_a, answered.label("answered"))
+                     .where(and_(*cond))).all()
+    if rows:
+        s.connection().execute(
+            update(_CELLS).where(_CELLS.c.id == bindparam("cid"))
+            .values(assigned=_CELLS.c.assigned - 1, left_a=_CELLS.c.left_a - bindparam("la"),
+                    served=_CELLS.c.served - bindparam("sv")),
+            sorted(({"cid": r.cell_id, "la": int(r.left_is_a), "sv": int(r.answered)}
+                    for r in rows), key=lambda d: d["cid"]))
+    return len(rows)
+
+
+def sweep_expired(s: Session, study_id: int, now: dt.datetime) -> int:
+    """Time out ``started`` sessions whose lease expired; release their unanswered trials."""
+    lock_study(s, study_id)
+    ids = s.scalars(select(StudySession.id).where(
+        StudySession.study_id == study_id, StudySession.state == "started",
+        StudySession.lease_expires_at < now)).all()
+    n = 0
+    for sid in ids:
+        done = s.execute(update(StudySession)
+                         .where(StudySession.id == sid, StudySession.state == "started",
+                                StudySession.lease_expires_at < now)
+                         .values(state="timed_out"),
+                         execution_options={"synchronize_session": False}).rowcount
+        if done:
+            release_trials(s, sid)
+            n += 1
+    return n

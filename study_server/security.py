@@ -1,0 +1,109 @@
+"""Tokens, keyed hashes, response headers, Origin checks and admin CSRF.
+
+Header values follow crowd-protocol.md §5–§8.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Request, Response, abort, g, request, session
+
+__all__ = [
+    "admin_headers",
+    "check_origin",
+    "csrf_token",
+    "new_token",
+    "participant_headers",
+    "pid_hash",
+    "script_nonce",
+    "sign",
+    "token_hash",
+    "verify_csrf",
+]
+
+#: crowd-protocol.md §6 (frame-ancestors host names for MTurk not verified)
+MTURK_FRAMERS = "https://*.mturk.com"
+MTURK_SUBMIT = "https://www.mturk.com https://workersandbox.mturk.com"
+
+
+def new_token() -> str:
+    """An unguessable 256-bit URL-safe token."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def pid_hash(secret: bytes, platform: str, raw_id: str) -> str:
+    """Keyed hash (HMAC-SHA256) of a platform ID: the only form stored beside the data."""
+    return hmac.new(secret, f"{platform}:{raw_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign(secret: bytes, value: str) -> str:
+    """``value.signature``: a server-signed string (the MTurk completion token)."""
+    mac = hmac.new(secret, f"sign:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{value}.{mac}"
+
+
+def participant_headers(resp: Response, nonce: str | None = None) -> Response:
+    """CSP allowing MTurk framing and externalSubmit; no X-Frame-Options (§6)."""
+    script = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
+    resp.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; img-src 'self' data: blob:; script-src {script}; "
+        f"style-src 'self'; frame-ancestors 'self' {MTURK_FRAMERS}; "
+        f"form-action 'self' https://app.prolific.com {MTURK_SUBMIT}")
+    resp.headers.pop("X-Frame-Options", None)
+    _common(resp)
+    return resp
+
+
+def admin_headers(resp: Response) -> Response:
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'")
+    resp.headers["X-Frame-Options"] = "DENY"
+    _common(resp)
+    return resp
+
+
+def _common(resp: Response) -> None:
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers.setdefault("Cache-Control", "no-store")
+    if request.is_secure:
+        resp.headers["Strict-Transport-Security"] = "max-age=31536000"
+
+
+def check_origin(req: Request) -> bool:
+    """A POST's Origin (when sent) must be this host; beacons and CLI clients send none."""
+    origin = req.headers.get("Origin")
+    if origin is None or origin == "null" and req.path == "/api/beacon":
+        return True
+    parts = urlsplit(origin)
+    return f"{parts.scheme}://{parts.netloc}" == req.host_url.rstrip("/")
+
+
+def csrf_token() -> str:
+    """The admin session's CSRF token (created on first use)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def verify_csrf() -> None:
+    """Abort 400 unless the form field or header carries this session's CSRF token."""
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf")
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, description="missing or invalid CSRF token")
+
+
+def script_nonce() -> str:
+    if "nonce" not in g:
+        g.nonce = secrets.token_urlsafe(16)
+    return g.nonce

@@ -1,0 +1,57 @@
+"""Running the server: gunicorn workers (engine created after fork) or the Flask dev server."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+__all__ = ["GunicornServer", "run_dev", "run_gunicorn"]
+
+
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("stylestudy.requests")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+class GunicornServer(BaseApplication):
+    """gunicorn without a config file; each worker builds its own app (no ``--preload``),
+    so no pooled database connection crosses a fork."""
+
+    def __init__(self, options: dict[str, Any], app_config: dict[str, Any] | None = None):
+        self.options = options
+        self.app_config = app_config
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from study_server.app import create_app
+
+        _log_to_stderr()
+        return create_app(self.app_config)
+
+
+def run_gunicorn(host: str, port: int, workers: int, threads: int = 4,
+                 app_config: dict[str, Any] | None = None) -> None:
+    GunicornServer({"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                    "worker_class": "gthread", "timeout": 60, "graceful_timeout": 10,
+                    "keepalive": 5, "preload_app": False, "accesslog": None},
+                   app_config).run()
+
+
+def run_dev(host: str, port: int) -> None:
+    """The Flask development server (threaded, no debugger, cookies allowed over http)."""
+    from study_server.app import create_app
+
+    _log_to_stderr()
+    create_app({"SESSION_COOKIE_SECURE": False}).run(host=host, port=port, threaded=True,
+                                                     debug=False, use_reloader=False)

@@ -1,0 +1,296 @@
+// stylestudy participant page: consent → instructions → practice → trials → completion.
+// The server holds the state; this script keeps the token in sessionStorage, an outbox of
+// unsent responses in localStorage (retried with backoff, flushed by sendBeacon on pagehide),
+// and resumes at the first unanswered trial after a reload.
+(function () {
+  "use strict";
+  const app = document.getElementById("app");
+  const slug = app.dataset.slug;
+  const params = JSON.parse(app.dataset.params || "{}");
+  const TOKEN_KEY = "stylestudy:token:" + slug;
+  const OUTBOX_KEY = "stylestudy:outbox:" + slug;
+  const $ = (id) => document.getElementById(id);
+  let token = null;
+  let state = null;
+  let current = null;
+  let shownAt = 0;
+  let flushing = false;
+  let backoff = 500;
+  const resolvers = {};  // response_id → callback waiting for the server's answer
+
+  function show(id) {
+    for (const s of app.querySelectorAll("section")) s.hidden = s.id !== id;
+  }
+
+  // Storage can be blocked in a third-party frame (MTurk): fall back to memory, so the
+  // study still runs (without surviving a reload).
+  function store(kind) {
+    const memory = {};
+    try {
+      const s = window[kind];
+      const probe = "stylestudy:probe";
+      s.setItem(probe, "1");
+      s.removeItem(probe);
+      return s;
+    } catch (e) {
+      return { getItem: (k) => (k in memory ? memory[k] : null),
+        setItem: (k, v) => { memory[k] = String(v); }, removeItem: (k) => { delete memory[k]; } };
+    }
+  }
+  const local = store("localStorage");
+  const perTab = store("sessionStorage");
+
+  function outbox() {
+    try { return JSON.parse(local.getItem(OUTBOX_KEY) || "[]"); } catch (e) { return []; }
+  }
+  function saveOutbox(items) { local.setItem(OUTBOX_KEY, JSON.stringify(items)); }
+
+  async function api(method, path, body) {
+    const headers = { "Content-Type": "application/json" };
+    if (token) headers["Authorization"] = "Bearer " + token;
+    const resp = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    let data = {};
+    try { data = await resp.json(); } catch (e) { /* empty body */ }
+    return { status: resp.status, data };
+  }
+
+  function uuid4() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  // Send every queued response; stored or refused (4xx) ones leave the outbox.
+  async function flush() {
+    if (flushing) return;
+    flushing = true;
+    try {
+      let items = outbox();
+      while (items.length) {
+        const item = items[0];
+        let r;
+        try { r = await api("POST", "/api/responses", item.body); } catch (e) { r = { status: 0 }; }
+        if (r.status === 200 || r.status === 201 || (r.status >= 400 && r.status < 500 && r.status !== 429)) {
+          if (r.status >= 400) report("client_error", { status: r.status, error: r.data.error || "" });
+          if (r.data && r.data.completion) return handleInactive(r.data);
+          items = outbox().filter((x) => x.body.response_id !== item.body.response_id);
+          saveOutbox(items);
+          backoff = 500;
+          const resolve = resolvers[item.body.response_id];
+          delete resolvers[item.body.response_id];
+          if (resolve) resolve(r.data);
+        } else {
+          setTimeout(() => { flushing = false; flush(); }, backoff);
+          backoff = Math.min(backoff * 2, 10000);
+          return;
+        }
+      }
+    } finally {
+      if (backoff === 500) flushing = false;
+    }
+  }
+
+  function report(kind, payload) {
+    if (!token) return;
+    api("POST", "/api/events", { kind, payload }).catch(() => {});
+  }
+
+  function envProblem() {
+    const re = app.dataset.mobileRe;
+    if (re && new RegExp(re, "i").test(navigator.userAgent)) {
+      return "This study needs a computer with a large screen; it cannot be done on a phone or tablet.";
+    }
+    const w = +app.dataset.minW, h = +app.dataset.minH;
+    if (window.innerWidth < w || window.innerHeight < h) {
+      return `Please make your browser window larger (at least ${w} × ${h}; now ${window.innerWidth} × ${window.innerHeight}).`;
+    }
+    return null;
+  }
+
+  function checkEnv() {
+    const p = envProblem();
+    const el = $("env-problem");
+    el.hidden = !p;
+    el.textContent = p || "";
+    if (app.dataset.preview !== "true" && app.dataset.open === "true") $("consent").disabled = !!p;
+    return !p;
+  }
+
+  async function start() {
+    if (!checkEnv()) return;
+    $("consent").disabled = true;
+    const viewport = { width: window.innerWidth, height: window.innerHeight,
+      screen_width: screen.width, screen_height: screen.height, dpr: window.devicePixelRatio };
+    const r = await api("POST", `/api/studies/${encodeURIComponent(slug)}/sessions`,
+      { consent: true, params, viewport });
+    if (r.status !== 201) {
+      $("start-error").hidden = false;
+      $("start-error").textContent = r.data.message || "The study could not start.";
+      return;
+    }
+    token = r.data.token;
+    perTab.setItem(TOKEN_KEY, token);
+    await load(true);
+  }
+
+  async function load(fresh) {
+    const r = await api("GET", "/api/session");
+    if (r.status !== 200) {
+      perTab.removeItem(TOKEN_KEY);
+      token = null;
+      show("landing");
+      return;
+    }
+    state = r.data;
+    if (state.completion) return finished(state.completion);
+    preload();
+    const pending = new Set(outbox().map((x) => x.body.trial));
+    const answered = state.trials.filter((t) => t.answered || pending.has(t.id)).length;
+    if (fresh || answered === 0) show("instructions"); else next();
+  }
+
+  function preload() {
+    for (const t of state.trials) {
+      for (const url of [t.reference, t.left, t.right]) {
+        const img = new Image();
+        img.onerror = () => report("preload_error", { url });
+        img.src = url;
+      }
+    }
+  }
+
+  function next() {
+    const pending = new Set(outbox().map((x) => x.body.trial));
+    current = state.trials.find((t) => !t.answered && !pending.has(t.id)) || null;
+    app.dataset.trial = current ? String(current.position) : "done";
+    if (!current) return finishPage();
+    show("task");
+    const main = state.trials.filter((t) => !t.practice);
+    const done = main.filter((t) => t.answered || pending.has(t.id)).length;
+    $("bar").style.width = (100 * done / Math.max(main.length, 1)) + "%";
+    $("phase").textContent = current.practice ? "Practice" : `Comparison ${done + 1} of ${main.length}`;
+    $("prompt").textContent = current.prompt;
+    $("feedback").hidden = true;
+    $("left").disabled = $("right").disabled = true;
+    $("ref-img").src = current.reference;
+    $("left-img").src = current.left;
+    $("right-img").src = current.right;
+    shownAt = performance.now();
+    const trial = current;
+    setTimeout(() => { if (current === trial) $("left").disabled = $("right").disabled = false; },
+      state.min_view_ms);
+  }
+
+  async function choose(choice) {
+    if (!current || $("left").disabled) return;
+    $("left").disabled = $("right").disabled = true;
+    const trial = current;
+    trial.answered = true;  // the outbox delivers it, across reloads too
+    const body = { response_id: uuid4(), trial: trial.id, choice,
+      rt_ms: Math.round(performance.now() - shownAt), client_time: new Date().toISOString() };
+    const stored = new Promise((resolve) => { resolvers[body.response_id] = resolve; });
+    saveOutbox(outbox().concat([{ body }]));
+    flush();
+    if (trial.practice) {
+      const data = await stored;
+      const fb = $("feedback");
+      fb.hidden = false;
+      fb.textContent = data.correct ? "Correct." : "Not quite: the other image was the better answer.";
+      await new Promise((res) => setTimeout(res, 1200));
+      const last = !state.trials.some((t) => t.practice && !t.answered);
+      if (last) return load(false);
+    }
+    next();
+  }
+
+  async function waitForOutbox() {
+    while (outbox().length) {
+      flushing = false;
+      await flush();
+      if (outbox().length) await new Promise((res) => setTimeout(res, 1000));
+    }
+  }
+
+  function finishPage() {
+    show("finish");
+  }
+
+  async function submit() {
+    $("submit").disabled = true;
+    $("saving").hidden = false;
+    await waitForOutbox();
+    for (;;) {
+      const r = await api("POST", "/api/session/complete", { feedback: $("feedback-text").value || null });
+      if (r.status === 200) return finished(r.data.completion);
+      if (r.data && r.data.completion) return handleInactive(r.data);
+      if (r.status === 409 && r.data.error === "incomplete") return load(false);
+      await new Promise((res) => setTimeout(res, 1500));
+    }
+  }
+
+  function handleInactive(data) {
+    finished(data.completion, data.message);
+  }
+
+  function finished(action, message) {
+    show("done");
+    const screened = action.outcome !== "completed";
+    $("done-title").textContent = screened ? "Thank you for your time" : "Thank you";
+    $("done-text").textContent = message || (screened
+      ? "The study has ended for you. Please use the code below so that you are paid."
+      : "All your answers are saved.");
+    $("code").textContent = action.code;
+    local.removeItem(OUTBOX_KEY);
+    if (action.kind === "mturk") {
+      const form = $("mturk-form");
+      form.action = action.url;
+      $("mturk-assignment").value = action.fields.assignmentId;
+      $("mturk-token").value = action.fields.completion_token;
+      form.hidden = false;
+    } else if (action.url) {
+      const a = $("redirect-link");
+      a.href = action.url;
+      a.hidden = false;
+      setTimeout(() => { window.location.href = action.url; }, 3000);
+    }
+  }
+
+  // pagehide: hand unsent responses to sendBeacon (which cannot carry headers).
+  window.addEventListener("pagehide", () => {
+    if (!token || !navigator.sendBeacon) return;
+    for (const item of outbox()) {
+      const blob = new Blob([JSON.stringify(Object.assign({ token }, item.body))],
+        { type: "application/json" });
+      navigator.sendBeacon("/api/beacon", blob);
+    }
+  });
+  window.addEventListener("blur", () => report("blur", {}));
+  window.addEventListener("focus", () => report("focus", {}));
+  window.addEventListener("resize", () => {
+    if (!token) checkEnv();
+  });
+  document.addEventListener("keydown", (e) => {
+    if ($("task").hidden) return;
+    if (e.key === "ArrowLeft") { e.preventDefault(); choose("left"); }
+    if (e.key === "ArrowRight") { e.preventDefault(); choose("right"); }
+  });
+  $("left").addEventListener("click", () => choose("left"));
+  $("right").addEventListener("click", () => choose("right"));
+  $("consent").addEventListener("click", start);
+  $("begin").addEventListener("click", () => next());
+  $("submit").addEventListener("click", submit);
+
+  // Entry: a token in the URL ("open in a new tab") or in sessionStorage resumes.
+  const url = new URL(window.location.href);
+  if (url.searchParams.get("token")) {
+    perTab.setItem(TOKEN_KEY, url.searchParams.get("token"));
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search);
+  }
+  token = perTab.getItem(TOKEN_KEY);
+  checkEnv();
+  if (token) load(false); else show("landing");
+  if (outbox().length && token) flush();
+})();

@@ -1,0 +1,3 @@
+"""stylestudy: evaluation harness for style transfer and image-to-image translation."""
+
+__version__ = "0.1.0"

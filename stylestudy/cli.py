@@ -1,0 +1,49 @@
+"""The ``stylestudy`` console command: gathers each package's subcommands."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from stylestudy import __version__
+
+#: modules that define a ``commands`` list of click commands or groups
+COMMAND_MODULES = (
+    "db.cli",
+    "generator.cli",
+    "generator.weights_cli",
+    "generator.translation_cli",
+    "study_server.cli",
+    "analysis.cli",
+    "stylestudy.demo",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stylestudy")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def cli(verbose: bool) -> None:
+    """Batch-generate comparison sets, host 2AFC crowd studies, analyse the judgments."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+for _name in COMMAND_MODULES:
+    for _command in importlib.import_module(_name).commands:
+        cli.add_command(_command)
+
+
+def main() -> None:
+    """Entry point: user errors exit non-zero with one line; never a traceback for them."""
+    try:
+        cli.main(standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""A real chromium completes studies through Prolific-style and MTurk-style links."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from db.engine import get_engine, session_scope
+from db.models import Participant, Response, StudySession, Trial
+from study_server.studies import create_study
+from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, serve
+from tests.study_server.study_helpers import make_comparison_set, spec
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium")]
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def run_trials(page, until: int | None = None) -> int:
+    """Answer trials (arrow keys and clicks) until the finish page or ``until`` answers."""
+    n = 0
+    while (until is None or n < until) and n < 50:
+        page.wait_for_selector("#task:not([hidden]), #finish:not([hidden])")
+        if page.is_visible("#finish"):
+            break
+        page.wait_for_selector("#left:not([disabled])")
+        position = page.get_attribute("#app", "data-trial")
+        if n % 2:
+            page.keyboard.press("ArrowLeft")
+        else:
+            page.click("#right")
+        n += 1
+        page.wait_for_selector(f'#app:not([data-trial="{position}"])', state="attached")
+    return n
+
+
+def counts(engine):
+    with session_scope(engine) as s:
+        return (s.scalar(select(func.count()).select_from(StudySession)),
+                s.scalar(select(func.count()).select_from(Response)),
+                s.scalar(select(func.count()).select_from(Trial)))
+
+
+@pytest.fixture
+def studies(home):
+    engine = get_engine()
+    make_comparison_set(engine)
+    create_study(spec(slug="pro", platform="prolific", min_view_ms=150,
+                      completion_codes={"completed": "PRO123"}), engine)
+    create_study(spec(slug="turk", platform="mturk", min_view_ms=150), engine)
+    with serve(workers=2, env={"STYLESTUDY_HOME": home,
+                               "STYLESTUDY_SECRET": os.environ["STYLESTUDY_SECRET"]}) as (url, _):
+        yield url, engine
+
+
+def test_prolific_with_reload(browser, studies):
+    url, engine = studies
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    prolific = []
+    page.route("https://app.prolific.com/**", lambda route: (
+        prolific.append(route.request.url),
+        route.fulfill(status=200, body="<p>prolific</p>", content_type="text/html")))
+    page.goto(f"{url}/study/pro?PROLIFIC_PID=pp1&STUDY_ID=st&SESSION_ID=se1")
+    page.click("#consent")
+    page.wait_for_selector("#instructions:not([hidden])")
+    assert page.locator(".example").count() == 2  # worked examples for both questions
+    page.click("#begin")
+    first = run_trials(page, until=4)
+    page.reload()  # resumes at the first unanswered trial
+    page.wait_for_selector("#task:not([hidden])")
+    assert "Comparison" in page.inner_text("#phase")
+    rest = run_trials(page)
+    assert first + rest == 9
+    page.fill("#feedback-text", "all good")
+    page.click("#submit")
+    page.wait_for_selector("#done:not([hidden])")
+    assert page.inner_text("#code") == "PRO123"
+    page.wait_for_url("https://app.prolific.com/**", timeout=10000)
+    assert parse_qs(urlsplit(prolific[0]).query)["cc"] == ["PRO123"]
+    with session_scope(engine) as s:
+        sess = s.scalar(select(StudySession))
+        assert (sess.state, sess.outcome, sess.feedback) == ("completed", "completed", "all good")
+        assert s.scalar(select(func.count()).select_from(Response)) == 9
+
+
+def test_mturk_preview_then_accepted(browser, studies):
+    url, engine = studies
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/study/turk?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
+    assert page.is_visible("#preview-note") and page.is_disabled("#consent")
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Participant)) == 0
+    submitted = []
+    page.route("https://workersandbox.mturk.com/**", lambda route: (
+        submitted.append(route.request.post_data),
+        route.fulfill(status=200, body="<p>ok</p>", content_type="text/html")))
+    page.goto(f"{url}/study/turk?assignmentId=A1&hitId=H1&workerId=W1"
+              "&turkSubmitTo=https%3A%2F%2Fworkersandbox.mturk.com")
+    page.click("#consent")
+    page.click("#begin")
+    run_trials(page, until=3)
+    page.reload()
+    assert run_trials(page) == 6
+    page.click("#submit")
+    page.wait_for_selector("#mturk-form:not([hidden])")
+    assert page.get_attribute("#mturk-form", "action") == \
+        "https://workersandbox.mturk.com/mturk/externalSubmit"
+    page.click("#mturk-form button")
+    page.wait_for_selector("text=ok")
+    fields = parse_qs(submitted[0])
+    assert fields["assignmentId"] == ["A1"] and len(fields["completion_token"][0]) > 10
+    with session_scope(engine) as s:
+        assert s.scalar(select(StudySession.state)) == "completed"
+        assert s.scalar(select(func.count()).select_from(Response)) == 9

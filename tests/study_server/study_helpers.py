@@ -1,0 +1,62 @@
+"""Test helpers: a small comparison set made directly through the ORM."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine
+
+from db.assets import store_pixels
+from db.engine import session_scope
+from db.models import ComparisonSet, ComparisonSetMember, Generation, Method
+
+
+def _image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def make_comparison_set(engine: Engine, name: str = "set1", methods=("m1", "m2", "m3"),
+                        contents: int = 3, styles: int = 2, size: tuple[int, int] = (24, 32),
+                        seed: int = 0) -> dict[str, Any]:
+    """A comparison set with one done generation per (method, content, style).
+
+    Content ``k`` has aspect ``size`` (h, w); outputs are random images of that size.
+    Returns ids: ``{"contents": [...], "styles": [...], "methods": {label: id}}``.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = size
+    with session_scope(engine, write=True) as s:
+        cs = [store_pixels(s, _image(rng, h, w), "content", source_name=f"c{k}.png")
+              for k in range(contents)]
+        ss = [store_pixels(s, _image(rng, 20, 20), "style", source_name=f"s{k}.png")
+              for k in range(styles)]
+        cset = ComparisonSet(name=name, manifest={})
+        s.add(cset)
+        mids = {}
+        for label in methods:
+            ph = hashlib.sha256(label.encode()).hexdigest()
+            m = Method(name=label, version="1", label=label, params={}, params_hash=ph)
+            s.add(m)
+            s.flush()
+            mids[label] = m.id
+            for c in cs:
+                for st in ss:
+                    out = store_pixels(s, _image(rng, h, w), "output")
+                    g = Generation(method_id=m.id, content_asset_id=c.id, style_asset_id=st.id,
+                                   inputs_key=f"{c.sha256[:16]}{st.sha256[:16]}", seed=0,
+                                   status="done", output_asset_id=out.id, size=max(h, w))
+                    s.add(g)
+                    s.flush()
+                    s.add(ComparisonSetMember(set_id=cset.id, generation_id=g.id))
+        return {"contents": [c.id for c in cs], "styles": [x.id for x in ss], "methods": mids}
+
+
+def spec(**over: Any) -> dict[str, Any]:
+    """A minimal valid study spec over ``set1``."""
+    base = {"slug": "s1", "comparison_set": "set1", "trials_per_session": 6,
+            "judgments_per_cell": 2, "practice_trials": 1, "min_catch_trials": 1,
+            "catch_rate": 0.1, "repeat_rate": 0.2, "min_view_ms": 0}
+    base.update(over)
+    return base

@@ -1,0 +1,117 @@
+"""Admin over real HTTP: login, CSRF, headers, dashboard figures, state, exports, reviews."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+import requests
+from sqlalchemy import select
+from study_helpers import spec
+
+from db.engine import session_scope
+from db.models import AdminUser, Review, Study
+from study_server.admin import set_admin_password
+from study_server.simulate import local_server, simulate
+from study_server.studies import create_study
+from stylestudy.errors import UserError
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def admin(db_url, engine, cset, monkeypatch):
+    monkeypatch.setenv("STYLESTUDY_DATABASE_URL", db_url)
+    create_study(spec(), engine)
+    set_admin_password("ada", PASSWORD)
+    with local_server({"DATABASE_URL": db_url, "SESSION_COOKIE_SECURE": False,
+                       "RATELIMIT_ENABLED": True, "LOGIN_LIMIT": "5/minute"}) as url:
+        yield url
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def login(url: str) -> requests.Session:
+    s = requests.Session()
+    token = csrf(s.get(f"{url}/admin/login").text)
+    r = s.post(f"{url}/admin/login", data={"username": "ada", "password": PASSWORD,
+                                           "csrf_token": token})
+    assert r.status_code == 200 and "Studies" in r.text
+    return s
+
+
+def test_password_is_hashed(admin, engine):
+    with session_scope(engine) as s:
+        user = s.scalar(select(AdminUser))
+        assert PASSWORD not in user.password_hash and user.password_hash.startswith("scrypt:")
+    with pytest.raises(UserError, match="10 characters"):
+        set_admin_password("bob", "short")
+
+
+def test_login_csrf_and_headers(admin):
+    s = requests.Session()
+    r = s.get(f"{admin}/admin/")
+    assert r.url.endswith("/admin/login?next=/admin/")
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    # no CSRF token → 400, wrong password → 401
+    assert s.post(f"{admin}/admin/login", data={"username": "ada",
+                                                "password": PASSWORD}).status_code == 400
+    token = csrf(s.get(f"{admin}/admin/login").text)
+    assert s.post(f"{admin}/admin/login", data={"username": "ada", "password": "nope!",
+                                                "csrf_token": token}).status_code == 401
+    cookie = next(c for c in s.cookies)
+    assert cookie.has_nonstandard_attr("HttpOnly")
+
+
+def test_login_rate_limited(admin):
+    s = requests.Session()
+    token = csrf(s.get(f"{admin}/admin/login").text)
+    codes = [s.post(f"{admin}/admin/login", data={"username": "x", "password": "y",
+                                                  "csrf_token": token}).status_code
+             for _ in range(6)]
+    assert codes[:5] == [401] * 5 and codes[5] == 429
+
+
+def test_dashboard_state_exports_review(admin, engine, db_url):
+    res = simulate("s1", 3, strengths={"m1": 2.0}, noise=0.0, database_url=db_url, url=admin)
+    assert res.completed == 3
+    s = login(admin)
+    page = s.get(f"{admin}/admin/study/s1").text
+    assert "completed: 3" in page
+    # deterministic observers answer every catch trial correctly
+    assert re.search(r'id="catch-accuracy">100.0 %', page)
+    # pause: CSRF required
+    assert s.post(f"{admin}/admin/study/s1/state", data={"state": "paused"}).status_code == 400
+    r = s.post(f"{admin}/admin/study/s1/state", data={"state": "paused",
+                                                      "csrf_token": csrf(page)})
+    assert r.status_code == 200
+    with session_scope(engine) as ss:
+        assert ss.scalar(select(Study.state)) == "paused"
+    # exports
+    long = list(csv.DictReader(io.StringIO(s.get(f"{admin}/admin/study/s1/export.csv").text)))
+    assert len(long) == 27 and long[0]["chosen_method"] in ("m1", "m2", "m3", "")
+    pw = s.get(f"{admin}/admin/study/s1/export.pwcmp?question=content").text.splitlines()
+    assert pw[0] == "Observer,Session,Scene,Condition_1,Condition_2,Selection"
+    n_content_real = sum(r["question"] == "content" and r["is_catch"] == "0"
+                         and r["is_repeat"] == "0" and r["is_practice"] == "0" for r in long)
+    assert len(pw) - 1 == n_content_real
+    assert s.get(f"{admin}/admin/study/s1/export.pwcmp").status_code == 400
+    js = json.loads(s.get(f"{admin}/admin/study/s1/export.json").text)
+    assert len(js) == 27 and {"rt", "response", "trial_index", "time_elapsed"} <= set(js[0])
+    assert all(tok.isascii() and "/" not in tok for r in js for tok in r["stimulus"])
+    # review once
+    r = s.post(f"{admin}/admin/study/s1/review/1", data={"decision": "approved",
+                                                        "csrf_token": csrf(page)})
+    assert r.status_code == 200
+    r = s.post(f"{admin}/admin/study/s1/review/1", data={"decision": "screened_out",
+                                                        "csrf_token": csrf(page)})
+    assert r.status_code == 409
+    with session_scope(engine) as ss:
+        assert [(x.session_id, x.decision) for x in ss.scalars(select(Review))] == [
+            (1, "approved")]

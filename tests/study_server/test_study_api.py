@@ -1,0 +1,237 @@
+"""The participant API over real HTTP (werkzeug on loopback), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+
+import pytest
+from sqlalchemy import func, select, update
+from study_helpers import spec
+
+from db.engine import session_scope
+from db.models import DesignCell, Participant, Response, StudySession, Trial
+from study_server import participation
+from study_server.client import ApiClient
+from study_server.studies import create_study, set_study_state
+
+
+def start(url: str, slug: str = "s1", params: dict | None = None) -> ApiClient:
+    c = ApiClient(url)
+    status, body = c.request("POST", f"/api/studies/{slug}/sessions",
+                             {"consent": True, "params": params or {}})
+    assert status == 201, body
+    c.token = body["token"]
+    return c
+
+
+def answer(c: ApiClient, trial: dict, choice: str = "left") -> tuple[int, dict]:
+    return c.request("POST", "/api/responses", {"response_id": str(uuid.uuid4()),
+                                                "trial": trial["id"], "choice": choice,
+                                                "rt_ms": 900})
+
+
+@pytest.fixture
+def study(engine, cset):
+    return create_study(spec(), engine)
+
+
+def test_session_composition(server, study, engine, cset):
+    c = start(server)
+    status, state = c.request("GET", "/api/session")
+    assert status == 200 and state["state"] == "started"
+    # spec(): 1 practice, 6 real, max(1, round(0.1·6)) = 1 catch, round(0.2·6) = 1 repeat
+    assert state["total"] == 9 and state["answered"] == 0
+    assert [t["practice"] for t in state["trials"]] == [True] + [False] * 8
+    with session_scope(engine) as s:
+        trials = s.scalars(select(Trial).order_by(Trial.position)).all()
+        kinds = sorted(t.kind for t in trials)
+        assert kinds == ["catch", "practice", "real", "real", "real", "real", "real", "real",
+                         "repeat"]
+        items = [(t.cell.question, t.cell.content_asset_id, t.cell.style_asset_id)
+                 for t in trials if t.kind in ("real", "catch")]
+        assert len(set(items)) == len(items)  # no item twice
+        rep = next(t for t in trials if t.kind == "repeat")
+        orig = s.get(Trial, rep.repeat_of_id)
+        assert orig.cell_id == rep.cell_id and orig.left_is_a != rep.left_is_a
+        assert orig.position < rep.position
+    # nothing a participant sees names a method (a label inside a random token is
+    # surrounded by token characters, so only a delimited occurrence would be a leak)
+    text = json.dumps(state)
+    assert not any(re.search(rf"(?<![\w-]){label}(?![\w-])", text) for label in cset["methods"])
+    assert "method" not in text
+
+
+def test_idempotent_response_and_completion(server, study, engine):
+    c = start(server)
+    _, state = c.request("GET", "/api/session")
+    t0 = state["trials"][0]
+    body = {"response_id": str(uuid.uuid4()), "trial": t0["id"], "choice": "right",
+            "rt_ms": 1234.5}
+    s1, first = c.request("POST", "/api/responses", body)
+    s2, again = c.request("POST", "/api/responses", body)
+    assert (s1, s2) == (201, 200)
+    assert first == again and "correct" in first  # trial 0 is the practice trial
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Response)) == 1
+    # same trial, a new response_id: refused, nothing overwritten
+    status, err = answer(c, t0, "left")
+    assert status == 409 and err["error"] == "trial_answered"
+    status, err = c.request("POST", "/api/session/complete", {})
+    assert status == 409 and err["missing"] == 8
+    for t in state["trials"][1:]:
+        assert answer(c, t)[0] == 201
+    status, done = c.request("POST", "/api/session/complete", {"feedback": "fine"})
+    assert status == 200 and done["completion"]["kind"] == "code"
+    code = done["completion"]["code"]
+    status, again = c.request("POST", "/api/session/complete", {})
+    assert status == 200 and again["completion"]["code"] == code  # reload → same action
+    _, state = c.request("GET", "/api/session")
+    assert state["state"] == "completed" and state["completion"]["code"] == code
+    with session_scope(engine) as s:
+        sess = s.scalar(select(StudySession))
+        assert (sess.state, sess.outcome, sess.feedback) == ("completed", "completed", "fine")
+
+
+def test_other_participants_trial_is_refused(server, study):
+    a, b = start(server), start(server)
+    _, sa = a.request("GET", "/api/session")
+    status, err = answer(b, sa["trials"][1])
+    assert status == 404 and err["error"] == "no_trial"
+    # a response_id already used by another session
+    body = {"response_id": str(uuid.uuid4()), "trial": sa["trials"][1]["id"], "choice": "left"}
+    assert a.request("POST", "/api/responses", body)[0] == 201
+    _, sb = b.request("GET", "/api/session")
+    status, err = b.request("POST", "/api/responses", {**body, "trial": sb["trials"][1]["id"]})
+    assert status == 409 and err["error"] == "response_id_taken"
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"trial": "0" * 32, "choice": "left"}, 422, "bad_response_id"),
+    ({"response_id": "not-a-uuid", "trial": "0" * 32, "choice": "left"}, 422,
+     "bad_response_id"),
+    ({"response_id": str(uuid.uuid4()), "trial": "0" * 32, "choice": "up"}, 422, "bad_choice"),
+    ({"response_id": str(uuid.uuid4()), "trial": "0" * 32, "choice": "left", "rt_ms": -1},
+     422, "bad_rt"),
+    ([1, 2], 400, "bad_json"),
+])
+def test_bad_response_bodies(server, study, body, status, code):
+    c = start(server)
+    got, err = c.request("POST", "/api/responses", body)
+    assert (got, err["error"]) == (status, code)
+
+
+def test_auth_and_origin(server, study):
+    c = ApiClient(server)
+    assert c.request("GET", "/api/session")[0] == 401
+    c.token = "x" * 43
+    assert c.request("GET", "/api/session")[1]["error"] == "bad_token"
+    c = start(server)
+    status, err = c.request("POST", "/api/responses", {}, headers={"Origin": "https://evil.example"})
+    assert status == 403 and err["error"] == "bad_origin"
+    status, _ = c.request("POST", "/api/studies/s1/sessions", {"consent": False})
+    assert status == 422
+    status, _ = ApiClient(server).request("POST", "/api/studies/nope/sessions", {"consent": True})
+    assert status == 404
+
+
+def test_paused_study_refuses_starts(server, study, engine):
+    set_study_state("s1", "paused", engine)
+    c = ApiClient(server)
+    status, err = c.request("POST", "/api/studies/s1/sessions", {"consent": True})
+    assert status == 409 and err["error"] == "study_paused"
+
+
+def test_allocation_fills_without_overfill(server, engine, cset):
+    # judgments_per_cell 1, one question: 18 real cells × 1 = 18 = 3 sessions of 6.
+    create_study(spec(questions=["content"], judgments_per_cell=1), engine)
+    clients = [start(server) for _ in range(3)]
+    status, err = ApiClient(server).request("POST", "/api/studies/s1/sessions",
+                                            {"consent": True})
+    assert status == 409 and err["error"] == "study_full"
+    with session_scope(engine) as s:
+        cells = s.scalars(select(DesignCell).where(DesignCell.kind == "real")).all()
+        assert [c.assigned for c in cells] == [1] * 18
+    assert len(clients) == 3
+
+
+def test_least_served_first_and_side_balance(server, engine, cset):
+    # 36 real cells over 12 items, 6 per session with distinct items: least-served-first
+    # keeps every cell within one judgment of every other; with target 2 a cell given out
+    # twice shows A on the left exactly once.
+    create_study(spec(judgments_per_cell=2, repeat_rate=0), engine)
+    for _ in range(12):
+        start(server)
+        with session_scope(engine) as s:
+            got = s.scalars(select(DesignCell.assigned).where(DesignCell.kind == "real")).all()
+        assert max(got) - min(got) <= 1 and max(got) <= 2
+    with session_scope(engine) as s:
+        cells = s.scalars(select(DesignCell).where(DesignCell.kind == "real")).all()
+        n_real = s.scalar(select(func.count()).select_from(Trial).where(Trial.kind == "real"))
+        assert sum(c.assigned for c in cells) == n_real
+        assert all(c.left_a == 1 for c in cells if c.assigned == 2)
+        assert all(c.left_a in (0, 1) for c in cells)
+
+
+def test_lease_expiry_releases_trials(server, study, engine, monkeypatch):
+    c = start(server)
+    _, state = c.request("GET", "/api/session")
+    answer(c, state["trials"][0])
+    answer(c, state["trials"][1])
+    with session_scope(engine, write=True) as s:
+        s.execute(update(StudySession).values(
+            lease_expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
+    monkeypatch.setattr(participation, "_last_sweep", {})
+    start(server)  # a new start sweeps expired sessions first
+    with session_scope(engine) as s:
+        first = s.scalar(select(StudySession).order_by(StudySession.id))
+        assert first.state == "timed_out"
+        t1 = s.scalar(select(Trial).where(Trial.session_id == first.id, Trial.position == 1))
+        cells = s.scalars(select(DesignCell)).all()
+        # the answered trial keeps its lease on its cell; the others were released
+        kept = {t.cell_id for t in s.scalars(select(Trial).where(
+            Trial.session_id == first.id, Trial.kind.in_(("real", "catch"))))}
+        assert t1.cell_id in kept
+        second = s.scalar(select(StudySession).order_by(StudySession.id.desc()))
+        n_second = s.scalar(select(func.count()).select_from(Trial).where(
+            Trial.session_id == second.id, Trial.kind.in_(("real", "catch"))))
+        answered_first = 1 if t1.kind in ("real", "catch") else 0
+        assert sum(c.assigned for c in cells) == n_second + answered_first
+    status, err = answer(c, state["trials"][2])
+    assert status == 409 and err["error"] == "session_timed_out"
+    assert err["completion"]["outcome"] == "technical_error"
+
+
+def test_mturk_preview_writes_nothing(engine, cset, server):
+    create_study(spec(platform="mturk"), engine)
+    c = ApiClient(server)
+    status, err = c.request("POST", "/api/studies/s1/sessions",
+                            {"consent": True, "params": {"assignmentId":
+                                                         "ASSIGNMENT_ID_NOT_AVAILABLE"}})
+    assert status == 409 and err["error"] == "preview"
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Participant)) == 0
+        assert s.scalar(select(func.count()).select_from(StudySession)) == 0
+
+
+def test_repeat_participation_blocked(engine, cset, server):
+    create_study(spec(platform="prolific", completion_codes={"completed": "C0DE1"}), engine)
+    params = {"PROLIFIC_PID": "p1", "STUDY_ID": "st", "SESSION_ID": "x1"}
+    start(server, params=params)
+    status, err = ApiClient(server).request("POST", "/api/studies/s1/sessions",
+                                            {"consent": True, "params": {**params,
+                                                                         "SESSION_ID": "x2"}})
+    assert status == 409 and err["error"] == "already_participated"
+    with session_scope(engine) as s:
+        p = s.scalar(select(Participant))
+        assert "p1" not in p.pid_hash and len(p.pid_hash) == 64
+
+
+def test_mobile_excluded_server_side(server, study):
+    c = ApiClient(server)
+    ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
+    status, err = c.request("POST", "/api/studies/s1/sessions", {"consent": True},
+                            headers={"User-Agent": ua})
+    assert status == 403 and err["error"] == "device_excluded"

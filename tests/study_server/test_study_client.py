@@ -1,0 +1,48 @@
+"""ApiClient against a real socket that cuts a response short."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from study_server.client import ApiClient
+
+
+def _truncating_server(replies: list[bytes]) -> tuple[int, threading.Thread]:
+    """Serve one canned reply per connection, then close; returns (port, thread)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+
+    def run():
+        with srv:
+            for reply in replies:
+                conn, _ = srv.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(reply)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return srv.getsockname()[1], t
+
+
+CUT = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{\"ok\""
+WHOLE = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+
+
+def test_cut_response_raises_connection_error():
+    port, t = _truncating_server([CUT])
+    c = ApiClient(f"http://127.0.0.1:{port}", timeout=5)
+    with pytest.raises(ConnectionError, match="IncompleteRead"):
+        c.request("POST", "/api/responses", {"x": 1}, retries=0)
+    t.join(5)
+
+
+def test_cut_response_is_retried_on_a_fresh_connection():
+    port, t = _truncating_server([CUT, WHOLE])
+    c = ApiClient(f"http://127.0.0.1:{port}", timeout=5)
+    assert c.request("POST", "/api/responses", {"x": 1}, retries=1) == (201, {"ok": True})
+    t.join(5)

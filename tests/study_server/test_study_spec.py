@@ -1,0 +1,77 @@
+"""Study spec validation and `stylestudy study create` on bad input."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from study_server.spec import DEFAULT_PROMPTS, validate_spec
+from stylestudy.cli import cli
+from stylestudy.errors import UserError
+
+
+def test_defaults_filled():
+    spec = validate_spec({"slug": "a-b", "comparison_set": "x"})
+    assert spec["title"] == "a-b"
+    assert spec["questions"] == ["content", "style"]
+    assert spec["prompts"] == DEFAULT_PROMPTS
+    assert spec["judgments_per_cell"] == 5  # crowd-protocol.md §3.1: >= 5 per cell
+    assert spec["catch_rate"] == 0.1 and spec["repeat_rate"] == 0.1
+    assert spec["lease_minutes"] == 30  # §3.3 default lease
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"comparison_set": "x"}, "slug is required"),
+    ({"slug": "A B", "comparison_set": "x"}, "slug must be"),
+    ({"slug": "a", "comparison_set": "x", "colour": 1}, "unknown field(s) colour"),
+    ({"slug": "a", "comparison_set": "x", "questions": ["taste"]}, "questions"),
+    ({"slug": "a", "comparison_set": "x", "catch_rate": 0.9}, "catch_rate"),
+    ({"slug": "a", "comparison_set": "x", "trials_per_session": 0}, "trials_per_session"),
+    ({"slug": "a", "comparison_set": "x", "pairs": [["m1", "m1"]]}, "pairs"),
+    ({"slug": "a", "comparison_set": "x", "platform": "prolific"}, "completion_codes.completed"),
+    ({"slug": "a", "comparison_set": "x", "mturk": {"external_url": "http://x"}}, "https"),
+    ({"slug": "a", "comparison_set": "x", "completion_codes": {"completed": "a b"}},
+     "completion_codes"),
+])
+def test_bad_specs_name_the_field(bad, words):
+    with pytest.raises(UserError, match=None) as exc:
+        validate_spec(bad)
+    assert words in exc.value.message
+
+
+def test_cli_bad_spec_one_message_exit_2(tmp_path, home):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({"slug": "s", "comparison_set": "nope", "bogus": 1}))
+    res = CliRunner().invoke(cli, ["study", "create", str(path)])
+    assert res.exit_code == 2
+    assert "unknown field(s) bogus" in res.output
+    assert "Traceback" not in res.output and res.exception is None or \
+        isinstance(res.exception, SystemExit)
+
+
+def test_cli_missing_set_and_bad_yaml(tmp_path, home):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({"slug": "s", "comparison_set": "nope"}))
+    res = CliRunner().invoke(cli, ["study", "create", str(path)])
+    assert res.exit_code == 2 and "comparison set 'nope' does not exist" in res.output
+    path.write_text("slug: [unclosed\n")
+    res = CliRunner().invoke(cli, ["study", "create", str(path)])
+    assert res.exit_code == 2 and "not valid YAML" in res.output
+    res = CliRunner().invoke(cli, ["study", "create", str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_analysis_rules_are_checked_at_creation():
+    from study_server.spec import validate_spec
+
+    ok = validate_spec({"slug": "s", "comparison_set": "c",
+                        "qc": {"catch_min_accuracy": 0.75}, "analysis": {}})
+    assert ok["qc"] == {"catch_min_accuracy": 0.75}
+    for bad, message in [({"qc": {"bogus": 1}}, "unknown qc setting(s) bogus"),
+                         ({"qc": []}, "qc must be a mapping"),
+                         ({"analysis": {"nope": 2}}, "nope")]:
+        with pytest.raises(UserError, match=re.escape(message)):
+            validate_spec({"slug": "s", "comparison_set": "c", **bad})

@@ -1,0 +1,111 @@
+"""Pure parts: QC figures, completion actions, scheduling helpers, the OpenAPI document."""
+
+from __future__ import annotations
+
+import random
+
+from study_server.openapi import openapi_document
+from study_server.platforms import MTURK_PREVIEW, completion_action, parse_entry
+from study_server.qc import session_qc
+from study_server.scheduling import Planned, order_trials, plan_counts
+from study_server.security import pid_hash, sign
+from study_server.spec import validate_spec
+
+
+def row(sid, tid, *, catch=0, chose_a=1, repeat="", rt=800.0, chosen="m1", practice=0):
+    return {"session_id": sid, "trial_id": tid, "is_catch": catch, "chose_A": chose_a,
+            "is_repeat": int(bool(repeat)), "repeat_of": repeat, "rt_ms": rt,
+            "chosen_method": chosen, "is_practice": practice}
+
+
+def test_session_qc_hand_computed():
+    rows = [
+        # session 1: catch 3/4 (75 % < 80 %, one failure), repeat 1/1, median RT 800
+        row(1, "a", catch=1), row(1, "b", catch=1), row(1, "c", catch=1),
+        row(1, "d", catch=1, chose_a=0), row(1, "e", chosen="m2"),
+        row(1, "f", repeat="e", chosen="m2"),
+        # session 2: catch 2/2, repeat inconsistent 0/1, median RT of 300, 350, 390 = 350
+        row(2, "g", catch=1, rt=300), row(2, "h", catch=1, rt=350),
+        row(2, "i", chosen="m1", rt=390), row(2, "j", repeat="i", chosen="m3", rt=2000),
+        row(2, "p", practice=1, catch=1, chose_a=0, rt=10),  # practice never counts
+    ]
+    qc = session_qc(rows)
+    assert (qc[1].catch_n, qc[1].catch_correct, qc[1].catch_accuracy) == (4, 3, 0.75)
+    assert (qc[1].repeat_n, qc[1].repeat_consistent, qc[1].median_rt_ms) == (1, 1, 800.0)
+    assert qc[1].flags == ["catch"]
+    assert (qc[2].catch_n, qc[2].catch_correct) == (2, 2)
+    assert (qc[2].repeat_n, qc[2].repeat_consistent) == (1, 0)
+    assert qc[2].median_rt_ms == 370.0  # median of 300, 350, 390, 2000
+    assert qc[2].flags == ["repeat", "fast"]
+
+
+def test_plan_counts():
+    spec = validate_spec({"slug": "a", "comparison_set": "x", "trials_per_session": 20})
+    p = plan_counts(spec, have_catch=True)
+    # catch = max(4, round(0.1·20) = 2) = 4; repeat = round(0.1·20) = 2; practice 2
+    assert (p.real, p.catch, p.repeat, p.practice) == (20, 4, 2, 2)
+    p = plan_counts(spec, have_catch=False)
+    assert (p.catch, p.practice) == (0, 0)
+
+
+def test_order_trials_avoids_neighbours_when_possible():
+    trials = [Planned(i, "real", ("content", c, 0), (c, c + 1), True)
+              for i, c in enumerate([1, 1, 2, 2, 3, 3])]
+    out = order_trials(trials, random.Random(0))
+    assert sorted(t.cell_id for t in out) == list(range(6))
+    assert all(a.item[1] != b.item[1] for a, b in zip(out, out[1:], strict=False))
+
+
+def _spec(platform, **kw):
+    return validate_spec({"slug": "a", "comparison_set": "x", "platform": platform, **kw})
+
+
+def test_prolific_entry_and_redirect():
+    spec = _spec("prolific", completion_codes={"completed": "C1", "screened_out": "S1"})
+    e = parse_entry(spec, {"PROLIFIC_PID": "p", "STUDY_ID": "s", "SESSION_ID": "x"})
+    assert (e.raw_id, e.payment["SESSION_ID"]) == ("p", "x")
+    a = completion_action(b"k", spec, 7, "completed", {})
+    assert a["url"] == "https://app.prolific.com/submissions/complete?cc=C1"
+    assert completion_action(b"k", spec, 7, "screened_out", {})["code"] == "S1"
+    # no technical_error code configured: fall back to the completed code
+    assert completion_action(b"k", spec, 7, "technical_error", {})["code"] == "C1"
+
+
+def test_mturk_entry_and_submit_host():
+    spec = _spec("mturk")
+    assert parse_entry(spec, {"assignmentId": MTURK_PREVIEW}).preview
+    assert parse_entry(spec, {}).preview  # no assignment: never an accepted worker
+    data = parse_entry(spec, {"assignmentId": "A", "workerId": "W",
+                              "turkSubmitTo": "https://www.mturk.com/"}).data
+    a = completion_action(b"k", spec, 3, "completed", data)
+    assert a["url"] == "https://www.mturk.com/mturk/externalSubmit"  # trailing slash dropped
+    assert a["fields"] == {"assignmentId": "A", "completion_token": sign(b"k", "3:completed")}
+    # missing or foreign turkSubmitTo → the study's mode (sandbox by default)
+    for bad in (None, "https://evil.example/"):
+        a = completion_action(b"k", spec, 3, "completed", {"turk_submit_to": bad,
+                                                           "assignment_id": "A"})
+        assert a["url"] == "https://workersandbox.mturk.com/mturk/externalSubmit"
+
+
+def test_link_codes():
+    spec = _spec("link", completion_url="https://lab.example/done?x=1")
+    a = completion_action(b"k", spec, 5, "completed", {})
+    assert a["kind"] == "code" and a["code"].startswith("C") and len(a["code"]) == 10
+    assert a["url"] == f"https://lab.example/done?x=1&code={a['code']}"
+    assert completion_action(b"k", spec, 5, "completed", {})["code"] == a["code"]
+    assert completion_action(b"other", spec, 5, "completed", {})["code"] != a["code"]
+
+
+def test_pid_hash_is_keyed():
+    assert pid_hash(b"k1", "prolific", "p") != pid_hash(b"k2", "prolific", "p")
+    assert pid_hash(b"k1", "prolific", "p") != pid_hash(b"k1", "mturk", "p")
+    assert len(pid_hash(b"k", "link", "x")) == 64
+
+
+def test_openapi_document():
+    doc = openapi_document()
+    assert doc["openapi"].startswith("3.")
+    assert {"/api/responses", "/api/studies/{slug}/sessions", "/api/session",
+            "/api/session/complete"} <= set(doc["paths"])
+    schema = doc["components"]["schemas"]["Response"]
+    assert schema["required"] == ["response_id", "trial", "choice"]
