@@ -29,8 +29,9 @@ def _truncating_server(replies: list[bytes]) -> tuple[int, threading.Thread]:
     return srv.getsockname()[1], t
 
 
-CUT = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{\"ok\""
-WHOLE = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
+HEAD = b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+CUT = b"HTTP/1.1 200 OK\r\n" + HEAD % 50 + b'{"ok"'
+WHOLE = b"HTTP/1.1 201 Created\r\n" + HEAD % 11 + b'{"ok":true}'
 
 
 def test_cut_response_raises_connection_error():
