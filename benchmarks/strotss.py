@@ -11,10 +11,15 @@ vgg16``).
     python benchmarks/strotss.py speed --official OFFICIAL --content C --style S \\
         --size 256 --iterations 10 --repeats 2
 
+    python benchmarks/strotss.py batch --content C --style S --pairs 4 --size 256 \\
+        --iterations 10 [--device cuda]
+
 ``parity`` runs both implementations in the deterministic (strided) mode on the same images
 and compares sample positions, hypercolumns, every loss term, the total and its gradient.
 ``speed`` runs each implementation in its own process (alternating, so contention hits
 both alike) and prints seconds per scale (wall and process CPU), the ratio, and peak RSS.
+``batch`` (ours only) times N pairs one after another against the same N pairs in one
+``stylize_batch``, and prints seconds per output, the ratio and peak memory.
 """
 
 from __future__ import annotations
@@ -277,15 +282,59 @@ def speed(args) -> None:
         print(f"peak RSS {impl}: {max(r['max_rss_mb'] for r in results[impl]):.0f} MB")
 
 
+def batch(args) -> None:
+    from generator.strotss import Config, Hypercolumn, Task, stylize_batch
+    from generator.vgg import vgg_features
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    feats, _ = vgg_features("vgg16", device=device)
+    hyper = Hypercolumn(feats).to(device)
+    content, style = _read(args.content), _read(args.style)
+    tasks = [Task(content, style, seed=i) for i in range(args.pairs)]
+    cfg = Config(size=args.size, iterations=args.iterations)
+    cuda = device.type == "cuda"
+
+    def timed(groups: list[list[Task]]) -> tuple[float, float]:
+        if cuda:
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        t0 = time.perf_counter()
+        for g in groups:
+            stylize_batch(g, hyper, cfg)
+        if cuda:
+            torch.cuda.synchronize(device)
+        peak = (torch.cuda.max_memory_allocated(device) if cuda else
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        return (time.perf_counter() - t0) / len(tasks), peak / 2 ** 20
+
+    timed([tasks[:1]])  # warm-up
+    best = {"one by one": (float("inf"), 0.0), "batched": (float("inf"), 0.0)}
+    for _ in range(args.repeats):
+        for name, groups in (("one by one", [[t] for t in tasks]), ("batched", [tasks])):
+            sec, mem = timed(groups)
+            best[name] = (min(best[name][0], sec), max(best[name][1], mem))
+    print(f"{args.pairs} pairs, size {args.size}, {args.iterations} iterations per scale, "
+          f"{device}, best of {args.repeats}")
+    for name, (sec, mem) in best.items():
+        kind = "max allocated" if cuda else "process peak RSS"
+        print(f"{name:<11} {sec:8.2f} s/output   {kind} {mem:8.0f} MB")
+    print(f"ratio one-by-one / batched: {best['one by one'][0] / best['batched'][0]:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("parity", "speed", "_run"):
+    for name in ("parity", "speed", "_run", "batch"):
         p = sub.add_parser(name)
         if name == "_run":
             p.add_argument("impl", choices=("official", "ours"))
-        p.add_argument("--official", required=True, help="folder that holds STROTSS/")
+        if name == "batch":
+            p.add_argument("--pairs", type=int, default=4)
+            p.add_argument("--device", default="cpu")
+        else:
+            p.add_argument("--official", required=True, help="folder that holds STROTSS/")
         p.add_argument("--content", required=True)
         p.add_argument("--style", required=True)
         p.add_argument("--threads", type=int, default=2)
@@ -296,10 +345,10 @@ def main() -> None:
             p.add_argument("--iterations", type=int, default=10)
             p.add_argument("--out", default=os.path.join(tempfile.gettempdir(),
                                                           "strotss-bench"))
-        if name == "speed":
+        if name in ("speed", "batch"):
             p.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
-    {"parity": parity, "speed": speed, "_run": _run}[args.cmd](args)
+    {"parity": parity, "speed": speed, "_run": _run, "batch": batch}[args.cmd](args)
 
 
 if __name__ == "__main__":

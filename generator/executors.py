@@ -51,7 +51,7 @@ def run_pool(set_name: str, ids: list[int], workers: int, device: str = "auto",
                              progress=bar)
     ctx = mp.get_context("spawn")
     todo = ctx.Queue()
-    for group in batches(ids):
+    for group in batches(ids, methods=MethodCache(device, allow_random_weights)):
         todo.put(group)
     threads = max(1, (os.cpu_count() or 1) // workers)
     procs = [ctx.Process(target=_pool_worker,

@@ -146,6 +146,11 @@ class Method(ABC):
             req.append("gpu-preferred")
         return req
 
+    @classmethod
+    def batch_limit(cls, device: str) -> int:
+        """Requests one :meth:`run_batch` call takes on ``device`` (``max_batch``)."""
+        return cls.max_batch
+
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Load weights or models once per runner; record them in ``ctx.weights_used``."""
 
@@ -156,8 +161,9 @@ class Method(ABC):
     def run_batch(self, requests: list[Request]) -> list[np.ndarray]:
         return [self.run(r) for r in requests]
 
-    def provenance(self) -> dict[str, Any]:
-        """Method-specific provenance added to every result (e.g. variant labels)."""
+    def provenance(self, index: int = 0) -> dict[str, Any]:
+        """Method-specific provenance of the ``index``-th request of the last run or batch
+        (e.g. variant labels)."""
         return {}
 
     def generate(self, request: Request) -> Result:
@@ -183,11 +189,12 @@ class Method(ABC):
             peak, kind = torch.cuda.max_memory_allocated(self.ctx.device), "cuda_max_allocated"
         else:
             peak, kind = rss.peak, "process_peak_rss"
-        prov = {"peak_memory_kind": kind, "batch_size": len(requests), **self.provenance()}
+        prov = {"peak_memory_kind": kind, "batch_size": len(requests)}
         return [Result(image=to_uint8(image), wall_time_s=wall / len(requests),
                        device=self.ctx.device, peak_memory_bytes=peak,
-                       params_hash=params_hash(r.params), provenance=dict(prov))
-                for image, r in zip(images, requests, strict=True)]
+                       params_hash=params_hash(r.params),
+                       provenance={**prov, **self.provenance(i)})
+                for i, (image, r) in enumerate(zip(images, requests, strict=True))]
 
 
 class PeakRSS:

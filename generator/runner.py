@@ -408,9 +408,11 @@ def _run_job(job: Job, worker: str, methods: MethodCache, engine: Engine | None)
     return "done" if finish(job.generation_id, worker, image, prov, engine=engine) else "skipped"
 
 
-def batches(ids: list[int], engine: Engine | None = None) -> list[list[int]]:
-    """Group ids (order kept) into runs of one condition, each at most the method's
-    ``max_batch`` long; methods without batching give groups of one."""
+def batches(ids: list[int], engine: Engine | None = None,
+            methods: MethodCache | None = None) -> list[list[int]]:
+    """Group ids (order kept) into runs of one condition, each at most as long as the
+    method batches on the device ``methods`` gives it (default CPU); methods without
+    batching give groups of one."""
     engine = engine or get_engine()
     with session_scope(engine) as session:
         rows = {g.id: (g.method_id, g.size, (g.inputs or {}).get("checkpoint"), m.name)
@@ -421,7 +423,8 @@ def batches(ids: list[int], engine: Engine | None = None) -> list[list[int]]:
     open_groups: dict[tuple, list[int]] = {}
     for gen_id in ids:
         key = rows[gen_id]
-        cap = registry.get(key[3]).max_batch
+        cls = registry.get(key[3])
+        cap = cls.batch_limit(methods.device_for(cls) if methods is not None else "cpu")
         group = open_groups.get(key)
         if group is None or len(group) >= cap:
             group = []
@@ -483,7 +486,7 @@ def run_local(ids: Iterable[int], methods: MethodCache, retry_failed: bool = Fal
     """Run generations in this process, batching those of a condition that allows it."""
     worker = worker_id()
     tally = {"done": 0, "failed": 0, "skipped": 0}
-    for group in batches(list(ids), engine):
+    for group in batches(list(ids), engine, methods):
         for state in run_group(group, worker, methods, retry_failed, engine):
             tally[state] += 1
         if progress is not None:

@@ -1,4 +1,5 @@
-"""Admin pages under ``/admin/``: login, dashboard, study state, exports, submissions.
+"""Admin pages under ``/admin/``: login, dashboard, study state, exports, submissions and
+the restricted payments CSV.
 
 Cookie session (Secure, HttpOnly, SameSite=Lax), a CSRF token on every state-changing
 request, a rate-limited login, salted password hashes (werkzeug scrypt), and
@@ -28,7 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from db.engine import get_engine, session_scope
 from db.models import AdminUser, Asset, DesignCell, Method, Review, Study, StudySession
-from study_server import exports
+from study_server import exports, payments
 from study_server.db import commit, get_db
 from study_server.limits import limiter
 from study_server.platforms import completion_code
@@ -206,3 +207,14 @@ def export(slug: str, fmt: str):
     mime = "application/json" if fmt == "json" else "text/csv"
     return Response(text, mimetype=mime, headers={
         "Content-Disposition": f'attachment; filename="{slug}{suffix}.{ext}"'})
+
+
+@bp.get("/study/<slug>/payments.csv")
+@login_required
+def payments_csv(slug: str):
+    """Restricted: raw payment IDs of the reviewed sessions; never cached."""
+    study = _study(slug)
+    rows = payments.payment_rows(get_db(), study, current_app.config["SECRET"])
+    return Response(payments.render(study, rows), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{slug}-payments.csv"',
+        "Cache-Control": "no-store"})

@@ -120,6 +120,40 @@ def block_cmd(platform: str, participant_id: str, reason: str | None) -> None:
     click.echo("blocked")
 
 
+@study_group.command("payments")
+@click.argument("slug")
+@click.option("--ids-only", type=click.Choice(["approved", "screened_out"]),
+              help="Print only the PROLIFIC_PIDs with this decision, one a line "
+                   "(for Prolific's bulk approve dialog).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False),
+              help="Output file, created readable by its owner only (default stdout).")
+def payments_cmd(slug: str, ids_only: str | None, out: str | None) -> None:
+    """Restricted: raw platform IDs of the reviewed sessions, for paying them."""
+    from db.engine import session_scope
+    from study_server import payments
+    from stylestudy import config
+
+    study = _get_study(slug)
+    with session_scope() as s:
+        rows = payments.payment_rows(s, study, config.secret_key())
+    text = (payments.prolific_ids(study, rows, ids_only) if ids_only
+            else payments.render(study, rows))
+    if out:
+        _write_private(out, text)
+    else:
+        click.echo(text, nl=False)
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write ``text`` to a new file (mode 0600): the IDs in it are restricted data."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 @click.command("serve")
 @click.option("--dev", is_flag=True, help="Flask development server (one process).")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -185,7 +219,7 @@ def mturk_group() -> None:
     """MTurk ExternalQuestion HITs (legacy; MTurk closes 2026-09-30)."""
 
 
-def _mturk_study(slug: str):
+def _get_study(slug: str):
     from sqlalchemy import select
 
     from db.engine import session_scope
@@ -206,10 +240,10 @@ def create_hits_cmd(slug: str, live: bool) -> None:
     """Create the study's HITs (idempotent: UniqueRequestToken per HIT)."""
     from study_server import mturk
 
-    study = _mturk_study(slug)
-    sandbox = False if live else bool(study.spec["mturk"]["sandbox"])
-    ids = mturk.create_hits(mturk.make_client(sandbox), study)
-    where = "sandbox" if sandbox else "production"
+    study = _get_study(slug)
+    client, where = _mturk_client(study, live)
+    with mturk.api_errors("CreateHIT"):
+        ids = mturk.create_hits(client, study)
     click.echo(f"{len(ids)} HIT(s) created in the {where}: {' '.join(ids)}")
 
 
@@ -222,11 +256,64 @@ def reconcile_cmd(slug: str, live: bool) -> None:
     from study_server import mturk
     from stylestudy import config
 
-    study = _mturk_study(slug)
-    sandbox = False if live else bool(study.spec["mturk"]["sandbox"])
-    with session_scope(write=True) as s:
-        n = mturk.reconcile(mturk.make_client(sandbox), s, study, config.secret_key())
+    study = _get_study(slug)
+    client, _ = _mturk_client(study, live)
+    with mturk.api_errors("reconcile"), session_scope(write=True) as s:
+        n = mturk.reconcile(client, s, study, config.secret_key())
     click.echo(f"{n} session(s) marked submitted")
+
+
+@mturk_group.command("pay")
+@click.argument("slug")
+@click.option("--live", is_flag=True, help="Use the production requester endpoint "
+              "(default: the study's mturk.sandbox setting).")
+@click.option("--dry-run", is_flag=True, help="Print what would be approved or rejected; "
+              "change nothing.")
+def pay_cmd(slug: str, live: bool, dry_run: bool) -> None:
+    """Approve or reject the reviewed sessions' assignments that are still Submitted.
+
+    Sessions reviewed ``approved`` are approved, ``screened_out`` rejected with
+    mturk.reject_feedback; unreviewed ones are left alone. MTurk's own assignment status
+    makes a re-run safe."""
+    from db.engine import session_scope
+    from study_server import mturk
+    from stylestudy import config
+
+    study = _get_study(slug)
+    client, where = _mturk_client(study, live)
+    with mturk.api_errors("payment"):
+        with session_scope() as s:
+            steps = mturk.payment_plan(client, s, study, config.secret_key())
+        if not dry_run:
+            mturk.pay(client, study, steps)
+    _echo_payments(steps, dry_run, where)
+
+
+def _echo_payments(steps: list, dry_run: bool, where: str) -> None:
+    """The summary line of ``mturk pay``; with ``dry_run`` first each call it would make."""
+    from collections import Counter
+
+    n = Counter(step.action for step in steps)
+    if dry_run:
+        for step in steps:
+            if step.action in ("approve", "reject"):
+                click.echo(f"would {step.action} assignment {step.assignment_id} "
+                           f"(session {step.session_id})")
+    done = "would approve {}, would reject {}" if dry_run else "approved {}, rejected {}"
+    click.echo(f"{done.format(n['approve'], n['reject'])}, already done {n['done']}, "
+               f"unreviewed {n['unreviewed']} ({where})")
+    if n["unmatched"]:
+        click.echo(f"note: {n['unmatched']} assignment(s) carry no valid completion token of "
+                   "this study's sessions; left alone", err=True)
+
+
+def _mturk_client(study, live: bool):
+    """The requester client and its mode: production with ``live``, else the study's
+    ``mturk.sandbox`` setting."""
+    from study_server import mturk
+
+    sandbox = False if live else bool(study.spec["mturk"]["sandbox"])
+    return mturk.make_client(sandbox), "sandbox" if sandbox else "production"
 
 
 commands: list = [study_group, serve_cmd, simulate_cmd, mturk_group]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from db.judgments import judgment_rows as judgments
 from stylestudy.errors import UserError
 
-__all__ = ["LONG_COLUMNS", "PWCMP_COLUMNS", "judgments", "render"]
+__all__ = ["LONG_COLUMNS", "PWCMP_COLUMNS", "csv_text", "judgments", "render"]
 
 PWCMP_COLUMNS = ["Observer", "Session", "Scene", "Condition_1", "Condition_2", "Selection"]
 LONG_COLUMNS = [
@@ -34,7 +34,8 @@ LONG_COLUMNS = [
 UNUSABLE = ("screened_out", "technical_error")
 
 
-def _csv(rows: list[dict], columns: list[str]) -> str:
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    """``rows`` as CSV text with a header line; keys outside ``columns`` are ignored."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -75,12 +76,12 @@ def render(s: Session, slug: str, fmt: str, question: str | None = None) -> str:
     """The export as text: ``long`` / ``pwcmp`` (needs ``question``) / ``json``."""
     rows = judgments(s, slug)
     if fmt == "long":
-        return _csv(rows, LONG_COLUMNS)
+        return csv_text(rows, LONG_COLUMNS)
     if fmt == "pwcmp":
         if question not in ("content", "style"):
             raise UserError("pwcmp export needs --question content or style "
                             "(one file per question type)")
-        return _csv(pwcmp_rows(rows, question), PWCMP_COLUMNS)
+        return csv_text(pwcmp_rows(rows, question), PWCMP_COLUMNS)
     if fmt == "json":
         return json.dumps(json_records(rows), indent=1) + "\n"
     raise UserError(f"unknown export format {fmt!r}")

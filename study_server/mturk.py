@@ -1,5 +1,5 @@
 """MTurk ExternalQuestion adapter (legacy; crowd-protocol.md §1.3): HIT creation through
-boto3 and reconciliation of submitted assignments.
+boto3, reconciliation of submitted assignments, and paying them after the admin's review.
 
 MTurk closes on 2026-09-30 (AWS MTurk API docs banner); new studies use Prolific or a link.
 """
@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.models import Participant, PaymentIdentity, Study, StudySession
+from db.models import Participant, PaymentIdentity, Review, Study, StudySession
 from study_server.security import sign
+from study_server.spec import MTURK_DEFAULTS
 from stylestudy.errors import UserError
 
-__all__ = ["ENDPOINTS", "create_hits", "external_question", "qualification_requirements",
-           "reconcile"]
+__all__ = ["ENDPOINTS", "PayStep", "api_errors", "create_hits", "external_question", "make_client",
+           "pay", "payment_plan", "qualification_requirements", "reconcile"]
 
 ENDPOINTS = {True: "https://mturk-requester-sandbox.us-east-1.amazonaws.com",
              False: "https://mturk-requester.us-east-1.amazonaws.com"}
@@ -73,9 +77,8 @@ def create_hits(client, study: Study) -> list[str]:
     twice. Returns the HIT ids (already-created ones reported by MTurk are skipped)."""
     from botocore.exceptions import ClientError
 
+    _require_mturk(study)
     spec, cfg = study.spec, study.spec["mturk"]
-    if spec["platform"] != "mturk":
-        raise UserError(f"study {study.slug!r} is a {spec['platform']} study, not mturk")
     if not cfg["external_url"]:
         raise UserError("set mturk.external_url (https://…/study/SLUG) in the study spec")
     type_id = client.create_hit_type(
@@ -103,38 +106,116 @@ def create_hits(client, study: Study) -> list[str]:
 
 _TOKEN_RE = re.compile(r"<QuestionIdentifier>completion_token</QuestionIdentifier>\s*"
                        r"<FreeText>([^<]*)</FreeText>")
+ALL_STATUSES = ["Submitted", "Approved", "Rejected"]
+
+
+@dataclass(frozen=True)
+class PayStep:
+    """One assignment of the study's HITs and what ``pay`` does with it."""
+
+    assignment_id: str
+    session_id: int | None  # None: no session of the study carries its completion token
+    status: str  # MTurk's AssignmentStatus
+    decision: str | None  # the admin's review
+
+    @property
+    def action(self) -> str:
+        """``approve`` / ``reject`` (still Submitted), ``done``, ``unreviewed``, ``unmatched``."""
+        if self.session_id is None:
+            return "unmatched"
+        if self.decision is None:
+            return "unreviewed"
+        if self.status != "Submitted":
+            return "done"
+        return "approve" if self.decision == "approved" else "reject"
+
+
+@contextmanager
+def api_errors(what: str) -> Iterator[None]:
+    """botocore failures (credentials, network, a refused call) as one-line ``UserError``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise UserError(f"MTurk {what} failed: {exc}") from None
 
 
 def reconcile(client, s: Session, study: Study, secret: bytes) -> int:
     """``completed`` → ``submitted`` for sessions whose assignment MTurk lists with a valid
     completion token (never from a client flag). Returns the number of sessions moved."""
+    moved = 0
+    for _, sid in _matched_assignments(client, s, study, secret):
+        if sid is not None:
+            moved += s.execute(update(StudySession)
+                               .where(StudySession.id == sid, StudySession.state == "completed")
+                               .values(state="submitted")).rowcount
+    return moved
+
+
+def payment_plan(client, s: Session, study: Study, secret: bytes) -> list[PayStep]:
+    """Every assignment of the study's HITs with its session's review; MTurk's own status
+    makes a re-run after a crash safe (only ``Submitted`` ones are acted on)."""
+    _require_mturk(study)
+    reviews = dict(s.execute(select(Review.session_id, Review.decision)
+                             .join(StudySession, StudySession.id == Review.session_id)
+                             .where(StudySession.study_id == study.id)).all())
+    return [PayStep(a["AssignmentId"], sid, a["AssignmentStatus"], reviews.get(sid))
+            for a, sid in _matched_assignments(client, s, study, secret)]
+
+
+def pay(client, study: Study, steps: list[PayStep]) -> None:
+    """Approve (``approved``) or reject with ``mturk.reject_feedback`` (``screened_out``)
+    every step whose assignment is still ``Submitted``."""
+    from botocore.exceptions import ClientError
+
+    # specs stored before reject_feedback existed lack the key
+    feedback = {**MTURK_DEFAULTS, **study.spec["mturk"]}["reject_feedback"]
+    for step in steps:
+        try:
+            if step.action == "approve":
+                client.approve_assignment(AssignmentId=step.assignment_id)
+            elif step.action == "reject":
+                client.reject_assignment(AssignmentId=step.assignment_id,
+                                         RequesterFeedback=feedback)
+        except ClientError as exc:
+            raise UserError(f"MTurk refused to {step.action} assignment {step.assignment_id} "
+                            f"(session {step.session_id}): {exc}; running the command again "
+                            "is safe") from None
+
+
+def _require_mturk(study: Study) -> None:
+    if study.spec["platform"] != "mturk":
+        raise UserError(f"study {study.slug!r} is a {study.spec['platform']} study, not mturk")
+
+
+def _matched_assignments(client, s: Session, study: Study,
+                         secret: bytes) -> Iterator[tuple[dict[str, Any], int | None]]:
+    """Each assignment of the study's HITs with the id of the session whose signed
+    completion token it carries (None when no session of the study matches)."""
     idents = s.execute(select(PaymentIdentity.raw, StudySession.id, StudySession.outcome)
                        .join(Participant, Participant.id == PaymentIdentity.participant_id)
                        .join(StudySession, StudySession.participant_id == Participant.id)
                        .where(StudySession.study_id == study.id)).all()
     by_assignment = {raw.get("assignmentId"): (sid, outcome) for raw, sid, outcome in idents}
-    moved = 0
-    for hit_id in _study_hits(client, study.slug):
-        kwargs: dict[str, Any] = {"HITId": hit_id,
-                                  "AssignmentStatuses": ["Submitted", "Approved", "Rejected"]}
+    for a in _assignments(client, study.slug):
+        sid, outcome = by_assignment.get(a["AssignmentId"], (None, None))
+        m = _TOKEN_RE.search(a.get("Answer", ""))
+        ok = sid is not None and m is not None and hmac.compare_digest(
+            m.group(1), sign(secret, f"{sid}:{outcome}"))
+        yield a, sid if ok else None
+
+
+def _assignments(client, slug: str) -> Iterator[dict[str, Any]]:
+    """Every assignment (any status) of the HITs annotated with ``slug``, all pages."""
+    for hit_id in _study_hits(client, slug):
+        kwargs: dict[str, Any] = {"HITId": hit_id, "AssignmentStatuses": ALL_STATUSES}
         while True:
             page = client.list_assignments_for_hit(**kwargs)
-            for a in page["Assignments"]:
-                found = by_assignment.get(a["AssignmentId"])
-                m = _TOKEN_RE.search(a.get("Answer", ""))
-                if found is None or m is None:
-                    continue
-                sid, outcome = found
-                if not hmac.compare_digest(m.group(1), sign(secret, f"{sid}:{outcome}")):
-                    continue
-                moved += s.execute(update(StudySession)
-                                   .where(StudySession.id == sid,
-                                          StudySession.state == "completed")
-                                   .values(state="submitted")).rowcount
+            yield from page["Assignments"]
             if not page.get("NextToken"):
                 break
             kwargs["NextToken"] = page["NextToken"]
-    return moved
 
 
 def _study_hits(client, slug: str) -> list[str]:

@@ -86,7 +86,8 @@ def study_page(slug: str) -> tuple[str, int] | str:
         "study.html", study=study, spec=spec, preview=preview,
         open=study.state == "open", examples=_examples(study), min_w=min_w, min_h=min_h,
         mobile_re=MOBILE_UA if spec["exclude_mobile"] else "", nonce=script_nonce(),
-        params=request.args.to_dict(), practice=spec["practice_trials"] > 0)
+        params=request.args.to_dict(), practice=spec["practice_trials"] > 0,
+        warn_leave=spec.get("warn_before_leave", True))  # older stored specs lack the flag
 
 
 @bp.get("/s/<token>")

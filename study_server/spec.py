@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "lease_minutes": 30,
     "allow_repeats": False,
     "exclude_mobile": True,
+    "warn_before_leave": True,
     "min_viewport": None,
     "prompts": {},
     "completion_codes": {},
@@ -78,7 +79,12 @@ MTURK_DEFAULTS: dict[str, Any] = {
     "min_approved_hits": 100,
     "countries": ["US"],
     "exclude_qualification_id": None,
+    "reject_feedback": "Your submission was screened out by the study's quality checks "
+                       "(for example failed attention checks), so it could not be approved.",
 }
+
+#: MTurk's limit on RequesterFeedback (RejectAssignment)
+MAX_FEEDBACK = 1024
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -171,7 +177,7 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
     _int(spec, "estimated_minutes", source, 1)
     spec["catch_rate"] = _rate(spec, "catch_rate", source)
     spec["repeat_rate"] = _rate(spec, "repeat_rate", source)
-    for key in ("allow_repeats", "exclude_mobile"):
+    for key in ("allow_repeats", "exclude_mobile", "warn_before_leave"):
         if not isinstance(spec[key], bool):
             raise _fail(source, f"{key} must be true or false")
     mv = spec["min_viewport"]
@@ -209,4 +215,8 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
     ext = spec["mturk"]["external_url"]
     if ext is not None and (not isinstance(ext, str) or not ext.startswith("https://")):
         raise _fail(source, "mturk.external_url must be an https:// URL (MTurk requires HTTPS)")
+    fb = spec["mturk"]["reject_feedback"]
+    if not isinstance(fb, str) or not fb.strip() or len(fb) > MAX_FEEDBACK:
+        raise _fail(source, f"mturk.reject_feedback must be a non-empty text of at most "
+                            f"{MAX_FEEDBACK} characters (shown to rejected workers)")
     return spec

@@ -152,6 +152,6 @@ class Gatys(Method):
         opt.step(closure)
         return torch.clamp(x.detach()[0], 0, 1).permute(1, 2, 0).cpu().numpy()
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self, index: int = 0) -> dict[str, Any]:
         return {"gatys": {"evaluations": self.evaluations, "line_search": "strong_wolfe",
                           "layers": {"style": list(STYLE_LAYERS), "content": CONTENT_LAYER[0]}}}

@@ -28,6 +28,8 @@ class Strotss(Method):
     summary = "STROTSS (Kolkin et al. 2019), official-code semantics, VGG16 hypercolumns"
     weights = ("vgg16",)
     prefers_gpu = True
+    #: pairs per GPU batch (halved automatically while it does not fit in memory)
+    max_batch = 8
     params = {
         "content_weight": Param(float, 1.0, "WEIGHT of the official CLI; α₁ = 16 × WEIGHT, "
                                 "halved per scale (README: 1.0 default, 0.5 favourite)",
@@ -49,6 +51,11 @@ class Strotss(Method):
                         choices=("paper", "quick")),
     }
 
+    @classmethod
+    def batch_limit(cls, device: str) -> int:
+        """Batches on a GPU only (see :meth:`run_batch`)."""
+        return cls.max_batch if device.startswith("cuda") else 1
+
     def setup(self) -> None:
         import torch
 
@@ -60,12 +67,33 @@ class Strotss(Method):
                                      device=torch.device(self.ctx.device))
         self.ctx.weights_used["vgg16"] = record
         self.features = Hypercolumn(feats).to(self.ctx.device)
-        self._last: dict[str, Any] = {}
+        self._last: list[dict[str, Any]] = []
 
     def run(self, request: Request) -> np.ndarray:
-        from tqdm import tqdm
+        return self.run_batch([request])[0]
 
-        from generator.strotss import Config, schedule, stylize
+    def run_batch(self, requests: list[Request]) -> list[np.ndarray]:
+        """On a GPU, requests whose contents share a shape run as one batch; on the CPU one
+        after another (batching gains nothing there, and a lone run's bytes then never
+        depend on which requests it was grouped with)."""
+        prepared = [self._prepare(r) for r in requests]
+        groups: dict[tuple, list[int]] = {}
+        for i, (task, cfg, _) in enumerate(prepared):
+            key = (task.content.shape, cfg) if self.ctx.device.startswith("cuda") else (i,)
+            groups.setdefault(key, []).append(i)
+        outs: list[np.ndarray] = [np.empty(0)] * len(requests)
+        self._last = [{} for _ in requests]
+        for idx in groups.values():
+            results = self._stylize([prepared[i][0] for i in idx], prepared[idx[0]][1])
+            for i, (out, info) in zip(idx, results, strict=True):
+                outs[i] = out
+                self._last[i] = {**prepared[i][2], "scales": info.scales,
+                                 "batched_with": len(results)}
+        return outs
+
+    def _prepare(self, request: Request) -> tuple[Any, Any, dict[str, Any]]:
+        """(task, config, provenance labels) for one request; bad parameters raise."""
+        from generator.strotss import Config, Task
         from generator.strotss.guidance import extract_regions
         from generator.strotss.optimise import ITERATIONS
 
@@ -87,11 +115,6 @@ class Strotss(Method):
         cfg = Config(size=size, content_weight=p["content_weight"], iterations=iterations,
                      variant=p["variant"], sampling=p["sampling"],
                      region_pairing=p["region_pairing"])
-        total = iterations * len(schedule(size, p["content_weight"]))
-        with tqdm(total=total, desc="strotss", unit="it", leave=False, disable=None) as bar:
-            out, info = stylize(request.content, request.style, self.features, cfg,
-                                seed=request.seed, regions=regions, points=points,
-                                progress=lambda i, n: bar.update(1))
         if p["preset"] == "quick":
             setting = (f"quick preset: {iterations} iterations per scale, long side {size} "
                        "(not the paper setting)")
@@ -99,14 +122,36 @@ class Strotss(Method):
             setting = f"paper: {ITERATIONS} iterations per scale"
         else:
             setting = f"reduced: {iterations} iterations per scale (not the paper setting)"
-        self._last = {"variant": p["variant"], "setting": setting, "sampling": p["sampling"],
-                      "regions": len(regions) if regions else 0,
-                      "points": 0 if points is None else len(points),
-                      "scales": info.scales}
-        return out
+        labels = {"variant": p["variant"], "setting": setting, "sampling": p["sampling"],
+                  "regions": len(regions) if regions else 0,
+                  "points": 0 if points is None else len(points)}
+        task = Task(request.content, request.style, seed=request.seed, regions=regions,
+                    points=points)
+        return task, cfg, labels
 
-    def provenance(self) -> dict[str, Any]:
-        return {"strotss": self._last}
+    def _stylize(self, tasks: list[Any], cfg: Any) -> list[tuple[np.ndarray, Any]]:
+        """``stylize_batch`` with a progress bar; a batch that does not fit in GPU memory is
+        split in half and retried."""
+        import torch
+        from tqdm import tqdm
+
+        from generator.strotss import schedule, stylize_batch
+
+        total = cfg.iterations * len(schedule(cfg.size, cfg.content_weight))
+        try:
+            with tqdm(total=total, desc=f"strotss ×{len(tasks)}", unit="it", leave=False,
+                      disable=None) as bar:
+                return stylize_batch(tasks, self.features, cfg,
+                                     progress=lambda i, n: bar.update(1))
+        except torch.cuda.OutOfMemoryError:
+            if len(tasks) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = len(tasks) // 2
+            return self._stylize(tasks[:half], cfg) + self._stylize(tasks[half:], cfg)
+
+    def provenance(self, index: int = 0) -> dict[str, Any]:
+        return {"strotss": self._last[index]}
 
 
 def _points(value: list) -> np.ndarray | None:

@@ -55,7 +55,7 @@ class _Translator(Method):
                                            "norm", "seed", "size", "data", "data_sha256")}}
         self.ctx.weights_used.update(self.record["weights_used"])
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self, index: int = 0) -> dict[str, Any]:
         return {"translator": {k: self.record[k] for k in ("profile", "ablation",
                                                            "adain_variant", "norm", "size")}}
 

@@ -2,6 +2,6 @@
 transport and self-similarity, reimplemented from ``specs/strotss.md``."""
 
 from generator.strotss.features import Hypercolumn
-from generator.strotss.optimise import Config, RunInfo, schedule, stylize
+from generator.strotss.optimise import Config, RunInfo, Task, schedule, stylize, stylize_batch
 
-__all__ = ["Config", "Hypercolumn", "RunInfo", "schedule", "stylize"]
+__all__ = ["Config", "Hypercolumn", "RunInfo", "Task", "schedule", "stylize", "stylize_batch"]

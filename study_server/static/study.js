@@ -1,7 +1,8 @@
 // stylestudy participant page: consent → instructions → practice → trials → completion.
 // The server holds the state; this script keeps the token in sessionStorage, an outbox of
 // unsent responses in localStorage (retried with backoff, flushed by sendBeacon on pagehide),
-// and resumes at the first unanswered trial after a reload.
+// and resumes at the first unanswered trial after a reload. While a session is unfinished a
+// beforeunload handler asks before the tab is closed (data-warn-leave="false" turns it off).
 (function () {
   "use strict";
   const app = document.getElementById("app");
@@ -17,6 +18,17 @@
   let flushing = false;
   let backoff = 500;
   const resolvers = {};  // response_id → callback waiting for the server's answer
+
+  // Reload and back resume, but a closed tab costs the participant time: ask first.
+  function askBeforeLeaving(e) {
+    e.preventDefault();
+    e.returnValue = "";
+  }
+  function warnOnLeave(on) {
+    if (app.dataset.warnLeave !== "true") return;
+    if (on) window.addEventListener("beforeunload", askBeforeLeaving);
+    else window.removeEventListener("beforeunload", askBeforeLeaving);
+  }
 
   function show(id) {
     for (const s of app.querySelectorAll("section")) s.hidden = s.id !== id;
@@ -140,11 +152,13 @@
     if (r.status !== 200) {
       perTab.removeItem(TOKEN_KEY);
       token = null;
+      warnOnLeave(false);
       show("landing");
       return;
     }
     state = r.data;
     if (state.completion) return finished(state.completion);
+    warnOnLeave(true);
     preload();
     const pending = new Set(outbox().map((x) => x.body.trial));
     const answered = state.trials.filter((t) => t.answered || pending.has(t.id)).length;
@@ -235,6 +249,7 @@
   }
 
   function finished(action, message) {
+    warnOnLeave(false);  // before any redirect or MTurk submit navigates away
     show("done");
     const screened = action.outcome !== "completed";
     $("done-title").textContent = screened ? "Thank you for your time" : "Thank you";

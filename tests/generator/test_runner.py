@@ -274,3 +274,17 @@ def test_region_guides_reach_the_method_and_key_the_generation(home, tmp_path):
     runner.plan(manifest.load(plain))
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(Generation)) == 10
+
+
+def test_batch_size_follows_the_device(home, tmp_path):
+    """STROTSS batches on a GPU only: groups of one for the CPU, of up to max_batch for
+    ``cuda`` (grouping needs no GPU: it only asks which device the method would get)."""
+    path = write_manifest(tmp_path, methods=[{"name": "strotss", "params": {"preset": "quick"}}],
+                          size=None)
+    spec = manifest.load(path)
+    runner.plan(spec)
+    ids = runner.pending_ids(spec.name)
+    assert len(ids) == 9
+    assert [len(g) for g in runner.batches(ids)] == [1] * 9
+    gpu = runner.batches(ids, methods=runner.MethodCache(device="cuda:0"))
+    assert [len(g) for g in gpu] == [8, 1] and sum(gpu, []) == ids

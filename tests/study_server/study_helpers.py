@@ -10,7 +10,16 @@ from sqlalchemy import Engine
 
 from db.assets import store_pixels
 from db.engine import session_scope
-from db.models import ComparisonSet, ComparisonSetMember, Generation, Method
+from db.models import (
+    ComparisonSet,
+    ComparisonSetMember,
+    Generation,
+    Method,
+    Participant,
+    PaymentIdentity,
+    Review,
+    StudySession,
+)
 
 
 def _image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -60,3 +69,23 @@ def spec(**over: Any) -> dict[str, Any]:
             "catch_rate": 0.1, "repeat_rate": 0.2, "min_view_ms": 0}
     base.update(over)
     return base
+
+
+def add_session(engine: Engine, study_id: int, raw: dict[str, str], decision: str | None = None,
+                outcome: str = "completed", platform: str = "prolific") -> int:
+    """A completed session with raw payment IDs and, given ``decision``, its review.
+
+    Returns the session id."""
+    with session_scope(engine, write=True) as s:
+        p = Participant(study_id=study_id, platform=platform,
+                        pid_hash=hashlib.sha256(repr(sorted(raw.items())).encode()).hexdigest())
+        s.add(p)
+        s.flush()
+        s.add(PaymentIdentity(participant_id=p.id, raw=raw))
+        sess = StudySession(study_id=study_id, participant_id=p.id, token_hash=p.pid_hash,
+                            state="completed", outcome=outcome, seed=0)
+        s.add(sess)
+        s.flush()
+        if decision is not None:
+            s.add(Review(session_id=sess.id, decision=decision, admin="ada"))
+        return sess.id

@@ -1,4 +1,5 @@
-"""Admin over real HTTP: login, CSRF, headers, dashboard figures, state, exports, reviews."""
+"""Admin over real HTTP: login, CSRF, headers, dashboard figures, state, exports, reviews,
+the restricted payments CSV."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 import pytest
 import requests
 from sqlalchemy import select
-from study_helpers import spec
+from study_helpers import add_session, spec
 
 from db.engine import session_scope
 from db.models import AdminUser, Review, Study
@@ -115,3 +116,32 @@ def test_dashboard_state_exports_review(admin, engine, db_url):
     with session_scope(engine) as ss:
         assert [(x.session_id, x.decision) for x in ss.scalars(select(Review))] == [
             (1, "approved")]
+
+
+def test_payments_download(admin, engine):
+    study = create_study(spec(slug="pro", platform="prolific",
+                              completion_codes={"completed": "C1"}), engine)
+    add_session(engine, study.id, {"PROLIFIC_PID": "pp1", "SESSION_ID": "se1"}, "approved")
+    pending = add_session(engine, study.id, {"PROLIFIC_PID": "pp2", "SESSION_ID": "se2"})
+    url = f"{admin}/admin/study/pro/payments.csv"
+    anon = requests.get(url, allow_redirects=False)
+    assert anon.status_code == 302 and "/admin/login" in anon.headers["Location"]
+    assert "pp1" not in anon.text
+    s = login(admin)
+    page = s.get(f"{admin}/admin/study/pro").text
+    assert 'href="/admin/study/pro/payments.csv"' in page
+    r = s.get(url)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
+    assert r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Content-Disposition"] == 'attachment; filename="pro-payments.csv"'
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(x["PROLIFIC_PID"], x["SESSION_ID"], x["decision"]) for x in rows] == [
+        ("pp1", "se1", "approved")]
+    assert s.get(f"{admin}/admin/study/nope/payments.csv").status_code == 404
+    # unreviewed sessions are left out until a decision is recorded (login + CSRF)
+    r = s.post(f"{admin}/admin/study/pro/review/{pending}",
+               data={"decision": "screened_out", "csrf_token": csrf(page)})
+    assert r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(s.get(url).text)))
+    assert [(x["PROLIFIC_PID"], x["decision"]) for x in rows] == [("pp1", "approved"),
+                                                                  ("pp2", "screened_out")]

@@ -10,6 +10,17 @@ import pytest
 from study_server.client import ApiClient
 
 
+def _read_request(conn: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        body += conn.recv(65536)
+
+
 def _truncating_server(replies: list[bytes]) -> tuple[int, threading.Thread]:
     """Serve one canned reply per connection, then close; returns (port, thread)."""
     srv = socket.socket()
@@ -21,7 +32,7 @@ def _truncating_server(replies: list[bytes]) -> tuple[int, threading.Thread]:
             for reply in replies:
                 conn, _ = srv.accept()
                 with conn:
-                    conn.recv(65536)
+                    _read_request(conn)  # all of it: unread bytes would turn close into a reset
                     conn.sendall(reply)
 
     t = threading.Thread(target=run, daemon=True)

@@ -1,4 +1,5 @@
-"""MTurk adapter: question XML, CreateHIT parameters and reconciliation (botocore Stubber)."""
+"""MTurk adapter: question XML, CreateHIT parameters, reconciliation and payment
+(botocore Stubber)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,25 @@ import uuid
 
 import boto3
 import pytest
+from botocore.exceptions import NoCredentialsError
 from botocore.stub import ANY, Stubber
+from click.testing import CliRunner
 from sqlalchemy import select
-from study_helpers import spec
+from study_helpers import add_session, spec
 
 from db.engine import session_scope
 from db.models import Study, StudySession
 from study_server import mturk
 from study_server.client import ApiClient
+from study_server.security import sign
+from study_server.spec import MTURK_DEFAULTS
 from study_server.studies import create_study
+from stylestudy.cli import cli
 from stylestudy.errors import UserError
 
 URL = "https://study.example.org/study/s1?x=1&y=2"
+SECRET = b"test-secret"  # the home fixture's STYLESTUDY_SECRET
+LIST = {"HITId": "H0", "AssignmentStatuses": ["Submitted", "Approved", "Rejected"]}
 
 
 def client():
@@ -117,3 +125,133 @@ def test_reconcile_marks_submitted(engine, cset, server):
         assert mturk.reconcile(c, s, study, b"test-secret") == 1
     with session_scope(engine) as s:
         assert s.scalar(select(StudySession.state)) == "submitted"
+
+
+def answer(session_id: int, outcome: str = "completed") -> str:
+    """QuestionFormAnswers carrying the session's signed completion token."""
+    token = sign(SECRET, f"{session_id}:{outcome}")
+    return ("<QuestionFormAnswers><Answer><QuestionIdentifier>completion_token"
+            f"</QuestionIdentifier><FreeText>{token}</FreeText></Answer></QuestionFormAnswers>")
+
+
+def assignment(aid: str, session_id: int, status: str = "Submitted") -> dict:
+    return {"AssignmentId": aid, "AssignmentStatus": status, "Answer": answer(session_id)}
+
+
+def stub_listing(stub: Stubber, pages: list[list[dict]]) -> None:
+    """``list_hits`` over two pages (H0 is the study's), then H0's assignment pages."""
+    stub.add_response("list_hits", {"HITs": [{"HITId": "H9", "RequesterAnnotation": "x"}],
+                                    "NextToken": "hits2"}, {})
+    stub.add_response("list_hits", {"HITs": [{"HITId": "H0", "RequesterAnnotation": "s1"}]},
+                      {"NextToken": "hits2"})
+    for i, page in enumerate(pages):
+        more = {"NextToken": f"page{i + 1}"} if i + 1 < len(pages) else {}
+        stub.add_response("list_assignments_for_hit", {"Assignments": page, **more},
+                          {**LIST, "NextToken": f"page{i}"} if i else LIST)
+
+
+@pytest.fixture
+def turk(engine, cset):
+    """An mturk study with sessions for A1 (approved), A2 (screened out), A3 (unreviewed)."""
+    study = create_study(spec(platform="mturk", mturk={"external_url": URL}), engine)
+    sids = {aid: add_session(engine, study.id, {"workerId": f"W{aid}", "assignmentId": aid,
+                                                "hitId": "H0"}, decision, platform="mturk")
+            for aid, decision in [("A1", "approved"), ("A2", "screened_out"), ("A3", None)]}
+    return study, sids
+
+
+def test_pay_approves_and_rejects_reviewed(engine, turk):
+    study, sids = turk
+    c = client()
+    with Stubber(c) as stub, session_scope(engine) as s:
+        stub_listing(stub, [[assignment("A1", sids["A1"]), assignment("A2", sids["A2"])],
+                            [assignment("A3", sids["A3"])]])
+        stub.add_response("approve_assignment", {}, {"AssignmentId": "A1"})
+        stub.add_response("reject_assignment", {}, {
+            "AssignmentId": "A2", "RequesterFeedback": MTURK_DEFAULTS["reject_feedback"]})
+        steps = mturk.payment_plan(c, s, study, SECRET)
+        assert [(x.assignment_id, x.session_id, x.action) for x in steps] == [
+            ("A1", sids["A1"], "approve"), ("A2", sids["A2"], "reject"),
+            ("A3", sids["A3"], "unreviewed")]
+        mturk.pay(c, study, steps)  # A3 (unreviewed) gets no call: Stubber would refuse it
+        stub.assert_no_pending_responses()
+
+
+def test_pay_second_run_makes_no_calls(engine, turk):
+    study, sids = turk
+    c = client()
+    with Stubber(c) as stub, session_scope(engine) as s:
+        stub_listing(stub, [[assignment("A1", sids["A1"], "Approved"),
+                             assignment("A2", sids["A2"], "Rejected"),
+                             assignment("A3", sids["A3"])]])
+        steps = mturk.payment_plan(c, s, study, SECRET)
+        assert [x.action for x in steps] == ["done", "done", "unreviewed"]
+        mturk.pay(c, study, steps)
+        stub.assert_no_pending_responses()
+
+
+def test_pay_feedback_unmatched_and_refusal(engine, cset):
+    study = create_study(spec(platform="mturk", mturk={
+        "external_url": URL, "reject_feedback": "Screened out: catch trials failed."}), engine)
+    a2 = add_session(engine, study.id, {"workerId": "W2", "assignmentId": "A2"},
+                     "screened_out", platform="mturk")
+    add_session(engine, study.id, {"workerId": "W1", "assignmentId": "A1"}, "approved",
+                platform="mturk")
+    c = client()
+    with Stubber(c) as stub, session_scope(engine) as s:
+        stub_listing(stub, [[assignment("A2", a2),
+                             assignment("A1", a2),  # A2's token: A1 is never paid
+                             {"AssignmentId": "A7", "AssignmentStatus": "Submitted"}]])
+        stub.add_client_error("reject_assignment", service_error_code="RequestError",
+                              service_message="This operation can be called with a status "
+                                              "of: Submitted",
+                              expected_params={"AssignmentId": "A2", "RequesterFeedback":
+                                               "Screened out: catch trials failed."})
+        steps = mturk.payment_plan(c, s, study, SECRET)
+        assert [(x.assignment_id, x.action) for x in steps] == [
+            ("A2", "reject"), ("A1", "unmatched"), ("A7", "unmatched")]
+        with pytest.raises(UserError, match="reject assignment A2 .*again is safe"):
+            mturk.pay(c, study, steps)
+        stub.assert_no_pending_responses()
+
+
+def test_pay_cli_dry_run_then_live(engine, turk, db_url, monkeypatch):
+    monkeypatch.setenv("STYLESTUDY_DATABASE_URL", db_url)
+    _, sids = turk
+    c, modes = client(), []
+    monkeypatch.setattr(mturk, "make_client", lambda sandbox: modes.append(sandbox) or c)
+    pages = [[assignment("A1", sids["A1"]), assignment("A2", sids["A2"]),
+              assignment("A3", sids["A3"]),
+              {"AssignmentId": "A7", "AssignmentStatus": "Submitted"}]]  # not one of ours
+    with Stubber(c) as stub:
+        stub_listing(stub, pages)
+        res = CliRunner().invoke(cli, ["mturk", "pay", "s1", "--dry-run"])
+        assert res.exit_code == 0, res.output
+        assert res.stdout.splitlines() == [
+            f"would approve assignment A1 (session {sids['A1']})",
+            f"would reject assignment A2 (session {sids['A2']})",
+            "would approve 1, would reject 1, already done 0, unreviewed 1 (sandbox)"]
+        assert res.stderr.startswith("note: 1 assignment(s) carry no valid completion token")
+        stub.assert_no_pending_responses()
+        stub_listing(stub, pages)
+        stub.add_response("approve_assignment", {}, {"AssignmentId": "A1"})
+        stub.add_response("reject_assignment", {}, {"AssignmentId": "A2",
+                                                    "RequesterFeedback": ANY})
+        res = CliRunner().invoke(cli, ["mturk", "pay", "s1", "--live"])
+        assert res.exit_code == 0, res.output
+        assert res.stdout == "approved 1, rejected 1, already done 0, unreviewed 1 (production)\n"
+        stub.assert_no_pending_responses()
+    assert modes == [True, False]
+
+
+def test_pay_cli_bad_input(engine, cset, db_url, monkeypatch):
+    monkeypatch.setenv("STYLESTUDY_DATABASE_URL", db_url)
+    create_study(spec(), engine)
+    monkeypatch.setattr(mturk, "make_client", lambda sandbox: client())
+    res = CliRunner().invoke(cli, ["mturk", "pay", "nope"])
+    assert res.exit_code == 2 and "no study 'nope'" in res.output
+    res = CliRunner().invoke(cli, ["mturk", "pay", "s1"])
+    assert res.exit_code == 2 and "is a link study, not mturk" in res.output
+    with pytest.raises(UserError, match="MTurk payment failed: Unable to locate credentials"), \
+            mturk.api_errors("payment"):
+        raise NoCredentialsError()

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from study_helpers import spec
 
 from db.engine import session_scope
-from db.models import Asset, DesignCell, Participant, Response, Trial
+from db.models import Asset, DesignCell, Participant, Response, Study, Trial
 from study_server.client import ApiClient
 from study_server.studies import create_study
 from stylestudy.cli import cli
@@ -50,6 +50,18 @@ def test_participant_page_headers_and_preview(server, engine, cset):
         assert s.scalar(select(func.count()).select_from(Participant)) == 0
     assert get(f"{server}/study/nope")[0] == 404
     assert get(f"{server}/study/s1?assignmentId=A1")[0] == 400  # accepted but no workerId
+
+
+def test_leave_warning_flag(server, engine, cset):
+    """study.js asks before the tab closes only where the page says so."""
+    create_study(spec(), engine)
+    create_study(spec(slug="s2", warn_before_leave=False), engine)
+    assert b'data-warn-leave="true"' in get(f"{server}/study/s1")[2]
+    assert b'data-warn-leave="false"' in get(f"{server}/study/s2")[2]
+    with session_scope(engine, write=True) as s:  # a spec stored before the flag existed
+        study = s.scalar(select(Study).where(Study.slug == "s1"))
+        study.spec = {k: v for k, v in study.spec.items() if k != "warn_before_leave"}
+    assert b'data-warn-leave="true"' in get(f"{server}/study/s1")[2]
 
 
 def test_images_by_token_only(server, engine, cset):

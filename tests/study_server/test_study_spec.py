@@ -21,6 +21,8 @@ def test_defaults_filled():
     assert spec["judgments_per_cell"] == 5  # crowd-protocol.md §3.1: >= 5 per cell
     assert spec["catch_rate"] == 0.1 and spec["repeat_rate"] == 0.1
     assert spec["lease_minutes"] == 30  # §3.3 default lease
+    assert spec["warn_before_leave"] is True
+    assert "screened out" in spec["mturk"]["reject_feedback"]
 
 
 @pytest.mark.parametrize("bad, words", [
@@ -35,6 +37,11 @@ def test_defaults_filled():
     ({"slug": "a", "comparison_set": "x", "mturk": {"external_url": "http://x"}}, "https"),
     ({"slug": "a", "comparison_set": "x", "completion_codes": {"completed": "a b"}},
      "completion_codes"),
+    ({"slug": "a", "comparison_set": "x", "warn_before_leave": "yes"}, "warn_before_leave"),
+    ({"slug": "a", "comparison_set": "x", "mturk": {"reject_feedback": " "}},
+     "mturk.reject_feedback"),
+    ({"slug": "a", "comparison_set": "x", "mturk": {"reject_feedback": "x" * 1025}},
+     "at most 1024 characters"),
 ])
 def test_bad_specs_name_the_field(bad, words):
     with pytest.raises(UserError, match=None) as exc:
