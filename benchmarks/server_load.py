@@ -1,21 +1,24 @@
 """Study-server load: concurrent simulated participants against gunicorn over loopback.
 
 For PostgreSQL and for SQLite, `stylestudy serve --workers N` runs in a fresh home; P
-participants (spread over client processes and threads) each start a session and POST
-their responses as fast as the server answers. Prints responses per second, p50/p99 latency
-of the response POST, and lost responses (acknowledged but not in the database). As a
-reference measured in the same run, the same clients hammer ``GET /healthz`` (one
-``SELECT 1`` per request); the ratio shows what the response path costs beyond the HTTP +
-database floor. Target (issue 5): ≥ 1000 responses/s, p99 < 100 ms, zero lost on 2 cores
-with PostgreSQL.
+participants (spread over client processes) each start a session, then, all at once, POST
+their responses as fast as the server answers, each on its own keep-alive connection from
+an asyncio loop (a lean client, so the load generator takes little of the shared cores).
+Prints responses per second, p50/p99 latency of the response POST, and lost responses
+(acknowledged but not in the database). As a reference measured in the same run, the same
+client hammers ``GET /healthz`` (one ``SELECT 1`` per request); the ratio shows what the
+response path costs beyond the HTTP + database floor. Target (issue 5): at least 1000
+responses/s, p99 < 100 ms, zero lost on 2 cores with PostgreSQL.
 
-    python benchmarks/server_load.py [--participants 32] [--trials 24] [--workers 2] [--threads 8]
-                                     [--db postgres,sqlite] [--procs 2]
+    python benchmarks/server_load.py [--participants 256] [--concurrency 32] [--trials 24]
+                                     [--workers 2] [--threads 8] [--db postgres,sqlite] [--procs 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import multiprocessing as mp
 import os
 import platform
@@ -28,6 +31,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -78,9 +82,9 @@ def setup(db_url: str, trials: int, participants: int) -> None:
     engine.dispose()
 
 
-def client_proc(url: str, n: int, out: mp.Queue, go: mp.Event) -> None:
-    """Run ``n`` participants in threads; put (latencies, acked ids, errors, t0, t1)."""
-    lat, acked, errors = [], [], 0
+def _start(url: str, n: int) -> tuple[list[tuple[str, list[int]]], int]:
+    """Start ``n`` sessions in threads (untimed); (token, trial ids) each, and failures."""
+    started, errors = [], 0
     lock = threading.Lock()
 
     def one() -> None:
@@ -88,58 +92,160 @@ def client_proc(url: str, n: int, out: mp.Queue, go: mp.Event) -> None:
         c = ApiClient(url)
         status, body = c.request("POST", "/api/studies/load/sessions", {"consent": True},
                                  retries=0)
-        if status != 201:
-            with lock:
-                errors += 1
-            return
-        c.token = body["token"]
-        _, state = c.request("GET", "/api/session")
-        go.wait()
-        for t in state["trials"]:
-            rid = str(uuid.uuid4())
-            t0 = time.perf_counter()
-            status, _ = c.request("POST", "/api/responses", {"response_id": rid,
-                                                             "trial": t["id"], "choice": "left",
-                                                             "rt_ms": 800})
-            dt = time.perf_counter() - t0
-            with lock:
-                if status in (200, 201):
-                    lat.append(dt)
-                    acked.append(rid)
-                else:
-                    errors += 1
+        if status == 201:
+            c.token = body["token"]
+            _, state = c.request("GET", "/api/session")
         c.close()
+        with lock:
+            if status == 201:
+                started.append((body["token"], [t["id"] for t in state["trials"]]))
+            else:
+                errors += 1
 
     threads = [threading.Thread(target=one) for _ in range(n)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
+    return started, errors
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    request: bytes) -> tuple[int, bool]:
+    """Send one HTTP/1.1 request, read the whole response; (status, server closes)."""
+    writer.write(request)
+    status = int((await reader.readline()).split()[1])
+    length, close = 0, False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "connection" and value.strip().lower() == "close":
+            close = True
+    await reader.readexactly(length)
+    return status, close
+
+
+async def _answer(host: str, port: int, token: str, trials: list[int], lat: list,
+                  acked: list) -> int:
+    """POST one participant's responses on one keep-alive connection; returns failures."""
+    reader, writer = await asyncio.open_connection(host, port)
+    head = (f"POST /api/responses HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n")
+    errors = 0
+    for tid in trials:
+        rid = str(uuid.uuid4())
+        body = json.dumps({"response_id": rid, "trial": tid, "choice": "left",
+                           "rt_ms": 800}).encode()
+        t0 = time.perf_counter()
+        status, close = await _exchange(
+            reader, writer, f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        if status in (200, 201):
+            lat.append(time.perf_counter() - t0)
+            acked.append(rid)
+        else:
+            errors += 1
+        if close:
+            writer.close()
+            reader, writer = await asyncio.open_connection(host, port)
+    writer.close()
+    return errors
+
+
+def client_proc(url: str, n: int, concurrency: int, ready: mp.Queue, out: mp.Queue,
+                go: mp.Event) -> None:
+    """Start ``n`` participants, then (after ``go``) POST their responses from one asyncio
+    loop, ``concurrency`` participants at a time; put (latencies, acked ids, errors)."""
+    started, errors = _start(url, n)
+    ready.put(len(started))
+    parts = urlsplit(url)
+    lat: list[float] = []
+    acked: list[str] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(tok: str, trials: list[int]) -> int:
+        async with gate:
+            return await _answer(parts.hostname, parts.port, tok, trials, lat, acked)
+
+    async def run() -> int:
+        return sum(await asyncio.gather(*(one(tok, trials) for tok, trials in started)))
+
+    go.wait()
+    errors += asyncio.run(run())
     out.put((lat, acked, errors))
 
 
 def healthz_proc(url: str, n: int, seconds: float, out: mp.Queue) -> None:
-    count, lat = 0, []
-    lock = threading.Lock()
-    stop = time.perf_counter() + seconds
+    """``n`` keep-alive connections GET /healthz for ``seconds``; put (count, latencies)."""
+    parts = urlsplit(url)
+    lat: list[float] = []
+    request = f"GET /healthz HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
 
-    def one() -> None:
-        nonlocal count
-        c = ApiClient(url)
+    async def one(stop: float) -> None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
-            c.request("GET", "/healthz")
-            with lock:
-                count += 1
-                lat.append(time.perf_counter() - t0)
-        c.close()
+            _, close = await _exchange(reader, writer, request)
+            lat.append(time.perf_counter() - t0)
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        writer.close()
 
-    threads = [threading.Thread(target=one) for _ in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    out.put((count, lat))
+    async def run() -> None:
+        stop = time.perf_counter() + seconds
+        await asyncio.gather(*(one(stop) for _ in range(n)))
+
+    asyncio.run(run())
+    out.put((len(lat), lat))
+
+
+def bare_app():
+    """The HTTP floor: a Flask app whose /healthz touches no database (gunicorn factory)."""
+    from flask import Flask, jsonify
+
+    app = Flask("bare")
+    app.add_url_rule("/healthz", "healthz", lambda: jsonify({"ok": True}))
+    return app
+
+
+def _healthz_rate(url: str, conc: list[int], q: mp.Queue) -> tuple[float, list[float]]:
+    """GET /healthz from one process per entry of ``conc`` for 5 s; (rate, latencies)."""
+    hp = [mp.Process(target=healthz_proc, args=(url, n, 5.0, q)) for n in conc]
+    for p in hp:
+        p.start()
+    got = [q.get() for _ in hp]
+    for p in hp:
+        p.join()
+    return sum(c for c, _ in got) / 5.0, [x for _, lat in got for x in lat]
+
+
+def _wait_up(url: str) -> None:
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def bare_floor(args) -> float:
+    """Requests/s of :func:`bare_app` under the same gunicorn settings and client."""
+    port = 18000 + secrets.randbelow(2000)
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
+         str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
+         "server_load:bare_app()"], cwd=Path(__file__).parent, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_up(url)
+        conc = [args.concurrency // args.procs + (i < args.concurrency % args.procs)
+                for i in range(args.procs)]
+        return _healthz_rate(url, conc, mp.Queue())[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -172,29 +278,22 @@ def run_one(db: str, args) -> None:
              str(args.threads)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"{url}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            _wait_up(url)
             q: mp.Queue = mp.Queue()
             per = [args.participants // args.procs + (i < args.participants % args.procs)
                    for i in range(args.procs)]
             # reference: GET /healthz with the same client concurrency
-            hp = [mp.Process(target=healthz_proc, args=(url, n, 5.0, q)) for n in per]
-            for p in hp:
-                p.start()
-            href = [q.get() for _ in hp]
-            for p in hp:
-                p.join()
-            h_rate = sum(c for c, _ in href) / 5.0
-            h_lat = [x for _, lat in href for x in lat]
+            conc = [args.concurrency // args.procs + (i < args.concurrency % args.procs)
+                    for i in range(args.procs)]
+            h_rate, h_lat = _healthz_rate(url, conc, q)
             go = mp.Event()
-            procs = [mp.Process(target=client_proc, args=(url, n, q, go)) for n in per]
+            ready: mp.Queue = mp.Queue()
+            procs = [mp.Process(target=client_proc, args=(url, n, c, ready, q, go))
+                     for n, c in zip(per, conc, strict=True)]
             for p in procs:
                 p.start()
-            time.sleep(2.0 + args.participants * 0.02)  # everyone started and loaded
+            for _ in procs:  # every session started and its trials loaded
+                ready.get()
             t0 = time.perf_counter()
             go.set()
             results = [q.get() for _ in procs]
@@ -228,7 +327,9 @@ def run_one(db: str, args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--participants", type=int, default=32)
+    ap.add_argument("--participants", type=int, default=256)
+    ap.add_argument("--concurrency", type=int, default=32,
+                    help="participants answering at the same time (keep-alive connections)")
     ap.add_argument("--trials", type=int, default=24)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=8)
@@ -237,7 +338,10 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs; python {platform.python_version()}"
           f"; {args.participants} participants × {min(args.trials, 24)} trials (+catch/repeat), "
+          f"{args.concurrency} at a time, "
           f"gunicorn {args.workers} workers × {args.threads} threads, {args.procs} client procs")
+    print(f"HTTP floor: bare Flask /healthz (no database), same gunicorn settings and client: "
+          f"{bare_floor(args):.1f} requests/s")
     for db in args.db.split(","):
         run_one(db.strip(), args)
 

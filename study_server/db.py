@@ -13,7 +13,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from db.engine import get_engine, sessionmaker_for
+from db.engine import get_engine, new_session
 
 __all__ = ["commit", "engine", "get_db", "init_app"]
 
@@ -30,7 +30,7 @@ def get_db(write: bool = False) -> Session:
     if s is not None:
         s.rollback()
         s.close()
-    g.db = sessionmaker_for(engine(), write=write)()
+    g.db = new_session(engine(), write=write)
     g.db_write = write
     return g.db
 

@@ -79,8 +79,11 @@ def test_prolific_with_reload(browser, studies):
     assert page.locator(".example").count() == 2  # worked examples for both questions
     page.click("#begin")
     first = run_trials(page, until=4)
-    page.reload()  # resumes at the first unanswered trial
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.type), d.accept()))
+    page.reload()  # asks first (warn_before_leave), then resumes at the first unanswered trial
     page.wait_for_selector("#task:not([hidden])")
+    assert dialogs == ["beforeunload"]
     assert "Comparison" in page.inner_text("#phase")
     rest = run_trials(page)
     assert first + rest == 9
@@ -89,6 +92,7 @@ def test_prolific_with_reload(browser, studies):
     page.wait_for_selector("#done:not([hidden])")
     assert page.inner_text("#code") == "PRO123"
     page.wait_for_url("https://app.prolific.com/**", timeout=10000)
+    assert dialogs == ["beforeunload"]  # the completion redirect leaves without asking
     assert parse_qs(urlsplit(prolific[0]).query)["cc"] == ["PRO123"]
     with session_scope(engine) as s:
         sess = s.scalar(select(StudySession))
