@@ -10,7 +10,8 @@ from torch import nn
 
 from stylestudy.errors import UserError
 
-__all__ = ["lsgan_d", "lsgan_g", "kl", "gram", "VGGFeatures", "PerceptualLoss", "load_vgg"]
+__all__ = ["lsgan_d", "lsgan_g", "kl", "gram", "VGGFeatures", "PerceptualLoss", "load_vgg",
+           "MunitVGGLoss", "load_munit_vgg"]
 
 #: VGG19 conv layers (out channels; 'M' = 2×2 max-pool), Simonyan & Zisserman config E
 VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -136,3 +137,41 @@ class PerceptualLoss(nn.Module):
             content = content + i / 5 * (F.l1_loss(fab, fa) + F.l1_loss(fba, fb))
             style = style + F.l1_loss(gram(fab), gram(fb)) + F.l1_loss(gram(fba), gram(fa))
         return content, style
+
+
+#: torchvision ``vgg16().features`` index of pool4, which MUNIT's ``Vgg16`` does not run,
+#: and of relu5_3, its output (``networks.Vgg16.forward``)
+VGG16_POOL4, VGG16_RELU5_3 = 23, 29
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class MunitVGGLoss(nn.Module):
+    """MUNIT's domain-invariant perceptual loss (``trainer.compute_vgg_loss``):
+    mean((IN(φ(x)) − IN(φ(y)))²), φ = VGG16 to relu5_3 without pool4 (stride 8), IN the
+    affine-free instance norm (eps 1e-5); inputs in [−1, 1] RGB.
+
+    MUNIT feeds Caffe-converted weights BGR·255 minus the Caffe mean; these are torchvision's
+    ImageNet weights, so the input gets their own normalisation instead.
+    """
+
+    def __init__(self, vgg16_features: nn.Sequential):
+        super().__init__()
+        self.layers = nn.Sequential(*[m for i, m in enumerate(vgg16_features[:VGG16_RELU5_3 + 1])
+                                      if i != VGG16_POOL4]).requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(((x + 1) / 2 - self.mean) / self.std)
+
+    def forward(self, img: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.mean((F.instance_norm(self.features(img), eps=1e-5)
+                           - F.instance_norm(self.features(target), eps=1e-5)) ** 2)
+
+
+def load_munit_vgg(allow_random: bool, seed: int = 0) -> tuple[MunitVGGLoss, dict[str, Any]]:
+    """:class:`MunitVGGLoss` on the verified ``vgg16`` weights (or a labelled random VGG16)."""
+    from generator.vgg import vgg_features
+
+    features, record = vgg_features("vgg16", allow_random=allow_random, seed=seed)
+    return MunitVGGLoss(features), record

@@ -24,7 +24,14 @@ from generator.translation.baselines import (
 )
 from generator.translation.blocks import init_weights
 from generator.translation.egscit import EGSCIT, EGSCConfig, VAEGANRecon
-from generator.translation.losses import PerceptualLoss, kl, load_vgg, lsgan_d, lsgan_g
+from generator.translation.losses import (
+    PerceptualLoss,
+    kl,
+    load_munit_vgg,
+    load_vgg,
+    lsgan_d,
+    lsgan_g,
+)
 
 __all__ = ["TranslatorModel", "build_model", "MODEL_CLASSES"]
 
@@ -334,6 +341,10 @@ class MUNITModel(TranslatorModel):
                            self.prof["lr"], wd)
         self.opt_d = _adam([*self.dis_a.parameters(), *self.dis_b.parameters()],
                            self.prof["lr"], wd)
+        self.vgg = None
+        if self.prof["loss"]["vgg"]:
+            self.vgg, self.weights_used["vgg16"] = load_munit_vgg(
+                config["allow_random_weights"], config["seed"])
 
     def set_lr(self, stage: str, it: int) -> None:
         _set_lr([self.opt_g, self.opt_d],
@@ -377,6 +388,8 @@ class MUNITModel(TranslatorModel):
                 x_aba = self.gen_a.decode(c_a_rec, s_a_own, size)
                 x_bab = self.gen_b.decode(c_b_rec, s_b_own, size)
                 loss = loss + w["x_cyc"] * (F.l1_loss(x_aba, xa) + F.l1_loss(x_bab, xb))
+            if self.vgg is not None:  # x_ba keeps x_b's content, x_ab keeps x_a's
+                loss = loss + w["vgg"] * (self.vgg(x_ba, xb) + self.vgg(x_ab, xa))
         _step(self.opt_g, loss)
         return loss.item()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,7 +16,7 @@ from generator.translation.baselines import (
 )
 from generator.translation.blocks import adain, channel_stats, feature_mask, tf_same_pad
 from generator.translation.egscit import EGSCIT, EGSCConfig, PatchDiscriminator, VAEGANRecon
-from generator.translation.losses import gram, kl, lsgan_d, lsgan_g
+from generator.translation.losses import gram, kl, load_munit_vgg, lsgan_d, lsgan_g
 from generator.translation.models import build_model
 from generator.translation.profiles import METHODS, PROFILES, profile
 
@@ -165,3 +166,34 @@ def test_generator_norm_option():
              for net in (plain, normed)]
     assert count == [0, 6]  # 3 decoder resblocks × 2 convs; none as launched
     assert normed.translate(x(2, 28), x(2, 28), "b").shape == (2, 3, 28, 28)
+
+
+def test_munit_vgg_loss_by_hand():
+    """relu5_3 without pool4 (stride 8: 4×4 at 32 px); mean squared difference of the
+    per-channel standardised maps (biased variance + 1e-5), computed here in float64."""
+    loss, record = load_munit_vgg(allow_random=True)
+    a, b = x(2, 32), x(2, 32).flip(0)
+    fa, fb = loss.features(a), loss.features(b)
+    assert fa.shape == (2, 512, 4, 4)
+
+    def standardise(f):
+        f = f.double().numpy().reshape(2, 512, 16)
+        return (f - f.mean(2, keepdims=True)) / np.sqrt(f.var(2, keepdims=True) + 1e-5)
+
+    want = np.mean((standardise(fa) - standardise(fb)) ** 2)
+    assert loss(a, b).item() == pytest.approx(want, rel=1e-5)
+    assert loss(a, a).item() == 0.0
+    assert "calibrated" in record
+
+
+def test_munit_trains_with_the_vgg_loss():
+    prof = profile("munit", "smoke")
+    prof["loss"]["vgg"] = 1.0
+    assert profile("munit", "paper")["loss"]["vgg"] == 1.0  # EGSC-IT's MUNIT run (§4.3)
+    model = build_model({"method": "munit", "profile": prof, "ablation": "none",
+                         "adain_variant": "textbook", "seed": 0, "allow_random_weights": True})
+    assert model.vgg is not None and "vgg16" in model.weights_used
+    out = model.train_step("train", lambda: (x(2, 32), x(2, 32).flip(0)))
+    assert all(np.isfinite(v) for v in out.values())
+    assert not any(p.grad is not None and p.grad.abs().sum() > 0
+                   for p in model.vgg.parameters())  # the VGG stays frozen
