@@ -15,7 +15,7 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import Boolean, Float, String, bindparam, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -275,22 +275,26 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
                     ) -> tuple[int, dict[str, Any]]:
     """Store one judgment; a replay of the same ``response_id`` answers as the first did.
 
-    The common path is four statements: the session compare-and-set (which renews the
-    lease and locks the row against a concurrent timeout sweep), the trial lookup, the
-    insert (``ON CONFLICT DO NOTHING``) and the cell's served count.
+    The common path is four steps: the session compare-and-set (which renews the lease and
+    locks the row against a concurrent timeout sweep), the trial lookup, the insert (``ON
+    CONFLICT DO NOTHING``) and the cell's served count. On PostgreSQL they are one
+    statement, run in autocommit unless the study screens out on practice errors (then
+    the screen-out joins the insert's transaction).
     """
     rid, tid, chose_left, rt, ct = validate_response(body)
     if not token:
         raise ApiError(401, "no_token", "missing session token")
     session_id, study_id = _session_ids(s, token_hash(token))
     lease_minutes, screen_limit = _study_facts(s, study_id)
-    conn = s.connection()
     now = utcnow()
     lease = now + dt.timedelta(minutes=lease_minutes)
-    if conn.dialect.name == "postgresql":
-        row = conn.execute(_PG_RECORD, {
-            "sid": session_id, "lease": lease, "tid": tid, "rid": rid, "left": chose_left,
-            "rt": rt, "ct": ct, "now": now}).one()
+    if s.get_bind().dialect.name == "postgresql":
+        params = {"sid": session_id, "lease": lease, "tid": tid, "rid": rid,
+                  "left": chose_left, "rt": rt, "ct": ct, "now": now}
+        if screen_limit or s.in_transaction():
+            row = s.connection().execute(text(_PG_RECORD), params).one()
+        else:
+            row = _record_autocommit(s, params)
         if not row.cas:
             return _not_started(s, rid, session_id, study_id, secret)
         if row.kind is None:
@@ -299,6 +303,7 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
             return _conflict(s, rid, session_id)
         kind, chose_a, expected = row.kind, chose_left == row.left_is_a, row.expected
     else:
+        conn = s.connection()
         if conn.execute(update(_SESSIONS)
                         .where(_SESSIONS.c.id == session_id, _SESSIONS.c.state == "started")
                         .values(lease_expires_at=lease)).rowcount != 1:
@@ -331,7 +336,7 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
 
 #: PostgreSQL: the whole response path in one round trip — session compare-and-set
 #: (renews the lease), trial lookup, insert ON CONFLICT DO NOTHING, served count.
-_PG_RECORD = text("""
+_PG_RECORD = """
 WITH s AS (
     UPDATE session SET lease_expires_at = :lease
     WHERE id = :sid AND state = 'started' RETURNING id
@@ -343,9 +348,10 @@ WITH s AS (
 ), ins AS (
     INSERT INTO response (trial_id, response_id, session_id, chose_a, chosen_method_id,
                           rt_ms, client_time, received_at)
-    SELECT t.id, :rid, :sid, t.left_is_a = :left,
-           CASE WHEN t.left_is_a = :left THEN t.method_a_id ELSE t.method_b_id END,
-           :rt, :ct, :now
+    SELECT t.id, CAST(:rid AS varchar), :sid, t.left_is_a = CAST(:left AS boolean),
+           CASE WHEN t.left_is_a = CAST(:left AS boolean) THEN t.method_a_id
+                ELSE t.method_b_id END,
+           CAST(:rt AS double precision), CAST(:ct AS varchar), :now
     FROM t
     ON CONFLICT DO NOTHING RETURNING trial_id
 ), upd AS (
@@ -356,8 +362,28 @@ WITH s AS (
 SELECT (SELECT count(*) FROM s) AS cas, t.kind, t.left_is_a, t.expected,
        (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upd) AS counted
 FROM (SELECT 1) AS one LEFT JOIN t ON true
-""").bindparams(bindparam("rt", type_=Float), bindparam("ct", type_=String),
-                bindparam("left", type_=Boolean))
+"""
+#: the same statement for psycopg (``%(name)s`` placeholders)
+_PG_RECORD_RAW = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _PG_RECORD)
+
+
+def _record_autocommit(s: Session, params: dict[str, Any]) -> Any:
+    """Run the response statement alone in autocommit on a pooled psycopg connection: it
+    is atomic by itself, and the BEGIN and COMMIT round trips are saved. Durable (committed)
+    when it returns."""
+    from psycopg.rows import namedtuple_row
+
+    raw = s.get_bind().raw_connection()
+    try:
+        conn = raw.driver_connection
+        conn.autocommit = True
+        try:
+            with conn.cursor(row_factory=namedtuple_row) as cur:
+                return cur.execute(_PG_RECORD_RAW, params).fetchone()
+        finally:
+            conn.autocommit = False
+    finally:
+        raw.close()
 
 
 def _not_started(s: Session, rid: str, session_id: int, study_id: int, secret: bytes

@@ -275,7 +275,13 @@ def _gauss_kl(mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
 
 class UNITModel(TranslatorModel):
     """UNIT (NIPS 2017, ``version_02``): coupled VAE-GAN with shared layers; D step then G
-    step on the same batch; BCE GAN loss, KL 1e-4, reconstruction (sum of squares) 1e-3."""
+    step on the same batch; BCE GAN loss, KL 1e-4, reconstruction (sum of squares) 1e-3.
+
+    The losses are those of the plain trainer (``cocogan_trainer.py``: translations are the
+    fakes); ``svhn2mnist.yaml``'s domain-adaptation trainer adds a digit classifier
+    (``cls_w`` 10) and D feature matching between translations and reconstructions
+    (``feature_w`` 1e-4), which serve label transfer and are not used here.
+    """
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
