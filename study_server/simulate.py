@@ -206,8 +206,11 @@ def simulate(slug: str, participants: int, *,
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             futures = [pool.submit(_participant, base, slug, spec, labels, table, noise,
                                    lapse, catch_gap, rng, result, lock) for rng in rngs]
-            for f in futures:
-                f.result()
+            try:
+                for f in futures:
+                    f.result()
+            except ConnectionError as exc:
+                raise UserError(f"cannot reach the study server at {base}: {exc}") from None
 
     if url is None:
         with local_server({"DATABASE_URL": database_url} if database_url else None) as base:

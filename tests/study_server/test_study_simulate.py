@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -55,6 +56,11 @@ def test_simulate_errors(engine, cset, db_url):
         simulate("s1", 1, strengths={"zz": 1.0}, database_url=db_url)
     with pytest.raises(UserError, match="no study"):
         simulate("nope", 1, database_url=db_url)
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(UserError, match="cannot reach the study server"):
+        simulate("s1", 1, url=f"http://127.0.0.1:{port}", database_url=db_url)
 
 
 def test_simulate_cli(engine, cset, db_url, monkeypatch):
