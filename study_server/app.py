@@ -39,6 +39,7 @@ def default_config() -> dict[str, Any]:
         "LOGIN_LIMIT": env.get("STYLESTUDY_LOGIN_LIMIT", "10/minute"),
         "RATELIMIT_ENABLED": env.get("STYLESTUDY_RATELIMIT", "on") != "off",
         "RATELIMIT_STORAGE_URI": env.get("STYLESTUDY_RATELIMIT_STORAGE", "memory://"),
+        "RATELIMIT_KEY_PREFIX": env.get("STYLESTUDY_RATELIMIT_PREFIX", "stylestudy"),
         "PROXIES": int(env.get("STYLESTUDY_PROXIES", "0")),
         "SESSION_COOKIE_SECURE": env.get("STYLESTUDY_INSECURE_COOKIES", "") != "1",
         "SESSION_COOKIE_HTTPONLY": True,
