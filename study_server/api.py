@@ -129,6 +129,14 @@ def events() -> tuple[Response, int]:
     return jsonify({"stored": True}), 201
 
 
+@bp.post("/session/reload")
+def reload() -> Response:
+    """The page resumed this session; may end it under the study's ``max_reloads``."""
+    out = flow.report_reload(get_db(write=True), _token(), _secret())
+    commit()
+    return jsonify(out)
+
+
 @bp.post("/session/complete")
 def complete() -> Response:
     body = _json()

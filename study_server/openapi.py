@@ -57,6 +57,11 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Log a client event", "security": auth,
                 "requestBody": _body("Event"),
                 "responses": {"201": _ok("stored"), **_errors(400, 401, 403, 422, 429)}}},
+            "/api/session/reload": {"post": {
+                "summary": "Report that the page resumed the session (reload or new tab)",
+                "security": auth,
+                "responses": {"200": _ok("state, reload count and the study's limit"),
+                              **_errors(401, 403)}}},
             "/api/session/complete": {"post": {
                 "summary": "Complete the session once every trial is stored",
                 "security": auth, "requestBody": {"content": {"application/json": {

@@ -474,6 +474,25 @@ def withdraw(s: Session, token: str | None, secret: bytes) -> dict[str, Any]:
                    state=sess.state)
 
 
+def report_reload(s: Session, token: str | None, secret: bytes) -> dict[str, Any]:
+    """A page load that resumed the session (a reload, or a tab opened with its token) is
+    logged; past the study's ``max_reloads`` it ends the session as screened out (the
+    optional no-reload mode, crowd-protocol.md §2.2)."""
+    sess = _session(s, token, lock=True)
+    study = s.get(Study, sess.study_id)
+    s.execute(insert(SessionEvent).values(session_id=sess.id, kind="reload", payload={},
+                                          created_at=utcnow()))
+    reloads = s.scalar(select(func.count()).select_from(SessionEvent)
+                       .where(SessionEvent.session_id == sess.id,
+                              SessionEvent.kind == "reload"))
+    limit = study.spec.get("max_reloads")  # older stored specs lack it: no limit
+    if limit is not None and reloads > limit and _cas(
+            s, sess.id, "started", "completed", outcome="screened_out", completed_at=utcnow()):
+        scheduling.release_trials(s, sess.id, unusable=True)
+        sess.state = "completed"
+    return {"state": sess.state, "reloads": reloads, "max_reloads": limit}
+
+
 def record_event(s: Session, token: str | None, body: Any) -> None:
     """Log a client event (preload failure, blur, resize …) against the session."""
     sess = _session(s, token)

@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "allow_repeats": False,
     "exclude_mobile": True,
     "warn_before_leave": True,
+    "max_reloads": None,
     "min_viewport": None,
     "prompts": {},
     "completion_codes": {},
@@ -175,6 +176,8 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
     _int(spec, "min_view_ms", source, 0, 60_000)
     _int(spec, "lease_minutes", source, 1, 24 * 60)
     _int(spec, "estimated_minutes", source, 1)
+    if spec["max_reloads"] is not None:
+        _int(spec, "max_reloads", source, 0, 100)
     spec["catch_rate"] = _rate(spec, "catch_rate", source)
     spec["repeat_rate"] = _rate(spec, "repeat_rate", source)
     for key in ("allow_repeats", "exclude_mobile", "warn_before_leave"):

@@ -147,6 +147,14 @@
     await load(true);
   }
 
+  // A page that finds its token resumed the session: send what the outbox holds, report
+  // the resume (a study's max_reloads may end the session there), then show the state.
+  async function resume() {
+    if (outbox().length) await flush();
+    await api("POST", "/api/session/reload", {}).catch(() => {});
+    await load(false);
+  }
+
   async function load(fresh) {
     const r = await api("GET", "/api/session");
     if (r.status !== 200) {
@@ -306,6 +314,5 @@
   }
   token = perTab.getItem(TOKEN_KEY);
   checkEnv();
-  if (token) load(false); else show("landing");
-  if (outbox().length && token) flush();
+  if (token) resume(); else show("landing");
 })();

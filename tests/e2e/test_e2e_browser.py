@@ -61,6 +61,8 @@ def studies(home):
     create_study(spec(slug="pro", platform="prolific", min_view_ms=150,
                       completion_codes={"completed": "PRO123"}), engine)
     create_study(spec(slug="turk", platform="mturk", min_view_ms=150), engine)
+    create_study(spec(slug="norel", min_view_ms=150, max_reloads=0,
+                      completion_codes={"screened_out": "NR0"}), engine)
     with serve(workers=2, env={"STYLESTUDY_HOME": home,
                                "STYLESTUDY_SECRET": os.environ["STYLESTUDY_SECRET"]}) as (url, _):
         yield url, engine
@@ -129,3 +131,21 @@ def test_mturk_preview_then_accepted(browser, studies):
     with session_scope(engine) as s:
         assert s.scalar(select(StudySession.state)) == "completed"
         assert s.scalar(select(func.count()).select_from(Response)) == 9
+
+
+def test_no_reload_mode_ends_the_session_on_reload(browser, studies):
+    url, engine = studies
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("dialog", lambda d: d.accept())
+    page.goto(f"{url}/study/norel")
+    page.click("#consent")
+    page.click("#begin")
+    run_trials(page, until=2)
+    page.reload()
+    page.wait_for_selector("#done:not([hidden])")
+    assert page.inner_text("#code") == "NR0"
+    with session_scope(engine) as s:
+        sess = s.scalar(select(StudySession).where(StudySession.outcome.is_not(None)))
+        assert (sess.state, sess.outcome) == ("completed", "screened_out")
+        assert s.scalar(select(func.count()).select_from(Response)
+                        .where(Response.session_id == sess.id)) == 2

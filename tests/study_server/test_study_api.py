@@ -235,3 +235,29 @@ def test_mobile_excluded_server_side(server, study):
     status, err = c.request("POST", "/api/studies/s1/sessions", {"consent": True},
                             headers={"User-Agent": ua})
     assert status == 403 and err["error"] == "device_excluded"
+
+
+@pytest.mark.parametrize("limit", [None, 0, 1])
+def test_reload_limit_ends_the_session_as_screened_out(server, engine, cset, limit):
+    """max_reloads null: reloads are only logged; 0: the first reload ends the session;
+    1: the second does. Stored responses stay; the screened-out code is the action."""
+    create_study(spec(max_reloads=limit, completion_codes={"screened_out": "SO1"}), engine)
+    c = start(server)
+    _, state = c.request("GET", "/api/session")
+    assert answer(c, state["trials"][0])[0] == 201
+    states = [c.request("POST", "/api/session/reload", {})[1]["state"] for _ in range(3)]
+    ended_at = {None: None, 0: 0, 1: 1}[limit]
+    want = ["started"] * 3 if ended_at is None else \
+        ["started"] * ended_at + ["completed"] * (3 - ended_at)
+    assert states == want
+    _, now = c.request("GET", "/api/session")
+    with session_scope(engine) as s:
+        sess = s.scalar(select(StudySession))
+        assert s.scalar(select(func.count()).select_from(Response)) == 1  # nothing dropped
+    if limit is None:
+        assert sess.state == "started" and "completion" not in now
+    else:
+        assert (sess.state, sess.outcome) == ("completed", "screened_out")
+        assert now["completion"]["code"] == "SO1"
+        status, err = answer(c, state["trials"][1])
+        assert status == 409 and err["error"] == "session_completed"
