@@ -292,7 +292,7 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
         params = {"sid": session_id, "lease": lease, "tid": tid, "rid": rid,
                   "left": chose_left, "rt": rt, "ct": ct, "now": now}
         if screen_limit or s.in_transaction():
-            row = s.connection().execute(text(_PG_RECORD), params).one()
+            row = s.connection().execute(_PG_RECORD_TEXT, params).one()
         else:
             row = _record_autocommit(s, params)
         if not row.cas:
@@ -363,6 +363,7 @@ SELECT (SELECT count(*) FROM s) AS cas, t.kind, t.left_is_a, t.expected,
        (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upd) AS counted
 FROM (SELECT 1) AS one LEFT JOIN t ON true
 """
+_PG_RECORD_TEXT = text(_PG_RECORD)
 #: the same statement for psycopg (``%(name)s`` placeholders)
 _PG_RECORD_RAW = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _PG_RECORD)
 
