@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Participant, PaymentIdentity, Review, Study, StudySession
 from study_server.security import sign
-from study_server.spec import MTURK_DEFAULTS
+from study_server.spec import stored_spec
 from stylestudy.errors import UserError
 
 __all__ = ["ENDPOINTS", "PayStep", "api_errors", "create_hits", "external_question", "make_client",
@@ -169,8 +169,7 @@ def pay(client, study: Study, steps: list[PayStep]) -> None:
     every step whose assignment is still ``Submitted``."""
     from botocore.exceptions import ClientError
 
-    # specs stored before reject_feedback existed lack the key
-    feedback = {**MTURK_DEFAULTS, **study.spec["mturk"]}["reject_feedback"]
+    feedback = stored_spec(study.spec)["mturk"]["reject_feedback"]
     for step in steps:
         try:
             if step.action == "approve":

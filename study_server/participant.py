@@ -18,6 +18,7 @@ from db.models import Asset, DesignCell, Study
 from study_server.db import get_db
 from study_server.platforms import EntryError, parse_entry
 from study_server.security import participant_headers, script_nonce
+from study_server.spec import stored_spec
 
 __all__ = ["bp"]
 
@@ -87,7 +88,7 @@ def study_page(slug: str) -> tuple[str, int] | str:
         open=study.state == "open", examples=_examples(study), min_w=min_w, min_h=min_h,
         mobile_re=MOBILE_UA if spec["exclude_mobile"] else "", nonce=script_nonce(),
         params=request.args.to_dict(), practice=spec["practice_trials"] > 0,
-        warn_leave=spec.get("warn_before_leave", True))  # older stored specs lack the flag
+        warn_leave=stored_spec(spec)["warn_before_leave"])
 
 
 @bp.get("/s/<token>")

@@ -36,6 +36,7 @@ from db.models import (
 from study_server import scheduling
 from study_server.platforms import Entry, completion_action
 from study_server.security import new_token, pid_hash, token_hash
+from study_server.spec import stored_spec
 
 __all__ = ["ApiError", "complete", "get_study", "maybe_sweep", "record_event", "record_response",
            "session_state",
@@ -291,6 +292,7 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
     if s.get_bind().dialect.name == "postgresql":
         params = {"sid": session_id, "lease": lease, "tid": tid, "rid": rid,
                   "left": chose_left, "rt": rt, "ct": ct, "now": now}
+        # a screen-out rule, or a lookup this request already ran, shares the transaction
         if screen_limit or s.in_transaction():
             row = s.connection().execute(_PG_RECORD_TEXT, params).one()
         else:
@@ -486,7 +488,7 @@ def report_reload(s: Session, token: str | None, secret: bytes) -> dict[str, Any
     reloads = s.scalar(select(func.count()).select_from(SessionEvent)
                        .where(SessionEvent.session_id == sess.id,
                               SessionEvent.kind == "reload"))
-    limit = study.spec.get("max_reloads")  # older stored specs lack it: no limit
+    limit = stored_spec(study.spec)["max_reloads"]
     if limit is not None and reloads > limit and _cas(
             s, sess.id, "started", "completed", outcome="screened_out", completed_at=utcnow()):
         scheduling.release_trials(s, sess.id, unusable=True)

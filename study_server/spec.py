@@ -14,7 +14,7 @@ import yaml
 
 from stylestudy.errors import UserError
 
-__all__ = ["DEFAULT_PROMPTS", "PLATFORMS", "load_spec", "validate_spec"]
+__all__ = ["DEFAULT_PROMPTS", "PLATFORMS", "load_spec", "stored_spec", "validate_spec"]
 
 PLATFORMS = ("link", "prolific", "mturk")
 OUTCOME_CODES = ("completed", "screened_out", "technical_error")
@@ -89,6 +89,12 @@ MAX_FEEDBACK = 1024
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def stored_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A study's stored spec with the defaults of keys added after it was stored (studies
+    created by an earlier stylestudy); read new keys through this."""
+    return {**DEFAULTS, **spec, "mturk": {**MTURK_DEFAULTS, **(spec.get("mturk") or {})}}
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:

@@ -79,7 +79,7 @@ class Strotss(Method):
         prepared = [self._prepare(r) for r in requests]
         groups: dict[tuple, list[int]] = {}
         for i, (task, cfg, _) in enumerate(prepared):
-            key = (task.content.shape, cfg) if self.ctx.device.startswith("cuda") else (i,)
+            key = (task.content.shape, cfg) if self.batch_limit(self.ctx.device) > 1 else (i,)
             groups.setdefault(key, []).append(i)
         outs: list[np.ndarray] = [np.empty(0)] * len(requests)
         self._last = [{} for _ in requests]

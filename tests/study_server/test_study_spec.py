@@ -8,7 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from study_server.spec import DEFAULT_PROMPTS, validate_spec
+from study_server.spec import DEFAULT_PROMPTS, stored_spec, validate_spec
 from stylestudy.cli import cli
 from stylestudy.errors import UserError
 
@@ -23,6 +23,18 @@ def test_defaults_filled():
     assert spec["lease_minutes"] == 30  # §3.3 default lease
     assert spec["warn_before_leave"] is True
     assert "screened out" in spec["mturk"]["reject_feedback"]
+
+
+def test_stored_spec_fills_keys_added_later():
+    old = validate_spec({"slug": "a-b", "comparison_set": "x", "max_reloads": 2,
+                         "mturk": {"reward": "2.00"}})
+    for key in ("warn_before_leave", "max_reloads"):
+        del old[key]
+    del old["mturk"]["reject_feedback"]
+    now = stored_spec(old)
+    assert now["warn_before_leave"] is True and now["max_reloads"] is None
+    assert now["mturk"]["reward"] == "2.00" and "screened out" in now["mturk"]["reject_feedback"]
+    assert now["slug"] == "a-b" and "warn_before_leave" not in old  # the stored one untouched
 
 
 @pytest.mark.parametrize("bad, words", [
