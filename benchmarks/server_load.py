@@ -4,8 +4,10 @@ For PostgreSQL and for SQLite, `stylestudy serve --workers N` runs in a fresh ho
 participants (spread over client processes) each start a session, then, all at once, POST
 their responses as fast as the server answers, each on its own keep-alive connection from
 an asyncio loop (a lean client, so the load generator takes little of the shared cores).
-Prints responses per second, p50/p99 latency of the response POST, and lost responses
-(acknowledged but not in the database). As a reference measured in the same run, the same
+Prints responses per second, p50/p99 latency of the response POST, lost responses
+(acknowledged but not in the database), and the CPU milliseconds per response spent by the
+gunicorn workers, by PostgreSQL and by the whole machine (from /proc; steadier than
+throughput on a shared machine). As a reference measured in the same run, the same
 client hammers ``GET /healthz`` (one ``SELECT 1`` per request); the ratio shows what the
 response path costs beyond the HTTP + database floor. Target (issue 5): at least 1000
 responses/s, p99 < 100 ms, zero lost on 2 cores with PostgreSQL.
@@ -248,6 +250,38 @@ def bare_floor(args) -> float:
         proc.wait(timeout=30)
 
 
+def _stat(pid: str) -> tuple[str, int, float] | None:
+    """(command name, parent pid, CPU seconds of it and its reaped children) from /proc."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1:raw.rindex(")")]
+    f = raw[raw.rindex(")") + 2:].split()
+    return comm, int(f[1]), sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the gunicorn tree, of PostgreSQL, and of the whole machine.
+
+    Exited processes count through their parent's reaped-children times (gunicorn master,
+    postmaster), so the differences between two snapshots are whole.
+    """
+    out = {"server": 0.0, "postgres": 0.0}
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        st = _stat(pid)
+        if st is None:
+            continue
+        if int(pid) == server_pid or st[1] == server_pid:
+            out["server"] += st[2]
+        elif st[0] == "postgres":
+            out["postgres"] += st[2]
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(x) for x in fields[:8]]
+    out["busy"] = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def pct(xs: list[float], p: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1000, p)) if xs else float("nan")
 
@@ -294,10 +328,12 @@ def run_one(db: str, args) -> None:
                 p.start()
             for _ in procs:  # every session started and its trials loaded
                 ready.get()
+            cpu0 = cpu_snapshot(proc.pid)
             t0 = time.perf_counter()
             go.set()
             results = [q.get() for _ in procs]
             elapsed = time.perf_counter() - t0
+            cpu1 = cpu_snapshot(proc.pid)
             for p in procs:
                 p.join()
         finally:
@@ -323,6 +359,10 @@ def run_one(db: str, args) -> None:
         print(f"{'':9s} reference GET /healthz/s {h_rate:7.1f}  p50 {pct(h_lat, 50):6.1f} ms  "
               f"p99 {pct(h_lat, 99):6.1f} ms;  responses / healthz = {rate / h_rate:.2f}; "
               f"vs target 1000/s = {rate / 1000:.2f}")
+        per = {k: (cpu1[k] - cpu0[k]) * 1000 / max(len(lat), 1) for k in cpu0}
+        print(f"{'':9s} CPU ms per response: gunicorn {per['server']:.2f}, "
+              f"PostgreSQL {per['postgres']:.2f}, whole machine {per['busy']:.2f} "
+              f"(machine busy {(cpu1['busy'] - cpu0['busy']) / elapsed / os.cpu_count():.0%})")
 
 
 def main() -> None:

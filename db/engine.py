@@ -17,7 +17,7 @@ from stylestudy.errors import UserError
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
-_engines: dict[tuple[int, str], Engine] = {}
+_engines: dict[tuple, Engine] = {}
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -66,19 +66,19 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def get_engine(url: str | None = None) -> Engine:
+def get_engine(url: str | None = None, **kwargs) -> Engine:
     """The process's engine for ``url``, migrated to the latest schema on first use.
 
-    Engines are cached per process id, so a forked worker (gunicorn, multiprocessing)
-    never reuses its parent's pooled connections.
+    Engines are cached per process id, URL and ``kwargs`` (pool settings), so a forked
+    worker (gunicorn, multiprocessing) never reuses its parent's pooled connections.
     """
     url = url or config.database_url()
-    key = (os.getpid(), url)
+    key = (os.getpid(), url, tuple(sorted(kwargs.items())))
     engine = _engines.get(key)
     if engine is None:
         from db.migrate import upgrade
 
-        engine = make_engine(url)
+        engine = make_engine(url, **kwargs)
         upgrade(engine)
         _engines[key] = engine
     return engine

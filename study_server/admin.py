@@ -30,7 +30,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from db.engine import get_engine, session_scope
 from db.models import AdminUser, Asset, DesignCell, Method, Review, Study, StudySession
 from study_server import exports, payments
-from study_server.db import commit, get_db
+from study_server.db import commit, engine, get_db
 from study_server.limits import limiter
 from study_server.platforms import completion_code
 from study_server.qc import session_qc
@@ -163,8 +163,7 @@ def study_view(slug: str):
 @login_required
 def study_state(slug: str):
     try:
-        set_study_state(slug, request.form.get("state", ""), get_engine(
-            current_app.config["DATABASE_URL"]))
+        set_study_state(slug, request.form.get("state", ""), engine())
     except UserError as exc:
         abort(409, description=exc.message)
     return redirect(url_for("admin.study_view", slug=slug))

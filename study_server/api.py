@@ -40,10 +40,11 @@ def _token() -> str | None:
 
 
 def _json() -> Any:
-    if not request.data:
+    data = request.get_data(cache=True)
+    if not data:
         return {}
     try:
-        return json.loads(request.data)
+        return json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
 

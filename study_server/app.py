@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -49,12 +50,23 @@ def default_config() -> dict[str, Any]:
     }
 
 
+class _CookielessApi(SecureCookieSessionInterface):
+    """The participant API authenticates by bearer token: its requests open no cookie
+    session (which would cost a signature check per response)."""
+
+    def open_session(self, app: Flask, request):  # noqa: ANN001 (Flask's signature)
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; no database connection is made until the first request."""
     app = Flask(__name__)
     app.config.update(default_config())
     app.config.update(config or {})
     app.json.sort_keys = False
+    app.session_interface = _CookielessApi()
     if app.config["PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXIES"],
                                 x_proto=app.config["PROXIES"], x_host=app.config["PROXIES"])

@@ -19,7 +19,13 @@ __all__ = ["commit", "engine", "get_db", "init_app"]
 
 
 def engine() -> Engine:
-    return get_engine(current_app.config["DATABASE_URL"])
+    """The process's engine. ``DB_POOL_SIZE`` (one connection per request thread) keeps the
+    pool from opening and closing overflow connections under load; pooled connections are
+    not pinged before each use (a round trip per request): a connection lost to a database
+    restart fails one request with a 503 (the client retries) and empties the pool."""
+    size = current_app.config.get("DB_POOL_SIZE")
+    pool = {"pool_size": size, "max_overflow": size} if size else {}
+    return get_engine(current_app.config["DATABASE_URL"], pool_pre_ping=False, **pool)
 
 
 def get_db(write: bool = False) -> Session:
@@ -37,7 +43,7 @@ def get_db(write: bool = False) -> Session:
 
 def commit() -> None:
     s: Session | None = g.get("db")
-    if s is not None:
+    if s is not None and s.in_transaction():
         s.commit()
 
 

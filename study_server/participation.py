@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -195,10 +195,10 @@ def _iso(t: dt.datetime) -> str:
     return t.isoformat(timespec="microseconds") + "Z"
 
 
-def _response_body(trial_public_id: str, row: Response, practice_correct: bool | None
-                   ) -> dict[str, Any]:
-    body = {"response_id": row.response_id, "trial": trial_public_id,
-            "received_at": _iso(row.received_at)}
+def _response_body(trial_public_id: str, response_id: str, received_at: dt.datetime,
+                   practice_correct: bool | None) -> dict[str, Any]:
+    body = {"response_id": response_id, "trial": trial_public_id,
+            "received_at": _iso(received_at)}
     if practice_correct is not None:
         body["correct"] = practice_correct
     return body
@@ -215,7 +215,7 @@ def _replay(s: Session, response_id: str, session_id: int) -> dict[str, Any] | N
     if resp.session_id != session_id:
         raise ApiError(409, "response_id_taken", "this response_id belongs to another session")
     correct = (resp.chose_a == (expected == "a")) if kind == "practice" else None
-    return _response_body(public_id, resp, correct)
+    return _response_body(public_id, resp.response_id, resp.received_at, correct)
 
 
 def validate_response(body: Any) -> tuple[str, str, bool, float | None, str | None]:
@@ -333,7 +333,7 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
     if kind == "practice":
         correct = chose_a == (expected == "a")
         _maybe_screen_out(s, screen_limit, session_id, now)
-    return 201, _response_body(tid, Response(response_id=rid, received_at=now), correct)
+    return 201, _response_body(tid, rid, now, correct)
 
 
 #: PostgreSQL: the whole response path in one round trip — session compare-and-set
@@ -373,20 +373,36 @@ _PG_RECORD_RAW = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _PG_RECORD)
 def _record_autocommit(s: Session, params: dict[str, Any]) -> Any:
     """Run the response statement alone in autocommit on a pooled psycopg connection: it
     is atomic by itself, and the BEGIN and COMMIT round trips are saved. Durable (committed)
-    when it returns."""
+    when it returns.
+
+    Pooled connections are not pinged before use (the server's engine saves that round
+    trip); a connection found closed (the database restarted) empties the pool and the
+    statement runs once more on a new one, which is safe because it is idempotent.
+    """
+    import psycopg
     from psycopg.rows import namedtuple_row
 
-    raw = s.get_bind().raw_connection()
-    try:
-        conn = raw.driver_connection
-        conn.autocommit = True
+    engine = s.get_bind()
+    for attempt in (1, 2):
         try:
+            raw = engine.raw_connection()
+        except psycopg.OperationalError as exc:  # refused: answered as busy (503)
+            raise OperationalError(_PG_RECORD, params, exc) from exc
+        conn = raw.driver_connection
+        try:
+            conn.autocommit = True
             with conn.cursor(row_factory=namedtuple_row) as cur:
                 return cur.execute(_PG_RECORD_RAW, params).fetchone()
+        except psycopg.OperationalError as exc:
+            if not conn.closed or attempt == 2:  # busy (503); the client's retry is safe
+                raise OperationalError(_PG_RECORD, params, exc) from exc
+            raw.invalidate()
+            engine.dispose()
         finally:
-            conn.autocommit = False
-    finally:
-        raw.close()
+            if not conn.closed:
+                conn.autocommit = False
+            raw.close()
+    raise AssertionError("unreachable")
 
 
 def _not_started(s: Session, rid: str, session_id: int, study_id: int, secret: bytes

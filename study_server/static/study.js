@@ -66,6 +66,17 @@
     return { status: resp.status, data };
   }
 
+  // GET the session until the server answers for real: a network error, 429 or 5xx
+  // (the database restarting) is retried, so a resumed page never drops its token for it.
+  async function getSession() {
+    for (let wait = 500; ; wait = Math.min(2 * wait, 5000)) {
+      let r;
+      try { r = await api("GET", "/api/session"); } catch (e) { r = { status: 0, data: {} }; }
+      if (r.status !== 0 && r.status !== 429 && r.status < 500) return r;
+      await new Promise((res) => setTimeout(res, wait));
+    }
+  }
+
   function uuid4() {
     if (crypto.randomUUID) return crypto.randomUUID();
     const b = crypto.getRandomValues(new Uint8Array(16));
@@ -136,8 +147,9 @@
     const viewport = { width: window.innerWidth, height: window.innerHeight,
       screen_width: screen.width, screen_height: screen.height, dpr: window.devicePixelRatio };
     const r = await api("POST", `/api/studies/${encodeURIComponent(slug)}/sessions`,
-      { consent: true, params, viewport });
+      { consent: true, params, viewport }).catch(() => ({ status: 0, data: {} }));
     if (r.status !== 201) {
+      $("consent").disabled = false;
       $("start-error").hidden = false;
       $("start-error").textContent = r.data.message || "The study could not start.";
       return;
@@ -156,7 +168,7 @@
   }
 
   async function load(fresh) {
-    const r = await api("GET", "/api/session");
+    const r = await getSession();
     if (r.status !== 200) {
       perTab.removeItem(TOKEN_KEY);
       token = null;

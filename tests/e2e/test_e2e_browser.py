@@ -149,3 +149,51 @@ def test_no_reload_mode_ends_the_session_on_reload(browser, studies):
         assert (sess.state, sess.outcome) == ("completed", "screened_out")
         assert s.scalar(select(func.count()).select_from(Response)
                         .where(Response.session_id == sess.id)) == 2
+
+
+@pytest.mark.postgres
+def test_database_outage_mid_study_loses_nothing(browser, pg_url):
+    """PostgreSQL drops and refuses every connection while the participant answers three
+    trials: the page goes on from its outbox, the refused POSTs (503) are retried, and once
+    the database is back every response is stored and the study completes."""
+    from sqlalchemy import create_engine
+
+    from tests.conftest import PG_ADMIN_URL
+
+    engine = get_engine()
+    make_comparison_set(engine)
+    create_study(spec(slug="pg", min_view_ms=150), engine)
+    name = pg_url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+    def database(allow: bool) -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {allow}')
+            if not allow:
+                conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     f"WHERE datname = '{name}'")
+
+    with serve(workers=2, env={"STYLESTUDY_SECRET": os.environ["STYLESTUDY_SECRET"]}) as (url, _):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        api = []
+        page.on("response", lambda r: "/api/" in r.url and api.append(r.status))
+        page.goto(f"{url}/study/pg")
+        page.click("#consent")
+        page.click("#begin")
+        first = run_trials(page, until=3)
+        database(allow=False)
+        try:
+            during = run_trials(page, until=3)
+            page.wait_for_timeout(1500)  # the outbox retries meanwhile
+        finally:
+            database(allow=True)
+        rest = run_trials(page)
+        page.click("#submit")
+        page.wait_for_selector("#done:not([hidden])", timeout=30000)
+    admin.dispose()
+    assert (first, during, first + during + rest) == (3, 3, 9)
+    # the outage was real: the server answered 503 (never a 500) and the page retried
+    assert 503 in api and not {s for s in api if s >= 500} - {503}
+    with session_scope(engine) as s:
+        assert s.scalar(select(StudySession.state)) == "completed"
+        assert s.scalar(select(func.count()).select_from(Response)) == 9

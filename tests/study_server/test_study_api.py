@@ -261,3 +261,33 @@ def test_reload_limit_ends_the_session_as_screened_out(server, engine, cset, lim
         assert now["completion"]["code"] == "SO1"
         status, err = answer(c, state["trials"][1])
         assert status == 409 and err["error"] == "session_completed"
+
+
+def _drop_connections(engine) -> None:
+    """Terminate every other connection to this PostgreSQL database (a restart, as the
+    server sees it)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        conn.commit()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_lost_database_connections(server, study, engine):
+    """The server does not ping pooled connections: after the database drops them, a
+    response is still stored at once (its idempotent statement runs again on a new
+    connection), and another request fails once with a 503 JSON, then succeeds."""
+    c = start(server)
+    _, state = c.request("GET", "/api/session")
+    assert answer(c, state["trials"][0])[0] == 201
+    _drop_connections(engine)
+    status, body = answer(c, state["trials"][1])
+    assert status == 201, body
+    _drop_connections(engine)
+    status, body = c.request("GET", "/api/session")
+    assert status == 503 and body["error"] == "busy"
+    status, now = c.request("GET", "/api/session")
+    assert status == 200 and now["answered"] == 2
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Response)) == 2
