@@ -13,7 +13,7 @@ response path costs beyond the HTTP + database floor. Target (issue 5): at least
 responses/s, p99 < 100 ms, zero lost on 2 cores with PostgreSQL.
 
     python benchmarks/server_load.py [--participants 256] [--concurrency 32] [--trials 24]
-                                     [--workers 2] [--threads 8] [--db postgres,sqlite] [--procs 2]
+                                     [--workers 2] [--threads 4] [--db postgres,sqlite] [--procs 2]
 """
 
 from __future__ import annotations
@@ -231,8 +231,9 @@ def _wait_up(url: str) -> None:
             time.sleep(0.1)
 
 
-def bare_floor(args) -> float:
-    """Requests/s of :func:`bare_app` under the same gunicorn settings and client."""
+def bare_floor(args) -> tuple[float, float]:
+    """Requests/s of :func:`bare_app` under the same gunicorn settings and client, and
+    the whole machine's CPU milliseconds per request."""
     port = 18000 + secrets.randbelow(2000)
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
@@ -244,7 +245,9 @@ def bare_floor(args) -> float:
         _wait_up(url)
         conc = [args.concurrency // args.procs + (i < args.concurrency % args.procs)
                 for i in range(args.procs)]
-        return _healthz_rate(url, conc, mp.Queue())[0]
+        cpu0 = cpu_snapshot(proc.pid)
+        rate = _healthz_rate(url, conc, mp.Queue())[0]
+        return rate, (cpu_snapshot(proc.pid)["busy"] - cpu0["busy"]) * 1000 / (rate * 5.0)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -286,7 +289,7 @@ def pct(xs: list[float], p: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1000, p)) if xs else float("nan")
 
 
-def run_one(db: str, args) -> None:
+def run_one(db: str, args, floor_cpu: float) -> None:
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "STYLESTUDY_HOME": home, "STYLESTUDY_SECRET": "bench",
                "STYLESTUDY_REQUEST_LOG": "off", "STYLESTUDY_RATELIMIT": "off"}
@@ -362,7 +365,8 @@ def run_one(db: str, args) -> None:
         per = {k: (cpu1[k] - cpu0[k]) * 1000 / max(len(lat), 1) for k in cpu0}
         print(f"{'':9s} CPU ms per response: gunicorn {per['server']:.2f}, "
               f"PostgreSQL {per['postgres']:.2f}, whole machine {per['busy']:.2f} "
-              f"(machine busy {(cpu1['busy'] - cpu0['busy']) / elapsed / os.cpu_count():.0%})")
+              f"(machine busy {(cpu1['busy'] - cpu0['busy']) / elapsed / os.cpu_count():.0%})"
+              f"; a response costs {per['busy'] / floor_cpu:.2f} HTTP-floor requests")
 
 
 def main() -> None:
@@ -372,7 +376,8 @@ def main() -> None:
                     help="participants answering at the same time (keep-alive connections)")
     ap.add_argument("--trials", type=int, default=24)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=4,
+                    help="threads per gunicorn worker (the `stylestudy serve` default)")
     ap.add_argument("--procs", type=int, default=2, help="client processes")
     ap.add_argument("--db", default="postgres,sqlite")
     args = ap.parse_args()
@@ -380,10 +385,11 @@ def main() -> None:
           f"; {args.participants} participants × {min(args.trials, 24)} trials (+catch/repeat), "
           f"{args.concurrency} at a time, "
           f"gunicorn {args.workers} workers × {args.threads} threads, {args.procs} client procs")
+    rate, cpu = bare_floor(args)
     print(f"HTTP floor: bare Flask /healthz (no database), same gunicorn settings and client: "
-          f"{bare_floor(args):.1f} requests/s")
+          f"{rate:.1f} requests/s, whole machine {cpu:.2f} CPU ms per request")
     for db in args.db.split(","):
-        run_one(db.strip(), args)
+        run_one(db.strip(), args, cpu)
 
 
 if __name__ == "__main__":
