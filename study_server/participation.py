@@ -94,7 +94,7 @@ def start_session(s: Session, slug: str, entry: Entry, secret: bytes,
                        "it is not taking participants now")
     if entry.preview:
         raise ApiError(409, "preview", "accept the HIT before starting")
-    spec = study.spec
+    spec = stored_spec(study.spec)
     raw = entry.raw_id if entry.raw_id is not None else f"anon:{secrets.token_hex(16)}"
     h = pid_hash(secret, entry.platform, raw)
     if s.get(BlockedIdentity, h) is not None:

@@ -101,7 +101,8 @@ def _lock_real(s: Session, study_id: int, need: int, seen: set, rng: random.Rand
     ``FOR UPDATE SKIP LOCKED`` (re-checking ``assigned < target``); rows another
     transaction holds (a response updating ``served``) are replaced from the remaining
     candidates, so nothing waits on a cell lock. Near the end of a study a session may get
-    fewer real trials than ``trials_per_session``.
+    fewer real trials than ``trials_per_session`` (``allocate`` refuses fewer than the
+    spec's ``min_trials_per_session``).
     """
     base = select(*_CELL_COLS).where(DesignCell.study_id == study_id,
                                      DesignCell.kind == "real",
@@ -158,7 +159,8 @@ def lock_study(s: Session, study_id: int) -> None:
 
 
 def allocate(s: Session, study_id: int, spec: dict, rng: random.Random) -> list[Planned]:
-    """Choose and lease this session's cells; returns them in presentation order."""
+    """Choose and lease this session's cells; returns them in presentation order, or
+    nothing when fewer real cells are free than the spec's ``min_trials_per_session``."""
     is_pg = s.get_bind().dialect.name == "postgresql"
     lock_study(s, study_id)
     n_cells = s.scalar(select(func.count()).select_from(DesignCell)
@@ -166,7 +168,7 @@ def allocate(s: Session, study_id: int, spec: dict, rng: random.Random) -> list[
     plan = plan_counts(spec, bool(n_cells))
     seen: set = set()
     real = _lock_real(s, study_id, plan.real, seen, rng, is_pg)
-    if not real:
+    if len(real) < (spec["min_trials_per_session"] or 1):
         return []
     catch_rows = s.execute(select(*_CELL_COLS)
                            .where(DesignCell.study_id == study_id, DesignCell.kind == "catch")

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": None,
     "judgments_per_cell": 5,
     "trials_per_session": 20,
+    "min_trials_per_session": None,
     "catch_rate": 0.1,
     "min_catch_trials": 4,
     "repeat_rate": 0.1,
@@ -176,6 +177,8 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
         _int(spec, "seed", source, 0)
     _int(spec, "judgments_per_cell", source, 1)
     _int(spec, "trials_per_session", source, 1, 1000)
+    if spec["min_trials_per_session"] is not None:
+        _int(spec, "min_trials_per_session", source, 1, spec["trials_per_session"])
     _int(spec, "min_catch_trials", source, 0, 100)
     _int(spec, "practice_trials", source, 0, 20)
     _int(spec, "screen_out_after_practice_errors", source, 0, 20)

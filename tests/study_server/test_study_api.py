@@ -157,6 +157,30 @@ def test_allocation_fills_without_overfill(server, engine, cset):
     assert len(clients) == 3
 
 
+@pytest.mark.parametrize("minimum", [None, 5])
+def test_min_trials_per_session(server, engine, cset, minimum):
+    """18 real cells × 1 judgment, 5 per session: the fourth start gets the last 3 cells,
+    unless min_trials_per_session asks for 5 (then the study is full and 3 cells stay
+    unassigned)."""
+    create_study(spec(questions=["content"], judgments_per_cell=1, trials_per_session=5,
+                      repeat_rate=0, min_trials_per_session=minimum), engine)
+    for _ in range(3):
+        start(server)
+    status, body = ApiClient(server).request("POST", "/api/studies/s1/sessions",
+                                             {"consent": True})
+    with session_scope(engine) as s:
+        real = s.scalars(select(func.count()).select_from(Trial).where(Trial.kind == "real")
+                         .group_by(Trial.session_id)).all()
+        assigned = s.scalar(select(func.sum(DesignCell.assigned))
+                            .where(DesignCell.kind == "real"))
+        n_participants = s.scalar(select(func.count()).select_from(Participant))
+    if minimum is None:
+        assert status == 201 and sorted(real) == [3, 5, 5, 5] and assigned == 18
+    else:
+        assert (status, body["error"]) == (409, "study_full")
+        assert real == [5, 5, 5] and assigned == 15 and n_participants == 3  # nothing kept
+
+
 def test_least_served_first_and_side_balance(server, engine, cset):
     # 36 real cells over 12 items, 6 per session with distinct items: least-served-first
     # keeps every cell within one judgment of every other; with target 2 a cell given out
