@@ -8,7 +8,7 @@ import os
 import time
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Request, Response, g, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -54,10 +54,10 @@ class _CookielessApi(SecureCookieSessionInterface):
     """The participant API authenticates by bearer token: its requests open no cookie
     session (which would cost a signature check per response)."""
 
-    def open_session(self, app: Flask, request):  # noqa: ANN001 (Flask's signature)
-        if request.path.startswith("/api/"):
+    def open_session(self, app: Flask, req: Request):
+        if req.path.startswith("/api/"):
             return self.make_null_session(app)
-        return super().open_session(app, request)
+        return super().open_session(app, req)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
