@@ -195,6 +195,23 @@
     }
   }
 
+  // Resolve once the image shows; a failed load is reported and retried (1 s, 2 s, … 10 s)
+  // under a fresh URL (a retry query the server ignores), so no cached failure is reused.
+  function showImage(el, url, trial) {
+    return new Promise((resolve) => {
+      let tries = 0;
+      el.onload = () => resolve();
+      el.onerror = () => {
+        report("image_error", { url, position: trial.position });
+        tries += 1;
+        setTimeout(() => { if (current === trial) el.src = `${url}?retry=${tries}`; },
+          Math.min(1000 * 2 ** (tries - 1), 10000));
+      };
+      el.src = url;
+      if (el.complete && el.naturalWidth > 0) resolve();
+    });
+  }
+
   function next() {
     const pending = new Set(outbox().map((x) => x.body.trial));
     current = state.trials.find((t) => !t.answered && !pending.has(t.id)) || null;
@@ -208,13 +225,19 @@
     $("prompt").textContent = current.prompt;
     $("feedback").hidden = true;
     $("left").disabled = $("right").disabled = true;
-    $("ref-img").src = current.reference;
-    $("left-img").src = current.left;
-    $("right-img").src = current.right;
-    shownAt = performance.now();
     const trial = current;
-    setTimeout(() => { if (current === trial) $("left").disabled = $("right").disabled = false; },
-      state.min_view_ms);
+    // The viewing time and the response time start when all three images show; a trial
+    // whose images have not loaded cannot be answered.
+    $("loading").hidden = false;
+    Promise.all([showImage($("ref-img"), trial.reference, trial),
+      showImage($("left-img"), trial.left, trial),
+      showImage($("right-img"), trial.right, trial)]).then(() => {
+      if (current !== trial) return;
+      $("loading").hidden = true;
+      shownAt = performance.now();
+      setTimeout(() => { if (current === trial) $("left").disabled = $("right").disabled = false; },
+        state.min_view_ms);
+    });
   }
 
   async function choose(choice) {

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.engine import get_engine, session_scope
-from db.models import Participant, Response, StudySession, Trial
+from db.models import Participant, Response, SessionEvent, StudySession, Trial
 from study_server.studies import create_study
 from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.study_server.study_helpers import make_comparison_set, spec
@@ -29,6 +29,11 @@ def browser():
         b.close()
 
 
+#: all three images of the trial on screen are decoded
+SHOWN = "['ref-img', 'left-img', 'right-img'].every((id) => " \
+        "document.getElementById(id).complete && document.getElementById(id).naturalWidth > 0)"
+
+
 def run_trials(page, until: int | None = None) -> int:
     """Answer trials (arrow keys and clicks) until the finish page or ``until`` answers."""
     n = 0
@@ -37,6 +42,7 @@ def run_trials(page, until: int | None = None) -> int:
         if page.is_visible("#finish"):
             break
         page.wait_for_selector("#left:not([disabled])")
+        assert page.evaluate(SHOWN), "a trial became answerable before its images showed"
         position = page.get_attribute("#app", "data-trial")
         if n % 2:
             page.keyboard.press("ArrowLeft")
@@ -197,3 +203,39 @@ def test_database_outage_mid_study_loses_nothing(browser, pg_url):
     with session_scope(engine) as s:
         assert s.scalar(select(StudySession.state)) == "completed"
         assert s.scalar(select(func.count()).select_from(Response)) == 9
+
+
+def test_failed_image_blocks_the_trial_until_a_retry_shows_it(browser, studies):
+    """One stimulus fails to load (aborted by the network) until it is asked for again: the
+    trial cannot be answered while it is missing, the failures are logged server-side,
+    and the response time starts when the images show."""
+    url, engine = studies
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    victim: list[str] = []
+
+    def network(route) -> None:
+        u = route.request.url
+        if started and not victim and "?" not in u:
+            victim.append(u)  # the first stimulus the session preloads
+        if victim and u == victim[0]:
+            route.abort()
+        else:
+            route.continue_()
+
+    started = False
+    page.route("**/s/*", network)
+    page.goto(f"{url}/study/pro?PROLIFIC_PID=pp2&STUDY_ID=st&SESSION_ID=se2")
+    started = True
+    page.click("#consent")
+    page.click("#begin")
+    assert run_trials(page) == 9
+    page.click("#submit")
+    page.wait_for_selector("#done:not([hidden])")
+    with session_scope(engine) as s:
+        events = s.execute(select(SessionEvent.kind, SessionEvent.payload)).all()
+        rts = s.scalars(select(Response.rt_ms)).all()
+    kinds = [k for k, _ in events]
+    assert "preload_error" in kinds and "image_error" in kinds
+    assert all(p["url"].startswith("/s/") and victim[0].endswith(p["url"])
+               for k, p in events if k == "image_error")
+    assert len(rts) == 9 and max(rts) < 1000  # the 1 s retry wait is not response time
