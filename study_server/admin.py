@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from analysis.settings import Settings
 from db.engine import get_engine, session_scope
 from db.models import AdminUser, Asset, DesignCell, Method, Review, Study, StudySession
 from study_server import exports, payments
@@ -138,7 +139,7 @@ def study_view(slug: str):
                                     .where(StudySession.study_id == study.id)
                                     .group_by(StudySession.state)).all()))
     rows = exports.judgments(s, slug)
-    qc = session_qc(rows)
+    qc = session_qc(rows, Settings.from_spec(study.spec).qc)
     catch_n = sum(q.catch_n for q in qc.values())
     catch_ok = sum(q.catch_correct for q in qc.values())
     rts = [r["rt_ms"] for r in rows if r["rt_ms"] is not None and not r["is_practice"]]

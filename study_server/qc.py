@@ -1,8 +1,9 @@
 """Per-session quality-control figures for the admin dashboard (crowd-protocol.md §3.1).
 
-Flags only; exclusion is analysis-side and pre-registered. Defaults: fail on ≥ 2 missed
-catch trials or catch accuracy < 80 %; flag repeat consistency < 70 % and median RT
-below 400 ms.
+Flags only; exclusion is analysis-side and pre-registered. The thresholds are the study's
+own ``qc`` rules (``analysis.settings.QCRules``, the ones ``stylestudy analyze`` applies),
+and the figures are counted as ``analysis.qc`` counts them: catch trials scored against
+their expected answer, practice left out, the median RT over non-catch trials.
 """
 
 from __future__ import annotations
@@ -10,12 +11,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-__all__ = ["SessionQC", "session_qc"]
+from analysis.settings import QCRules
 
-CATCH_MAX_FAILS = 2
-CATCH_MIN_ACCURACY = 0.8
-REPEAT_MIN_CONSISTENCY = 0.7
-RT_FLOOR_MS = 400.0
+__all__ = ["SessionQC", "session_qc"]
 
 
 @dataclass
@@ -33,33 +31,38 @@ class SessionQC:
         return self.catch_correct / self.catch_n if self.catch_n else None
 
 
-def session_qc(rows: list[dict]) -> dict[int, SessionQC]:
-    """QC per session from long-format rows (``study_server.exports.judgments``).
+def session_qc(rows: list[dict], rules: QCRules | None = None) -> dict[int, SessionQC]:
+    """QC per session from long-format rows (``study_server.exports.judgments``), flagged
+    by ``rules`` (default: crowd-protocol.md §3.1).
 
     A repeat is consistent when it chose the same *method* as its original (sides are
     swapped, so a left-clicker is inconsistent).
     """
+    rules = rules or QCRules()
     out: dict[int, SessionQC] = {}
     chosen_by_trial = {r["trial_id"]: r["chosen_method"] for r in rows}
     rts: dict[int, list[float]] = {}
     for r in rows:
         q = out.setdefault(r["session_id"], SessionQC(r["session_id"]))
-        if r["is_catch"] and not r["is_practice"]:
+        if r["is_practice"]:
+            continue
+        if r["is_catch"] and r["expected"] in ("a", "b"):
             q.catch_n += 1
-            q.catch_correct += int(r["chose_A"])
+            q.catch_correct += int(bool(r["chose_A"]) == (r["expected"] == "a"))
         if r["is_repeat"] and r["repeat_of"] in chosen_by_trial:
             q.repeat_n += 1
             q.repeat_consistent += int(chosen_by_trial[r["repeat_of"]] == r["chosen_method"])
-        if not r["is_practice"] and r["rt_ms"] is not None:
+        if not r["is_catch"] and r["rt_ms"] is not None:
             rts.setdefault(r["session_id"], []).append(float(r["rt_ms"]))
     for sid, q in out.items():
         if sid in rts:
             q.median_rt_ms = statistics.median(rts[sid])
         fails = q.catch_n - q.catch_correct
-        if fails >= CATCH_MAX_FAILS or (q.catch_n and q.catch_accuracy < CATCH_MIN_ACCURACY):
+        if q.catch_n and (fails >= rules.catch_max_failures
+                          or q.catch_accuracy < rules.catch_min_accuracy):
             q.flags.append("catch")
-        if q.repeat_n and q.repeat_consistent / q.repeat_n < REPEAT_MIN_CONSISTENCY:
+        if q.repeat_n and q.repeat_consistent / q.repeat_n < rules.repeat_min_consistency:
             q.flags.append("repeat")
-        if q.median_rt_ms is not None and q.median_rt_ms < RT_FLOOR_MS:
+        if q.median_rt_ms is not None and q.median_rt_ms < rules.rt_floor_ms:
             q.flags.append("fast")
     return out

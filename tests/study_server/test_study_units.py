@@ -12,22 +12,28 @@ from study_server.security import pid_hash, sign
 from study_server.spec import validate_spec
 
 
-def row(sid, tid, *, catch=0, chose_a=1, repeat="", rt=800.0, chosen="m1", practice=0):
+def row(sid, tid, *, catch=0, chose_a=1, repeat="", rt=800.0, chosen="m1", practice=0,
+        expected=None):
     return {"session_id": sid, "trial_id": tid, "is_catch": catch, "chose_A": chose_a,
             "is_repeat": int(bool(repeat)), "repeat_of": repeat, "rt_ms": rt,
-            "chosen_method": chosen, "is_practice": practice}
+            "chosen_method": chosen, "is_practice": practice,
+            "expected": expected if expected is not None else ("a" if catch else "")}
 
 
 def test_session_qc_hand_computed():
     rows = [
-        # session 1: catch 3/4 (75 % < 80 %, one failure), repeat 1/1, median RT 800
-        row(1, "a", catch=1), row(1, "b", catch=1), row(1, "c", catch=1),
-        row(1, "d", catch=1, chose_a=0), row(1, "e", chosen="m2"),
+        # session 1: catch 3/4 (75 % < 80 %, one failure; "d" expected b, chose A),
+        # repeat 1/1, median RT 800
+        row(1, "a", catch=1), row(1, "b", catch=1), row(1, "c", catch=1, chose_a=0,
+                                                        expected="b"),
+        row(1, "d", catch=1, expected="b"), row(1, "e", chosen="m2"),
         row(1, "f", repeat="e", chosen="m2"),
-        # session 2: catch 2/2, repeat inconsistent 0/1, median RT of 300, 350, 390 = 350
-        row(2, "g", catch=1, rt=300), row(2, "h", catch=1, rt=350),
-        row(2, "i", chosen="m1", rt=390), row(2, "j", repeat="i", chosen="m3", rt=2000),
+        # session 2: catch 2/2, repeat inconsistent 0/1, median RT over the non-catch
+        # trials 390 and 300 = 345 (the catch trials' 100 and 150 ms do not count)
+        row(2, "g", catch=1, rt=100), row(2, "h", catch=1, rt=150),
+        row(2, "i", chosen="m1", rt=390), row(2, "j", repeat="i", chosen="m3", rt=300),
         row(2, "p", practice=1, catch=1, chose_a=0, rt=10),  # practice never counts
+        row(2, "u", catch=1, chose_a=0, expected=""),  # no expected answer: unscored
     ]
     qc = session_qc(rows)
     assert (qc[1].catch_n, qc[1].catch_correct, qc[1].catch_accuracy) == (4, 3, 0.75)
@@ -35,8 +41,18 @@ def test_session_qc_hand_computed():
     assert qc[1].flags == ["catch"]
     assert (qc[2].catch_n, qc[2].catch_correct) == (2, 2)
     assert (qc[2].repeat_n, qc[2].repeat_consistent) == (1, 0)
-    assert qc[2].median_rt_ms == 370.0  # median of 300, 350, 390, 2000
+    assert qc[2].median_rt_ms == 345.0
     assert qc[2].flags == ["repeat", "fast"]
+
+
+def test_session_qc_follows_the_studys_rules():
+    """The dashboard flags by the study's pre-registered qc rules, as the analysis does."""
+    from analysis.settings import Settings
+
+    rows = [row(1, t, catch=1, chose_a=int(t != "d")) for t in "abcd"] + [row(1, "e", rt=350)]
+    assert session_qc(rows)[1].flags == ["catch", "fast"]  # 75 % < 80 %; 350 < 400 ms
+    rules = Settings.from_spec({"qc": {"catch_min_accuracy": 0.7, "rt_floor_ms": 300}}).qc
+    assert session_qc(rows, rules)[1].flags == []
 
 
 def test_plan_counts():
