@@ -71,3 +71,33 @@ def test_simulate_cli(engine, cset, db_url, monkeypatch):
     assert '"completed": 2' in res.output
     res = CliRunner().invoke(cli, ["simulate", "s1", "-n", "2", "--strength", "m1"])
     assert res.exit_code == 2 and "LABEL=NUMBER" in res.output
+
+
+def test_dashboard_flags_agree_with_the_analysis(engine, cset, db_url):
+    """On one simulated study with lapsing participants, the admin dashboard's QC flags
+    (per session) are the analysis's failed rules (per worker), under the study's own
+    pre-registered rules."""
+    from analysis.data import load_study
+    from analysis.qc import quality_control
+    from analysis.settings import Settings
+    from study_server.qc import session_qc
+
+    study = create_study(spec(min_catch_trials=4, judgments_per_cell=16,
+                              qc={"catch_min_accuracy": 0.7, "rt_floor_ms": 850}), engine)
+    # a trial lapses (a coin flip) with probability 0.8: a catch trial fails with p ≈ 0.4,
+    # so a session fails >= 2 of its 4 with p ≈ 0.52 (all or none of 16: p < 1e-4)
+    res = simulate("s1", 16, strengths={"m1": 2.0, "m2": 1.0}, noise=0.3, lapse=0.8,
+                   seed=5, database_url=db_url)
+    assert res.completed == 16
+    rules = Settings.from_spec(study.spec).qc
+    with session_scope(engine) as s:
+        dash = session_qc(judgments(s, "s1"), rules)
+    df, _ = load_study("s1", engine)
+    workers = quality_control(df, rules).workers
+    session_of = df.groupby("worker_id")["session_id"].first()
+    rename = {"catch": "catch", "repeat": "repeat", "fast": "rt"}
+    for _, w in workers.iterrows():
+        got = {rename[f] for f in dash[int(session_of[w["worker_id"]])].flags}
+        assert got == {r for r in ("catch", "repeat", "rt") if w[f"fail_{r}"]}
+    flagged = [q for q in dash.values() if "catch" in q.flags]
+    assert 0 < len(flagged) < 16  # the comparison covers flagged and unflagged sessions
