@@ -89,7 +89,7 @@ def start(slug: str) -> tuple[Response, int]:
     client = {"user_agent": ua, "viewport": viewport}
     flow.maybe_sweep(s, study.id)
     commit()  # the sweep commits on its own, before the allocation takes its locks
-    token, sess = flow.start_session(s, slug, entry, _secret(), client)
+    token, sess = flow.start_session(s, study, entry, _secret(), client)
     commit()
     log.info("session started", extra={"session_id": sess.id, "study": slug})
     return jsonify({"token": token, "state": "started"}), 201

@@ -85,10 +85,9 @@ def maybe_sweep(s: Session, study_id: int) -> None:
     scheduling.sweep_expired(s, study_id, utcnow())
 
 
-def start_session(s: Session, slug: str, entry: Entry, secret: bytes,
+def start_session(s: Session, study: Study, entry: Entry, secret: bytes,
                   client: dict[str, Any]) -> tuple[str, StudySession]:
     """Consent accepted: repeat and blocklist checks, the session row, trial allocation."""
-    study = get_study(s, slug)
     if study.state != "open":
         raise ApiError(409, f"study_{study.state}", f"this study is {study.state}; "
                        "it is not taking participants now")

@@ -15,7 +15,7 @@ import secrets
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, exists, func, select, text, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import DesignCell, Response, StudySession, Trial
@@ -24,6 +24,7 @@ __all__ = ["Plan", "allocate", "insert_trials", "lock_study", "order_trials", "p
            "release_trials", "sweep_expired"]
 
 _CELLS = DesignCell.__table__
+_TRIALS = Trial.__table__
 _CELL_COLS = (DesignCell.id, DesignCell.question, DesignCell.content_asset_id,
               DesignCell.style_asset_id, DesignCell.method_a_id, DesignCell.method_b_id,
               DesignCell.assigned, DesignCell.left_a)
@@ -212,37 +213,47 @@ def allocate(s: Session, study_id: int, spec: dict, rng: random.Random) -> list[
     return practice + ordered
 
 
-def order_trials(trials: list[Planned], rng: random.Random, tries: int = 64) -> list[Planned]:
-    """A seeded shuffle with the fewest neighbours sharing a content image or a method pair."""
+def _clash(a: Planned, b: Planned) -> bool:
+    return a.item[1] == b.item[1] or (a.pair == b.pair and a.kind == b.kind == "real")
 
-    def clashes(seq: list[Planned]) -> int:
-        return sum(a.item[1] == b.item[1] or (a.pair == b.pair and a.kind == b.kind == "real")
-                   for a, b in zip(seq, seq[1:], strict=False))
 
+def order_trials(trials: list[Planned], rng: random.Random, tries: int = 8) -> list[Planned]:
+    """A seeded order with the fewest neighbours sharing a content image or a method pair.
+
+    Each try shuffles, then builds the sequence greedily (the next trial is the first
+    remaining one that does not clash with the last); the try with the fewest clashes wins.
+    """
     best, best_c = list(trials), None
     for _ in range(tries):
-        cand = list(trials)
-        rng.shuffle(cand)
-        c = clashes(cand)
+        pool = list(trials)
+        rng.shuffle(pool)
+        seq = [pool.pop()] if pool else []
+        while pool:
+            k = next((i for i, t in enumerate(pool) if not _clash(seq[-1], t)), 0)
+            seq.append(pool.pop(k))
+        c = sum(_clash(a, b) for a, b in zip(seq, seq[1:], strict=False))
         if best_c is None or c < best_c:
-            best, best_c = cand, c
+            best, best_c = seq, c
         if c == 0:
             break
     return best
 
 
-def insert_trials(s: Session, session_id: int, planned: list[Planned]) -> list[Trial]:
-    """Store planned trials at positions 0…n−1 with fresh 128-bit public ids."""
-    rows = [Trial(public_id=secrets.token_hex(16), session_id=session_id, cell_id=p.cell_id,
-                  position=i, kind=p.kind, left_is_a=p.left_is_a)
-            for i, p in enumerate(planned)]
-    s.add_all(rows)
-    s.flush()
-    for p, row in zip(planned, rows, strict=True):
-        if p.repeat_of is not None:
-            row.repeat_of_id = rows[p.repeat_of].id
-    s.flush()
-    return rows
+def insert_trials(s: Session, session_id: int, planned: list[Planned]) -> int:
+    """Store planned trials at positions 0…n−1 with fresh 128-bit public ids: the originals
+    in one statement, then the repeats pointing at them; returns the number stored."""
+    rows = [{"public_id": secrets.token_hex(16), "session_id": session_id,
+             "cell_id": p.cell_id, "position": i, "kind": p.kind, "left_is_a": p.left_is_a,
+             "repeat_of_id": None} for i, p in enumerate(planned)]
+    conn = s.connection()
+    ids = dict(conn.execute(insert(_TRIALS).returning(_TRIALS.c.position, _TRIALS.c.id),
+                            [r for r, p in zip(rows, planned, strict=True)
+                             if p.repeat_of is None]).all())
+    repeats = [{**r, "repeat_of_id": ids[p.repeat_of]}
+               for r, p in zip(rows, planned, strict=True) if p.repeat_of is not None]
+    if repeats:
+        conn.execute(insert(_TRIALS), repeats)
+    return len(rows)
 
 
 def release_trials(s: Session, session_id: int, unusable: bool = False) -> int:
