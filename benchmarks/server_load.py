@@ -4,7 +4,8 @@ For PostgreSQL and for SQLite, `stylestudy serve --workers N` runs in a fresh ho
 participants (spread over client processes) each start a session, then, all at once, POST
 their responses as fast as the server answers, each on its own keep-alive connection from
 an asyncio loop (a lean client, so the load generator takes little of the shared cores).
-Prints responses per second, p50/p99 latency of the response POST, lost responses
+Prints the rate and latency of the session starts (a launch: every participant at once),
+then responses per second, p50/p99 latency of the response POST, lost responses
 (acknowledged but not in the database), and the CPU milliseconds per response spent by the
 gunicorn workers, by PostgreSQL and by the whole machine (from /proc). This machine's speed
 can move 2× from one minute to the next: ``--repeat N`` prints the median of N runs. As a
@@ -86,16 +87,19 @@ def setup(db_url: str, trials: int, participants: int) -> None:
     engine.dispose()
 
 
-def _start(url: str, n: int) -> tuple[list[tuple[str, list[int]]], int]:
-    """Start ``n`` sessions in threads (untimed); (token, trial ids) each, and failures."""
-    started, errors = [], 0
+def _start(url: str, n: int) -> tuple[list[tuple[str, list[int]]], int, list[float], float]:
+    """Start ``n`` sessions at once in threads, like a study's launch: (token, trial ids)
+    each, failures, the latency of each start and the seconds the burst took."""
+    started, errors, lat = [], 0, []
     lock = threading.Lock()
 
     def one() -> None:
         nonlocal errors
         c = ApiClient(url)
+        t0 = time.perf_counter()
         status, body = c.request("POST", "/api/studies/load/sessions", {"consent": True},
                                  retries=0)
+        lat.append(time.perf_counter() - t0)
         if status == 201:
             c.token = body["token"]
             _, state = c.request("GET", "/api/session")
@@ -107,11 +111,12 @@ def _start(url: str, n: int) -> tuple[list[tuple[str, list[int]]], int]:
                 errors += 1
 
     threads = [threading.Thread(target=one) for _ in range(n)]
+    t0 = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    return started, errors
+    return started, errors, lat, time.perf_counter() - t0
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -160,8 +165,8 @@ def client_proc(url: str, n: int, concurrency: int, ready: mp.Queue, out: mp.Que
                 go: mp.Event) -> None:
     """Start ``n`` participants, then (after ``go``) POST their responses from one asyncio
     loop, ``concurrency`` participants at a time; put (latencies, acked ids, errors)."""
-    started, errors = _start(url, n)
-    ready.put(len(started))
+    started, errors, start_lat, start_s = _start(url, n)
+    ready.put((len(started), start_lat, start_s))
     parts = urlsplit(url)
     lat: list[float] = []
     acked: list[str] = []
@@ -332,8 +337,7 @@ def run_one(db: str, args, floor_cpu: float) -> dict[str, float]:
                      for n, c in zip(per, conc, strict=True)]
             for p in procs:
                 p.start()
-            for _ in procs:  # every session started and its trials loaded
-                ready.get()
+            begun = [ready.get() for _ in procs]  # every session started, trials loaded
             cpu0 = cpu_snapshot(proc.pid)
             t0 = time.perf_counter()
             go.set()
@@ -359,6 +363,10 @@ def run_one(db: str, args, floor_cpu: float) -> dict[str, float]:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
         rate = len(lat) / elapsed
+        start_lat = [x for b in begun for x in b[1]]
+        print(f"{db:9s} session starts (all at once, untimed for the responses): "
+              f"{sum(b[0] for b in begun) / max(b[2] for b in begun):.1f}/s, "
+              f"p50 {pct(start_lat, 50):.0f} ms, p99 {pct(start_lat, 99):.0f} ms")
         print(f"{db:9s} responses/s {rate:7.1f}  p50 {pct(lat, 50):6.1f} ms  "
               f"p99 {pct(lat, 99):6.1f} ms  lost {len(acked - stored)}  errors {errors}  "
               f"(n={len(lat)})")
