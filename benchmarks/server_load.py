@@ -218,15 +218,19 @@ def bare_app():
     return app
 
 
+#: seconds each /healthz reference runs
+HEALTHZ_S = 5.0
+
+
 def _healthz_rate(url: str, conc: list[int], q: mp.Queue) -> tuple[float, list[float]]:
     """GET /healthz from one process per entry of ``conc`` for 5 s; (rate, latencies)."""
-    hp = [mp.Process(target=healthz_proc, args=(url, n, 5.0, q)) for n in conc]
+    hp = [mp.Process(target=healthz_proc, args=(url, n, HEALTHZ_S, q)) for n in conc]
     for p in hp:
         p.start()
     got = [q.get() for _ in hp]
     for p in hp:
         p.join()
-    return sum(c for c, _ in got) / 5.0, [x for _, lat in got for x in lat]
+    return sum(c for c, _ in got) / HEALTHZ_S, [x for _, lat in got for x in lat]
 
 
 def _wait_up(url: str) -> None:
@@ -254,7 +258,7 @@ def bare_floor(args) -> tuple[float, float]:
                 for i in range(args.procs)]
         cpu0 = cpu_snapshot(proc.pid)
         rate = _healthz_rate(url, conc, mp.Queue())[0]
-        return rate, (cpu_snapshot(proc.pid)["busy"] - cpu0["busy"]) * 1000 / (rate * 5.0)
+        return rate, (cpu_snapshot(proc.pid)["busy"] - cpu0["busy"]) * 1000 / (rate * HEALTHZ_S)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -362,13 +366,13 @@ def run_one(db: str, args, floor_cpu: float) -> dict[str, float]:
         if pg_name:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-        rate = len(lat) / elapsed
+        rate, lost = len(lat) / elapsed, len(acked - stored)
         start_lat = [x for b in begun for x in b[1]]
         print(f"{db:9s} session starts (all at once, untimed for the responses): "
               f"{sum(b[0] for b in begun) / max(b[2] for b in begun):.1f}/s, "
               f"p50 {pct(start_lat, 50):.0f} ms, p99 {pct(start_lat, 99):.0f} ms")
         print(f"{db:9s} responses/s {rate:7.1f}  p50 {pct(lat, 50):6.1f} ms  "
-              f"p99 {pct(lat, 99):6.1f} ms  lost {len(acked - stored)}  errors {errors}  "
+              f"p99 {pct(lat, 99):6.1f} ms  lost {lost}  errors {errors}  "
               f"(n={len(lat)})")
         print(f"{'':9s} reference GET /healthz/s {h_rate:7.1f}  p50 {pct(h_lat, 50):6.1f} ms  "
               f"p99 {pct(h_lat, 99):6.1f} ms;  responses / healthz = {rate / h_rate:.2f}; "
@@ -378,7 +382,7 @@ def run_one(db: str, args, floor_cpu: float) -> dict[str, float]:
               f"PostgreSQL {per['postgres']:.2f}, whole machine {per['busy']:.2f} "
               f"(machine busy {(cpu1['busy'] - cpu0['busy']) / elapsed / os.cpu_count():.0%})"
               f"; a response costs {per['busy'] / floor_cpu:.2f} HTTP-floor requests")
-        return {"rate": rate, "p99": pct(lat, 99), "lost": len(acked - stored)}
+        return {"rate": rate, "p99": pct(lat, 99), "lost": lost}
 
 
 def summary(db: str, runs: list[dict[str, float]]) -> None:

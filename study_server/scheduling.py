@@ -239,9 +239,9 @@ def order_trials(trials: list[Planned], rng: random.Random, tries: int = 8) -> l
     return best
 
 
-def insert_trials(s: Session, session_id: int, planned: list[Planned]) -> int:
+def insert_trials(s: Session, session_id: int, planned: list[Planned]) -> None:
     """Store planned trials at positions 0…n−1 with fresh 128-bit public ids: the originals
-    in one statement, then the repeats pointing at them; returns the number stored."""
+    in one statement, then the repeats pointing at them."""
     rows = [{"public_id": secrets.token_hex(16), "session_id": session_id,
              "cell_id": p.cell_id, "position": i, "kind": p.kind, "left_is_a": p.left_is_a,
              "repeat_of_id": None} for i, p in enumerate(planned)]
@@ -253,7 +253,6 @@ def insert_trials(s: Session, session_id: int, planned: list[Planned]) -> int:
                for r, p in zip(rows, planned, strict=True) if p.repeat_of is not None]
     if repeats:
         conn.execute(insert(_TRIALS), repeats)
-    return len(rows)
 
 
 def release_trials(s: Session, session_id: int, unusable: bool = False) -> int:

@@ -233,9 +233,13 @@ def test_failed_image_blocks_the_trial_until_a_retry_shows_it(browser, studies):
     page.wait_for_selector("#done:not([hidden])")
     with session_scope(engine) as s:
         events = s.execute(select(SessionEvent.kind, SessionEvent.payload)).all()
-        rts = s.scalars(select(Response.rt_ms)).all()
+        rts = dict(s.execute(select(Trial.position, Response.rt_ms)
+                             .join(Trial, Trial.id == Response.trial_id)).all())
     kinds = [k for k, _ in events]
     assert "preload_error" in kinds and "image_error" in kinds
     assert all(p["url"].startswith("/s/") and victim[0].endswith(p["url"])
                for k, p in events if k == "image_error")
-    assert len(rts) == 9 and max(rts) < 1000  # the 1 s retry wait is not response time
+    retried = {p["position"] for k, p in events if k == "image_error"}
+    assert len(rts) == 9 and retried
+    # the trial waited ≥ 1 s for its retried image; that wait is not response time
+    assert all(rts[pos] < 1000 for pos in retried)
