@@ -274,14 +274,21 @@ class Response(Base):
 
 
 class SessionEvent(Base):
-    """Client events worth keeping: preload failures, focus/blur, resizes."""
+    """Client events worth keeping: preload failures, focus/blur, resizes.
+
+    A client event carries its own UUID (``event_id``), so a retried delivery is stored
+    once; server-side events (reloads) have none.
+    """
 
     __tablename__ = "session_event"
+    __table_args__ = (UniqueConstraint("session_id", "event_id", name="uq_session_event_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    client_time: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

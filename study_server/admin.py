@@ -193,7 +193,7 @@ def review(slug: str, session_id: int):
 @bp.get("/study/<slug>/export.<fmt>")
 @login_required
 def export(slug: str, fmt: str):
-    kinds = {"csv": "long", "pwcmp": "pwcmp", "json": "json"}
+    kinds = {"csv": "long", "pwcmp": "pwcmp", "json": "json", "events": "events"}
     if fmt not in kinds:
         abort(404)
     _study(slug)
@@ -202,7 +202,7 @@ def export(slug: str, fmt: str):
         text = exports.render(get_db(), slug, kinds[fmt], question)
     except UserError as exc:
         abort(400, description=exc.message)
-    suffix = f"-{question}" if fmt == "pwcmp" else ""
+    suffix = f"-{question}" if fmt == "pwcmp" else "-events" if fmt == "events" else ""
     ext = "json" if fmt == "json" else "csv"
     mime = "application/json" if fmt == "json" else "text/csv"
     return Response(text, mimetype=mime, headers={

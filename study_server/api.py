@@ -125,9 +125,10 @@ def beacon() -> tuple[Response, int]:
 @bp.post("/events")
 @limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
 def events() -> tuple[Response, int]:
-    flow.record_event(get_db(write=True), _token(), _json())
+    """Log a client event (idempotent by ``event_id``)."""
+    stored = flow.record_event(get_db(write=True), _token(), _json())
     commit()
-    return jsonify({"stored": True}), 201
+    return jsonify({"stored": stored}), 201 if stored else 200
 
 
 @bp.post("/session/reload")

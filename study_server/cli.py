@@ -70,13 +70,13 @@ _state_cmd("close", "closed", "Close a study for good.")
 
 @study_group.command("export")
 @click.argument("slug")
-@click.option("--format", "fmt", type=click.Choice(["pwcmp", "long", "json"]), default="long",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["pwcmp", "long", "json", "events"]),
+              default="long", show_default=True)
 @click.option("--question", type=click.Choice(["content", "style"]),
               help="pwcmp: one file per question type.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Output file (default stdout).")
 def export_cmd(slug: str, fmt: str, question: str | None, out: str | None) -> None:
-    """Export judgments: pwcmp CSV, the long CSV, or jsPsych-like JSON."""
+    """Export judgments (pwcmp CSV, the long CSV, jsPsych-like JSON) or session events."""
     from db.engine import session_scope
     from study_server import exports
 

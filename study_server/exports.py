@@ -6,6 +6,8 @@
   column order (mantiuk/pwcmp README), real trials of usable sessions, one question.
 - ``json``: jsPsych-like per-trial records (``rt``, ``response``, ``trial_index``,
   ``time_elapsed``) with stimulus tokens, never paths.
+- ``events``: the client and server session events (image failures, focus, blur,
+  reloads …), one row each, in the order they were stored.
 
 Choices are method identities; observers are keyed hashes of platform IDs.
 """
@@ -16,12 +18,15 @@ import csv
 import io
 import json
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.judgments import judgment_rows as judgments
+from db.models import Participant, SessionEvent, Study, StudySession
 from stylestudy.errors import UserError
 
-__all__ = ["LONG_COLUMNS", "PWCMP_COLUMNS", "csv_text", "judgments", "render"]
+__all__ = ["EVENT_COLUMNS", "LONG_COLUMNS", "PWCMP_COLUMNS", "csv_text", "event_rows",
+           "judgments", "render"]
 
 PWCMP_COLUMNS = ["Observer", "Session", "Scene", "Condition_1", "Condition_2", "Selection"]
 LONG_COLUMNS = [
@@ -31,6 +36,7 @@ LONG_COLUMNS = [
     "session_state", "outcome", "observer", "session", "scene", "condition_A", "condition_B",
     "is_A_selected",
 ]
+EVENT_COLUMNS = ["observer", "session_id", "kind", "payload", "client_time", "received_at"]
 UNUSABLE = ("screened_out", "technical_error")
 
 
@@ -72,8 +78,27 @@ def json_records(rows: list[dict]) -> list[dict]:
     return out
 
 
+def event_rows(s: Session, slug: str) -> list[dict]:
+    """Every session event of study ``slug``; ``payload`` as JSON text."""
+    study_id = s.scalar(select(Study.id).where(Study.slug == slug))
+    if study_id is None:
+        raise UserError(f"no study {slug!r}")
+    rows = s.execute(
+        select(Participant.pid_hash, SessionEvent)
+        .join(StudySession, StudySession.id == SessionEvent.session_id)
+        .join(Participant, Participant.id == StudySession.participant_id)
+        .where(StudySession.study_id == study_id).order_by(SessionEvent.id)).all()
+    return [{"observer": pid[:16], "session_id": e.session_id, "kind": e.kind,
+             "payload": json.dumps(e.payload, sort_keys=True),
+             "client_time": e.client_time or "", "received_at": e.created_at.isoformat()}
+            for pid, e in rows]
+
+
 def render(s: Session, slug: str, fmt: str, question: str | None = None) -> str:
-    """The export as text: ``long`` / ``pwcmp`` (needs ``question``) / ``json``."""
+    """The export as text: ``long`` / ``pwcmp`` (needs ``question``) / ``json`` /
+    ``events``."""
+    if fmt == "events":
+        return csv_text(event_rows(s, slug), EVENT_COLUMNS)
     rows = judgments(s, slug)
     if fmt == "long":
         return csv_text(rows, LONG_COLUMNS)

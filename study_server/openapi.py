@@ -56,7 +56,8 @@ def openapi_document() -> dict[str, Any]:
             "/api/events": {"post": {
                 "summary": "Log a client event", "security": auth,
                 "requestBody": _body("Event"),
-                "responses": {"201": _ok("stored"), **_errors(400, 401, 403, 422, 429)}}},
+                "responses": {"201": _ok("stored"), "200": _ok("replay, not stored again"),
+                              **_errors(400, 401, 403, 422, 429)}}},
             "/api/session/reload": {"post": {
                 "summary": "Report that the page resumed the session (reload or new tab)",
                 "security": auth,
@@ -98,7 +99,9 @@ def openapi_document() -> dict[str, Any]:
                                           "received_at": {"type": "string"},
                                           "correct": {"type": "boolean"}}},
                 "Event": {"type": "object", "required": ["kind"], "properties": {
-                    "kind": {"type": "string"}, "payload": {"type": "object"}}},
+                    "kind": {"type": "string"}, "payload": {"type": "object"},
+                    "event_id": {"type": "string", "format": "uuid"},
+                    "client_time": {"type": "string"}}},
             },
         },
     }

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
@@ -511,13 +512,27 @@ def report_reload(s: Session, token: str | None, secret: bytes) -> dict[str, Any
     return {"state": sess.state, "reloads": reloads, "max_reloads": limit}
 
 
-def record_event(s: Session, token: str | None, body: Any) -> None:
-    """Log a client event (preload failure, blur, resize …) against the session."""
+def record_event(s: Session, token: str | None, body: Any) -> bool:
+    """Log a client event (preload failure, blur, resize …) against the session; False
+    when its ``event_id`` was stored before (a retried delivery)."""
     sess = _session(s, token)
     if not isinstance(body, dict) or body.get("kind") not in EVENT_KINDS:
         raise ApiError(422, "bad_event", f"kind must be one of {', '.join(EVENT_KINDS)}")
     payload = body.get("payload") or {}
     if not isinstance(payload, dict) or len(str(payload)) > 2000:
         raise ApiError(422, "bad_event", "payload must be a small JSON object")
-    s.execute(insert(SessionEvent).values(session_id=sess.id, kind=body["kind"],
-                                          payload=payload, created_at=utcnow()))
+    eid, ct = body.get("event_id"), body.get("client_time")
+    if eid is not None and (not isinstance(eid, str) or not UUID_RE.match(eid)):
+        raise ApiError(422, "bad_event_id", "event_id must be a UUIDv4 string")
+    if ct is not None and (not isinstance(ct, str) or len(ct) > 40):
+        raise ApiError(422, "bad_client_time", "client_time must be a string (max 40)")
+    values = {"session_id": sess.id, "event_id": eid.lower() if eid else None,
+              "kind": body["kind"], "payload": payload, "client_time": ct,
+              "created_at": utcnow()}
+    if eid is None:
+        s.execute(insert(SessionEvent).values(**values))
+        return True
+    table = SessionEvent.__table__
+    dialect_insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(table).values(**values).on_conflict_do_nothing()
+    return s.execute(stmt.returning(table.c.id)).first() is not None

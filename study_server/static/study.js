@@ -1,6 +1,7 @@
 // stylestudy participant page: consent → instructions → practice → trials → completion.
 // The server holds the state; this script keeps the token in sessionStorage, an outbox of
 // unsent responses in localStorage (retried with backoff, flushed by sendBeacon on pagehide),
+// a second one of client events (retried, and sent by the next page if this one closes),
 // and resumes at the first unanswered trial after a reload. While a session is unfinished a
 // beforeunload handler asks before the tab is closed (data-warn-leave="false" turns it off).
 (function () {
@@ -10,6 +11,7 @@
   const params = JSON.parse(app.dataset.params || "{}");
   const TOKEN_KEY = "stylestudy:token:" + slug;
   const OUTBOX_KEY = "stylestudy:outbox:" + slug;
+  const EVENTS_KEY = "stylestudy:events:" + slug;
   const $ = (id) => document.getElementById(id);
   let token = null;
   let state = null;
@@ -17,6 +19,8 @@
   let shownAt = 0;
   let flushing = false;
   let backoff = 500;
+  let sendingEvents = false;
+  let eventBackoff = 500;
   const resolvers = {};  // response_id → callback waiting for the server's answer
 
   // Reload and back resume, but a closed tab costs the participant time: ask first.
@@ -52,14 +56,16 @@
   const local = store("localStorage");
   const perTab = store("sessionStorage");
 
-  function outbox() {
-    try { return JSON.parse(local.getItem(OUTBOX_KEY) || "[]"); } catch (e) { return []; }
+  function queue(key) {
+    try { return JSON.parse(local.getItem(key) || "[]"); } catch (e) { return []; }
   }
-  function saveOutbox(items) { local.setItem(OUTBOX_KEY, JSON.stringify(items)); }
+  function saveQueue(key, items) { local.setItem(key, JSON.stringify(items)); }
+  const outbox = () => queue(OUTBOX_KEY);
+  const saveOutbox = (items) => saveQueue(OUTBOX_KEY, items);
 
-  async function api(method, path, body) {
+  async function api(method, path, body, auth = token) {
     const headers = { "Content-Type": "application/json" };
-    if (token) headers["Authorization"] = "Bearer " + token;
+    if (auth) headers["Authorization"] = "Bearer " + auth;
     const resp = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
     let data = {};
     try { data = await resp.json(); } catch (e) { /* empty body */ }
@@ -115,9 +121,33 @@
     }
   }
 
+  // A client event waits in its outbox, with the token of its session, until the server
+  // answers for real; its UUID makes a retried delivery count once.
   function report(kind, payload) {
     if (!token) return;
-    api("POST", "/api/events", { kind, payload }).catch(() => {});
+    const body = { event_id: uuid4(), kind, payload, client_time: new Date().toISOString() };
+    saveQueue(EVENTS_KEY, queue(EVENTS_KEY).concat([{ token, body }]));
+    sendEvents();
+  }
+
+  async function sendEvents() {
+    if (sendingEvents) return;
+    sendingEvents = true;
+    let items = queue(EVENTS_KEY);
+    while (items.length) {
+      const item = items[0];
+      let status = 0;
+      try { status = (await api("POST", "/api/events", item.body, item.token)).status; } catch (e) { /* offline */ }
+      if (status === 0 || status === 429 || status >= 500) {
+        setTimeout(() => { sendingEvents = false; sendEvents(); }, eventBackoff);
+        eventBackoff = Math.min(eventBackoff * 2, 10000);
+        return;
+      }
+      eventBackoff = 500;
+      items = queue(EVENTS_KEY).filter((x) => x.body.event_id !== item.body.event_id);
+      saveQueue(EVENTS_KEY, items);
+    }
+    sendingEvents = false;
   }
 
   function envProblem() {
@@ -349,5 +379,6 @@
   }
   token = perTab.getItem(TOKEN_KEY);
   checkEnv();
+  sendEvents();  // what an earlier page could not deliver
   if (token) resume(); else show("landing");
 })();

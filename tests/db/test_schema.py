@@ -31,6 +31,34 @@ def test_migration_matches_models(db_url):
     assert diff == []
 
 
+def test_migrations_step_up_and_down(db_url, home):
+    """Each revision applies on the one before it and its downgrade undoes it."""
+    from pathlib import Path
+
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from db.migrate import alembic_config, upgrade
+
+    Path(home).mkdir(parents=True, exist_ok=True)
+    engine = create_engine(db_url)
+
+    def event_columns() -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns("session_event")}
+
+    upgrade(engine, "0001")
+    assert current_revision(engine) == "0001" and "event_id" not in event_columns()
+    upgrade(engine)
+    assert current_revision(engine) == head_revision(engine)
+    assert {"event_id", "client_time"} <= event_columns()
+    with engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    assert current_revision(engine) == "0001" and "event_id" not in event_columns()
+    engine.dispose()
+
+
 def test_sqlite_pragmas(home):
     engine = get_engine()
     with engine.connect() as conn:

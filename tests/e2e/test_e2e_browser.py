@@ -160,8 +160,11 @@ def test_no_reload_mode_ends_the_session_on_reload(browser, studies):
 @pytest.mark.postgres
 def test_database_outage_mid_study_loses_nothing(browser, pg_url):
     """PostgreSQL drops and refuses every connection while the participant answers three
-    trials: the page goes on from its outbox, the refused POSTs (503) are retried, and once
-    the database is back every response is stored and the study completes."""
+    trials and leaves the window: the page goes on from its outboxes, the refused POSTs
+    (503) are retried, and once the database is back every response and the event are
+    stored once and the study completes."""
+    import datetime as dt
+
     from sqlalchemy import create_engine
 
     from tests.conftest import PG_ADMIN_URL
@@ -189,13 +192,18 @@ def test_database_outage_mid_study_loses_nothing(browser, pg_url):
         first = run_trials(page, until=3)
         database(allow=False)
         try:
+            down = dt.datetime.now(dt.UTC)
             during = run_trials(page, until=3)
-            page.wait_for_timeout(1500)  # the outbox retries meanwhile
+            page.evaluate("window.dispatchEvent(new Event('blur'))")
+            page.wait_for_timeout(1500)  # the outboxes retry meanwhile
+            up = dt.datetime.now(dt.UTC)
         finally:
             database(allow=True)
         rest = run_trials(page)
         page.click("#submit")
         page.wait_for_selector("#done:not([hidden])", timeout=30000)
+        page.wait_for_function("JSON.parse(localStorage.getItem('stylestudy:events:pg') "
+                               "|| '[]').length === 0", timeout=30000)
     admin.dispose()
     assert (first, during, first + during + rest) == (3, 3, 9)
     # the outage was real: the server answered 503 (never a 500) and the page retried
@@ -203,6 +211,11 @@ def test_database_outage_mid_study_loses_nothing(browser, pg_url):
     with session_scope(engine) as s:
         assert s.scalar(select(StudySession.state)) == "completed"
         assert s.scalar(select(func.count()).select_from(Response)) == 9
+        events = s.execute(select(SessionEvent.event_id, SessionEvent.kind,
+                                  SessionEvent.client_time)).all()
+    blurs = [dt.datetime.fromisoformat(t) for _, k, t in events if k == "blur"]
+    assert len(blurs) == 1 and down <= blurs[0] <= up  # sent during the outage, kept
+    assert len({e for e, _, _ in events}) == len(events)  # none stored twice
 
 
 def test_failed_image_blocks_the_trial_until_a_retry_shows_it(browser, studies):
@@ -231,6 +244,8 @@ def test_failed_image_blocks_the_trial_until_a_retry_shows_it(browser, studies):
     assert run_trials(page) == 9
     page.click("#submit")
     page.wait_for_selector("#done:not([hidden])")
+    page.wait_for_function("JSON.parse(localStorage.getItem('stylestudy:events:pro') "
+                           "|| '[]').length === 0")
     with session_scope(engine) as s:
         events = s.execute(select(SessionEvent.kind, SessionEvent.payload)).all()
         rts = dict(s.execute(select(Trial.position, Response.rt_ms)

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import uuid
 
 import pytest
 import requests
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from study_helpers import add_session, spec
 
 from db.engine import session_scope
-from db.models import AdminUser, Review, Study
+from db.models import AdminUser, Review, SessionEvent, Study
 from study_server.admin import set_admin_password
 from study_server.simulate import local_server, simulate
 from study_server.studies import create_study
@@ -106,6 +107,17 @@ def test_dashboard_state_exports_review(admin, engine, db_url):
     js = json.loads(s.get(f"{admin}/admin/study/s1/export.json").text)
     assert len(js) == 27 and {"rt", "response", "trial_index", "time_elapsed"} <= set(js[0])
     assert all(tok.isascii() and "/" not in tok for r in js for tok in r["stimulus"])
+    with session_scope(engine) as ss:  # one session's client logged a failed image
+        ss.add(SessionEvent(session_id=2, event_id=str(uuid.uuid4()), kind="image_error",
+                            payload={"url": "/s/tok", "position": 4},
+                            client_time="2026-11-23T22:00:00.000Z"))
+    r = s.get(f"{admin}/admin/study/s1/export.events")
+    assert r.headers["Content-Disposition"].endswith('s1-events.csv"')
+    events = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(e["session_id"], e["kind"], json.loads(e["payload"]), e["client_time"])
+            for e in events] == [("2", "image_error", {"url": "/s/tok", "position": 4},
+                                  "2026-11-23T22:00:00.000Z")]
+    assert events[0]["observer"] == next(x["observer"] for x in long if x["session_id"] == "2")
     # review once
     r = s.post(f"{admin}/admin/study/s1/review/1", data={"decision": "approved",
                                                         "csrf_token": csrf(page)})

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from study_helpers import spec
 
 from db.engine import session_scope
-from db.models import DesignCell, Participant, Response, StudySession, Trial
+from db.models import DesignCell, Participant, Response, SessionEvent, StudySession, Trial
 from study_server import participation
 from study_server.client import ApiClient
 from study_server.studies import create_study, set_study_state
@@ -93,6 +93,32 @@ def test_idempotent_response_and_completion(server, study, engine):
     with session_scope(engine) as s:
         sess = s.scalar(select(StudySession))
         assert (sess.state, sess.outcome, sess.feedback) == ("completed", "completed", "fine")
+
+
+def test_client_events_are_stored_once(server, study, engine):
+    """A retried event (same ``event_id``) is stored once; two sessions may reuse an id;
+    events without an id (older clients) are each stored."""
+    a, b = start(server), start(server)
+    event = {"event_id": str(uuid.uuid4()), "kind": "blur", "payload": {},
+             "client_time": "2026-11-23T22:00:00.000Z"}
+    assert [a.request("POST", "/api/events", event) for _ in range(3)] == [
+        (201, {"stored": True}), (200, {"stored": False}), (200, {"stored": False})]
+    assert b.request("POST", "/api/events", event)[0] == 201
+    assert a.request("POST", "/api/events", {"kind": "focus"})[0] == 201
+    assert a.request("POST", "/api/events", {"kind": "focus"})[0] == 201
+    for bad, code in [({**event, "event_id": "x"}, "bad_event_id"),
+                      ({**event, "client_time": 5}, "bad_client_time"),
+                      ({**event, "kind": "nap"}, "bad_event")]:
+        status, err = a.request("POST", "/api/events", bad)
+        assert (status, err["error"]) == (422, code)
+    with session_scope(engine) as s:
+        rows = s.execute(select(SessionEvent.session_id, SessionEvent.kind,
+                                SessionEvent.client_time).order_by(SessionEvent.id)).all()
+    sa, sb = rows[0].session_id, rows[1].session_id
+    assert sa != sb
+    assert [tuple(r) for r in rows] == [(sa, "blur", event["client_time"]),
+                                        (sb, "blur", event["client_time"]),
+                                        (sa, "focus", None), (sa, "focus", None)]
 
 
 def test_other_participants_trial_is_refused(server, study):

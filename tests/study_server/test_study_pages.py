@@ -151,5 +151,12 @@ def test_export_cli(tmp_path, server, engine, cset, db_url, monkeypatch):
     assert res.exit_code == 0 and len(out.read_text().splitlines()) == 1 + 9
     res = CliRunner().invoke(cli, ["study", "export", "s1", "--format", "pwcmp"])
     assert res.exit_code == 2 and "--question" in res.output
+    c.request("POST", "/api/events", {"event_id": str(uuid.uuid4()), "kind": "blur"})
+    res = CliRunner().invoke(cli, ["study", "export", "s1", "--format", "events"])
+    assert res.exit_code == 0 and res.output.splitlines()[0] == \
+        "observer,session_id,kind,payload,client_time,received_at"
+    assert [line.split(",")[2] for line in res.output.splitlines()[1:]] == ["blur"]
     res = CliRunner().invoke(cli, ["study", "export", "nope"])
+    assert res.exit_code == 2 and "no study" in res.output
+    res = CliRunner().invoke(cli, ["study", "export", "nope", "--format", "events"])
     assert res.exit_code == 2 and "no study" in res.output
