@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -258,3 +260,46 @@ def test_failed_image_blocks_the_trial_until_a_retry_shows_it(browser, studies):
     assert len(rts) == 9 and retried
     # the trial waited ≥ 1 s for its retried image; that wait is not response time
     assert all(rts[pos] < 1000 for pos in retried)
+
+
+def test_leaving_with_unsent_answers_delivers_them(browser, studies):
+    """The network drops every response and event POST; the participant answers three more
+    trials, leaves the window and then navigates away: ``sendBeacon`` on ``pagehide``
+    delivers the three queued responses, and the next page of the study in that browser
+    delivers the queued event. Each is stored once."""
+    url, engine = studies
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.on("dialog", lambda d: d.accept())  # the beforeunload question: leave
+    study_url = f"{url}/study/pro?PROLIFIC_PID=pp4&STUDY_ID=st&SESSION_ID=se4"
+    page.goto(study_url)
+    page.click("#consent")
+    page.click("#begin")
+    assert run_trials(page, until=2) == 2
+    page.route("**/api/responses", lambda route: route.abort())
+    page.route("**/api/events", lambda route: route.abort())
+    assert run_trials(page, until=3) == 3
+    page.evaluate("window.dispatchEvent(new Event('blur'))")
+    queued = page.evaluate("[localStorage.getItem('stylestudy:outbox:pro'), "
+                           "localStorage.getItem('stylestudy:events:pro')]")
+    assert len(json.loads(queued[0])) == 3
+    assert [e["body"]["kind"] for e in json.loads(queued[1])] == ["blur"]
+
+    def stored() -> tuple[int, int]:
+        with session_scope(engine) as s:
+            return (s.scalar(select(func.count()).select_from(Response)),
+                    s.scalar(select(func.count()).select_from(SessionEvent)
+                             .where(SessionEvent.kind == "blur")))
+
+    assert stored() == (2, 0)
+    page.goto("about:blank")  # pagehide: the beacon
+    deadline = time.monotonic() + 15
+    while stored()[0] < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stored() == (5, 0)
+    later = context.new_page()
+    later.goto(study_url)  # a new tab of the study: no session token, but the queued event
+    later.wait_for_function("JSON.parse(localStorage.getItem('stylestudy:events:pro') "
+                            "|| '[]').length === 0")
+    assert stored() == (5, 1)
+    context.close()
