@@ -39,14 +39,29 @@ def _token() -> str | None:
     return None
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _json() -> Any:
+    """The request body as JSON; text holding NUL characters (which no database column
+    stores) is refused here, not retried as a database error."""
     data = request.get_data(cache=True)
     if not data:
         return {}
     try:
-        return json.loads(data)
+        body = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    if b"\\u0000" in data and _has_nul(body):
+        raise ApiError(400, "bad_json", "text in the body must not contain NUL characters")
+    return body
 
 
 @bp.before_request
@@ -82,7 +97,7 @@ def start(slug: str) -> tuple[Response, int]:
         entry = parse_entry(study.spec, params)
     except EntryError as exc:
         raise ApiError(422, "bad_entry", str(exc)) from None
-    ua = request.headers.get("User-Agent") or ""
+    ua = (request.headers.get("User-Agent") or "").replace("\x00", "")
     if study.spec["exclude_mobile"] and re.search(MOBILE_UA, ua):
         raise ApiError(403, "device_excluded", "this study needs a computer with a large "
                        "screen; it cannot be done on a phone or tablet")

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -393,9 +393,10 @@ def _record_autocommit(s: Session, params: dict[str, Any]) -> Any:
             conn.autocommit = True
             with conn.cursor(row_factory=namedtuple_row) as cur:
                 return cur.execute(_PG_RECORD_RAW, params).fetchone()
-        except psycopg.OperationalError as exc:
-            if not conn.closed or attempt == 2:  # busy (503); the client's retry is safe
-                raise OperationalError(_PG_RECORD, params, exc) from exc
+        except psycopg.Error as exc:
+            if not isinstance(exc, psycopg.OperationalError) or not conn.closed \
+                    or attempt == 2:  # as SQLAlchemy's error: busy (503), never a 500
+                raise DBAPIError.instance(_PG_RECORD, params, exc, psycopg.Error) from exc
             raw.invalidate()
             engine.dispose()
         finally:

@@ -111,6 +111,12 @@ def test_client_events_are_stored_once(server, study, engine):
                       ({**event, "kind": "nap"}, "bad_event")]:
         status, err = a.request("POST", "/api/events", bad)
         assert (status, err["error"]) == (422, code)
+    for nul in [{**event, "client_time": "\u0000"}, {**event, "payload": {"k": ["\u0000"]}},
+                {**event, "payload": {"\u0000": 1}}]:
+        status, err = a.request("POST", "/api/events", nul)
+        assert (status, err["error"]) == (400, "bad_json")
+    event_text = {**event, "event_id": str(uuid.uuid4()), "payload": {"note": "\\u0000"}}
+    assert a.request("POST", "/api/events", event_text)[0] == 201  # a backslash, not a NUL
     with session_scope(engine) as s:
         rows = s.execute(select(SessionEvent.session_id, SessionEvent.kind,
                                 SessionEvent.client_time).order_by(SessionEvent.id)).all()
@@ -118,7 +124,8 @@ def test_client_events_are_stored_once(server, study, engine):
     assert sa != sb
     assert [tuple(r) for r in rows] == [(sa, "blur", event["client_time"]),
                                         (sb, "blur", event["client_time"]),
-                                        (sa, "focus", None), (sa, "focus", None)]
+                                        (sa, "focus", None), (sa, "focus", None),
+                                        (sa, "blur", event["client_time"])]
 
 
 def test_other_participants_trial_is_refused(server, study):
@@ -142,6 +149,8 @@ def test_other_participants_trial_is_refused(server, study):
     ({"response_id": str(uuid.uuid4()), "trial": "0" * 32, "choice": "left", "rt_ms": -1},
      422, "bad_rt"),
     ([1, 2], 400, "bad_json"),
+    ({"response_id": str(uuid.uuid4()), "trial": "0" * 32, "choice": "left",
+      "client_time": "12:00\u0000"}, 400, "bad_json"),  # no database stores NUL in text
 ])
 def test_bad_response_bodies(server, study, body, status, code):
     c = start(server)
@@ -159,6 +168,9 @@ def test_auth_and_origin(server, study):
     assert status == 403 and err["error"] == "bad_origin"
     status, _ = c.request("POST", "/api/studies/s1/sessions", {"consent": False})
     assert status == 422
+    status, err = c.request("POST", "/api/studies/s1/sessions",
+                            {"consent": True, "params": {"PROLIFIC_PID": "p\u0000"}})
+    assert (status, err["error"]) == (400, "bad_json")
     status, _ = ApiClient(server).request("POST", "/api/studies/nope/sessions", {"consent": True})
     assert status == 404
 

@@ -1,4 +1,5 @@
-"""API fuzzing with hypothesis over real HTTP: any body, header or path gives no 5xx."""
+"""API fuzzing with hypothesis over real HTTP, on SQLite and PostgreSQL: any body, header
+or path gives no 5xx."""
 
 from __future__ import annotations
 
@@ -30,20 +31,25 @@ FIELDS = st.fixed_dictionaries({}, optional={
     "params": st.one_of(st.dictionaries(st.sampled_from(["pid", "PROLIFIC_PID", "x"]),
                                         st.text(max_size=200), max_size=3), JSON),
     "viewport": JSON, "kind": st.one_of(st.sampled_from(["blur", "preload_error"]), JSON),
-    "payload": JSON, "feedback": JSON})
+    "payload": JSON, "feedback": JSON,
+    "event_id": st.one_of(st.uuids().map(str), JSON)})
 PATHS = st.sampled_from(["/api/responses", "/api/beacon", "/api/events", "/api/session/complete",
                          "/api/session/return", "/api/studies/fz/sessions",
                          "/api/studies/%00/sessions", "/api/session"])
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzz_server(request, tmp_path_factory):
+    import contextlib
     import os
 
     from db.engine import dispose_all, get_engine
+    from tests.conftest import fresh_postgres_database
 
     home = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite:///{home}/db.sqlite3"
+    stack = contextlib.ExitStack()
+    url = (stack.enter_context(fresh_postgres_database()) if request.param == "postgres"
+           else f"sqlite:///{home}/db.sqlite3")
     old = {k: os.environ.get(k) for k in ("STYLESTUDY_HOME", "STYLESTUDY_SECRET")}
     os.environ.update(STYLESTUDY_HOME=str(home), STYLESTUDY_SECRET="fuzz")
     engine = get_engine(url)
@@ -56,6 +62,7 @@ def fuzz_server(tmp_path_factory):
         _, state = c.request("GET", "/api/session")
         yield base, body["token"], state["trials"]
     dispose_all()
+    stack.close()
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
