@@ -11,8 +11,8 @@ from typing import Any
 from flask import Flask, Request, Response, g, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from study_server import admin, api, participant
@@ -91,6 +91,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             return jsonify({"error": (exc.name or "error").lower().replace(" ", "_"),
                             "message": exc.description}), exc.code or 500
         return exc
+
+    @app.errorhandler(DataError)
+    def _bad_value(exc: DataError) -> tuple[Response, int] | HTTPException:
+        # A value the database cannot hold (text with a NUL): retrying cannot help.
+        return _http_error(BadRequest("a value in the request cannot be used"))
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 import urllib.request
 import uuid
 
+import requests
 import yaml
 from click.testing import CliRunner
 from PIL import Image
@@ -84,6 +86,23 @@ def test_images_by_token_only(server, engine, cset):
     with session_scope(engine) as s:
         paths = [a.path for a in s.scalars(select(Asset))]
     assert all(get(f"{server}/s/{p}")[0] == 404 for p in paths[:3])
+
+
+def test_nul_in_urls_and_bodies_is_a_client_error(server, engine, cset):
+    """A NUL character (which PostgreSQL cannot compare or store as text) in a path, a
+    form or a body is answered 4xx on both databases, never 5xx (which a client retries)."""
+    create_study(spec(), engine)
+    for path in ("/study/%00", "/s/%00", "/study/s1?PROLIFIC_PID=%00"):
+        assert get(server + path)[0] in (200, 400, 404), path
+    c = ApiClient(server)
+    status, err = c.request("POST", "/api/studies/%00/sessions", {"consent": True})
+    assert 400 <= status < 500 and err["error"]
+    admin = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      admin.get(f"{server}/admin/login").text).group(1)
+    r = admin.post(f"{server}/admin/login", data={"username": "a\x00", "password": "b",
+                                                  "csrf_token": token})
+    assert r.status_code in (400, 401)  # SQLite finds no such user; PostgreSQL cannot ask
 
 
 def test_beacon_stores_with_token_in_body(server, engine, cset):
