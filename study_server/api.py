@@ -57,9 +57,10 @@ def _json() -> Any:
         return {}
     try:
         body = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        nul = b"\\u0000" in data and _has_nul(body)
+    except (ValueError, RecursionError):  # not JSON, or nested beyond Python's depth
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
-    if b"\\u0000" in data and _has_nul(body):
+    if nul:
         raise ApiError(400, "bad_json", "text in the body must not contain NUL characters")
     return body
 

@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from study_helpers import make_comparison_set, spec
 
@@ -91,6 +91,10 @@ def test_no_5xx_on_any_json(fuzz_server, path, body, auth, use_trial):
 @given(raw=st.binary(max_size=300), ctype=st.sampled_from(["application/json", "text/plain",
                                                             "application/x-www-form-urlencoded"]),
        path=PATHS)
+@example(raw=b"[" * 60_000, ctype="application/json", path="/api/responses")  # too deep
+@example(raw=b'{"a":' * 12_000, ctype="application/json", path="/api/studies/fz/sessions")
+@example(raw=b'{"kind":"blur","payload":' + b'{"a":' * 900 + b"1" + b"}" * 901,
+         ctype="application/json", path="/api/events")  # parses, but deeper than storage
 def test_no_5xx_on_raw_bytes(fuzz_server, raw, ctype, path):
     base, token, _ = fuzz_server
     c = ApiClient(base)
