@@ -29,7 +29,16 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from analysis.settings import Settings
 from db.engine import get_engine, session_scope
-from db.models import AdminUser, Asset, DesignCell, Method, Review, Study, StudySession
+from db.models import (
+    AdminUser,
+    Asset,
+    DesignCell,
+    Method,
+    Review,
+    SessionEvent,
+    Study,
+    StudySession,
+)
 from study_server import exports, payments
 from study_server.db import commit, engine, get_db
 from study_server.limits import limiter
@@ -148,8 +157,17 @@ def study_view(slug: str):
     reviews = dict(s.execute(select(Review.session_id, Review.decision).join(
         StudySession, StudySession.id == Review.session_id).where(
         StudySession.study_id == study.id)).all())
+    events: dict[int, list[str]] = {}
+    for sid, kind, n in s.execute(
+            select(SessionEvent.session_id, SessionEvent.kind, func.count())
+            .join(StudySession, StudySession.id == SessionEvent.session_id)
+            .where(StudySession.study_id == study.id)
+            .group_by(SessionEvent.session_id, SessionEvent.kind)
+            .order_by(SessionEvent.session_id, SessionEvent.kind)):
+        events.setdefault(sid, []).append(f"{kind} {n}")
     secret = current_app.config["SECRET"]
     subs = [{"s": x, "qc": qc.get(x.id), "review": reviews.get(x.id),
+             "events": ", ".join(events.get(x.id, [])),
              "code": completion_code(secret, study.spec, x.id, x.outcome) if x.outcome else ""}
             for x in sessions]
     return render_template(

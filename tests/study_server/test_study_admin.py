@@ -118,6 +118,9 @@ def test_dashboard_state_exports_review(admin, engine, db_url):
             for e in events] == [("2", "image_error", {"url": "/s/tok", "position": 4},
                                   "2026-11-23T22:00:00.000Z")]
     assert events[0]["observer"] == next(x["observer"] for x in long if x["session_id"] == "2")
+    rows = re.findall(r"<tr><td>(\d+)</td>.*?<td class=\"events\">([^<]*)</td>",
+                      s.get(f"{admin}/admin/study/s1").text, re.S)
+    assert rows == [("1", ""), ("2", "image_error 1"), ("3", "")]  # per session, by kind
     # review once
     r = s.post(f"{admin}/admin/study/s1/review/1", data={"decision": "approved",
                                                         "csrf_token": csrf(page)})
