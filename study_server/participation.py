@@ -530,10 +530,7 @@ def record_event(s: Session, token: str | None, body: Any) -> bool:
     values = {"session_id": sess.id, "event_id": eid.lower() if eid else None,
               "kind": body["kind"], "payload": payload, "client_time": ct,
               "created_at": utcnow()}
-    if eid is None:
-        s.execute(insert(SessionEvent).values(**values))
-        return True
-    table = SessionEvent.__table__
+    table = SessionEvent.__table__  # NULL event ids never conflict
     dialect_insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = dialect_insert(table).values(**values).on_conflict_do_nothing()
     return s.execute(stmt.returning(table.c.id)).first() is not None
