@@ -12,11 +12,14 @@ can move 2× from one minute to the next: ``--repeat N`` prints the median of N 
 reference measured in the same run, the same
 client hammers ``GET /healthz`` (one ``SELECT 1`` per request); the ratio shows what the
 response path costs beyond the HTTP + database floor. Target (issue 5): at least 1000
-responses/s, p99 < 100 ms, zero lost on 2 cores with PostgreSQL.
+responses/s, p99 < 100 ms, zero lost on 2 cores with PostgreSQL. Rate limits and request
+logs are off unless ``--production`` turns them on (limits counted in Redis, as with
+several workers in production; the start limit is raised because every simulated
+participant comes from one address).
 
     python benchmarks/server_load.py [--participants 256] [--concurrency 32] [--trials 24]
                                      [--workers 2] [--threads 4] [--db postgres,sqlite] [--procs 2]
-                                     [--repeat 1]
+                                     [--repeat 1] [--production]
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ sys.path.insert(0, str(ROOT))
 
 from study_server.client import ApiClient  # noqa: E402
 
+#: ``--production``: rate limits in Redis (a fresh key prefix per invocation), request logs on
+PRODUCTION_ENV = {"STYLESTUDY_RATELIMIT_STORAGE": "redis://127.0.0.1:6379",
+                  "STYLESTUDY_RATELIMIT_PREFIX": f"bench{secrets.token_hex(4)}",
+                  "STYLESTUDY_START_LIMIT": "100000/minute"}
 PG_ADMIN = os.environ.get("STYLESTUDY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -304,7 +311,8 @@ def run_one(db: str, args, floor_cpu: float) -> dict[str, float]:
     """One run against a fresh database; prints its lines and returns its figures."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "STYLESTUDY_HOME": home, "STYLESTUDY_SECRET": "bench",
-               "STYLESTUDY_REQUEST_LOG": "off", "STYLESTUDY_RATELIMIT": "off"}
+               **(PRODUCTION_ENV if args.production else
+                  {"STYLESTUDY_REQUEST_LOG": "off", "STYLESTUDY_RATELIMIT": "off"})}
         pg_name = None
         if db == "postgres":
             from sqlalchemy import create_engine, text
@@ -409,11 +417,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per database, each after its own HTTP-floor measurement; "
                          "a summary with the median follows")
+    ap.add_argument("--production", action="store_true",
+                    help="rate limits (Redis) and request logs on")
     args = ap.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs; python {platform.python_version()}"
           f"; {args.participants} participants × {min(args.trials, 24)} trials (+catch/repeat), "
           f"{args.concurrency} at a time, "
-          f"gunicorn {args.workers} workers × {args.threads} threads, {args.procs} client procs")
+          f"gunicorn {args.workers} workers × {args.threads} threads, {args.procs} client procs"
+          f"; rate limits and request logs {'on' if args.production else 'off'}")
     dbs = [db.strip() for db in args.db.split(",")]
     runs: dict[str, list[dict[str, float]]] = {db: [] for db in dbs}
     for _ in range(args.repeat):
