@@ -72,13 +72,16 @@
     return { status: resp.status, data };
   }
 
+  // No answer yet: a network error (status 0), 429 or 5xx; the request is tried again.
+  const transient = (status) => status === 0 || status === 429 || status >= 500;
+
   // GET the session until the server answers for real: a network error, 429 or 5xx
   // (the database restarting) is retried, so a resumed page never drops its token for it.
   async function getSession() {
     for (let wait = 500; ; wait = Math.min(2 * wait, 5000)) {
       let r;
       try { r = await api("GET", "/api/session"); } catch (e) { r = { status: 0, data: {} }; }
-      if (r.status !== 0 && r.status !== 429 && r.status < 500) return r;
+      if (!transient(r.status)) return r;
       await new Promise((res) => setTimeout(res, wait));
     }
   }
@@ -101,7 +104,7 @@
         const item = items[0];
         let r;
         try { r = await api("POST", "/api/responses", item.body); } catch (e) { r = { status: 0 }; }
-        if (r.status === 200 || r.status === 201 || (r.status >= 400 && r.status < 500 && r.status !== 429)) {
+        if (!transient(r.status)) {
           if (r.status >= 400) report("client_error", { status: r.status, error: r.data.error || "" });
           if (r.data && r.data.completion) return handleInactive(r.data);
           items = outbox().filter((x) => x.body.response_id !== item.body.response_id);
@@ -138,7 +141,7 @@
       const item = items[0];
       let status = 0;
       try { status = (await api("POST", "/api/events", item.body, item.token)).status; } catch (e) { /* offline */ }
-      if (status === 0 || status === 429 || status >= 500) {
+      if (transient(status)) {
         setTimeout(() => { sendingEvents = false; sendEvents(); }, eventBackoff);
         eventBackoff = Math.min(eventBackoff * 2, 10000);
         return;
