@@ -125,14 +125,21 @@ def responses() -> tuple[Response, int]:
     return jsonify(body), status
 
 
-@bp.post("/beacon")
-@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
-def beacon() -> tuple[Response, int]:
-    """``navigator.sendBeacon`` flush: like /responses with the token in the body."""
+def _beacon() -> tuple[str | None, dict[str, Any]]:
+    """A ``navigator.sendBeacon`` body: JSON with the session token in it (a beacon
+    cannot carry an Authorization header)."""
     body = _json()
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
     token = body.get("token") if isinstance(body.get("token"), str) else None
+    return token, body
+
+
+@bp.post("/beacon")
+@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
+def beacon() -> tuple[Response, int]:
+    """``navigator.sendBeacon`` flush: like /responses with the token in the body."""
+    token, body = _beacon()
     status, out = flow.record_response(get_db(write=True), token, body, _secret())
     commit()
     return jsonify(out), status
@@ -143,6 +150,17 @@ def beacon() -> tuple[Response, int]:
 def events() -> tuple[Response, int]:
     """Log a client event (idempotent by ``event_id``)."""
     stored = flow.record_event(get_db(write=True), _token(), _json())
+    commit()
+    return jsonify({"stored": stored}), 201 if stored else 200
+
+
+@bp.post("/events/beacon")
+@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
+def events_beacon() -> tuple[Response, int]:
+    """``navigator.sendBeacon`` flush of a queued event: like /events with the token in
+    the body."""
+    token, body = _beacon()
+    stored = flow.record_event(get_db(write=True), token, body)
     commit()
     return jsonify({"stored": stored}), 201 if stored else 200
 

@@ -58,6 +58,11 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": _body("Event"),
                 "responses": {"201": _ok("stored"), "200": _ok("replay, not stored again"),
                               **_errors(400, 401, 403, 422, 429)}}},
+            "/api/events/beacon": {"post": {
+                "summary": "sendBeacon flush: an event with the token in the body",
+                "requestBody": _body("Event"),
+                "responses": {"201": _ok("stored"), "200": _ok("replay, not stored again"),
+                              **_errors(400, 401, 403, 422, 429)}}},
             "/api/session/reload": {"post": {
                 "summary": "Report that the page resumed the session (reload or new tab)",
                 "security": auth,
@@ -101,7 +106,8 @@ def openapi_document() -> dict[str, Any]:
                 "Event": {"type": "object", "required": ["kind"], "properties": {
                     "kind": {"type": "string"}, "payload": {"type": "object"},
                     "event_id": {"type": "string", "format": "uuid"},
-                    "client_time": {"type": "string"}}},
+                    "client_time": {"type": "string"},
+                    "token": {"type": "string"}}},
             },
         },
     }

@@ -1,7 +1,8 @@
 // stylestudy participant page: consent → instructions → practice → trials → completion.
 // The server holds the state; this script keeps the token in sessionStorage, an outbox of
 // unsent responses in localStorage (retried with backoff, flushed by sendBeacon on pagehide),
-// a second one of client events (retried, and sent by the next page if this one closes),
+// a second one of client events (retried, beaconed on pagehide and sent again by the next
+// page, where a replay is not stored twice),
 // and resumes at the first unanswered trial after a reload. While a session is unfinished a
 // beforeunload handler asks before the tab is closed (data-warn-leave="false" turns it off).
 (function () {
@@ -348,13 +349,17 @@
     }
   }
 
-  // pagehide: hand unsent responses to sendBeacon (which cannot carry headers).
+  // pagehide: hand unsent responses and events to sendBeacon (which cannot carry headers,
+  // so the token travels in the body). Events stay queued: the beacon's fate is unknown,
+  // and a second delivery of the same event_id is not stored again.
+  function beacon(path, body) {
+    navigator.sendBeacon(path, new Blob([JSON.stringify(body)], { type: "application/json" }));
+  }
   window.addEventListener("pagehide", () => {
-    if (!token || !navigator.sendBeacon) return;
-    for (const item of outbox()) {
-      const blob = new Blob([JSON.stringify(Object.assign({ token }, item.body))],
-        { type: "application/json" });
-      navigator.sendBeacon("/api/beacon", blob);
+    if (!navigator.sendBeacon) return;
+    if (token) for (const item of outbox()) beacon("/api/beacon", Object.assign({ token }, item.body));
+    for (const item of queue(EVENTS_KEY)) {
+      beacon("/api/events/beacon", Object.assign({ token: item.token }, item.body));
     }
   });
   window.addEventListener("blur", () => report("blur", {}));

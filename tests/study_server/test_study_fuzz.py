@@ -33,8 +33,8 @@ FIELDS = st.fixed_dictionaries({}, optional={
     "viewport": JSON, "kind": st.one_of(st.sampled_from(["blur", "preload_error"]), JSON),
     "payload": JSON, "feedback": JSON,
     "event_id": st.one_of(st.uuids().map(str), JSON)})
-PATHS = st.sampled_from(["/api/responses", "/api/beacon", "/api/events", "/api/session/complete",
-                         "/api/session/return", "/api/studies/fz/sessions",
+PATHS = st.sampled_from(["/api/responses", "/api/beacon", "/api/events", "/api/events/beacon",
+                         "/api/session/complete", "/api/session/return", "/api/studies/fz/sessions",
                          "/api/studies/%00/sessions", "/api/session"])
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from study_helpers import spec
 
 from db.engine import session_scope
-from db.models import Asset, DesignCell, Participant, Response, Study, Trial
+from db.models import Asset, DesignCell, Participant, Response, SessionEvent, Study, Trial
 from study_server.client import ApiClient
 from study_server.studies import create_study
 from stylestudy.cli import cli
@@ -115,6 +115,13 @@ def test_beacon_stores_with_token_in_body(server, engine, cset):
     assert plain.request("POST", "/api/beacon", body)[0] == 201
     assert plain.request("POST", "/api/beacon", body)[0] == 200
     assert plain.request("POST", "/api/beacon", {**body, "token": "nope"})[0] == 401
+    event = {"token": c.token, "event_id": str(uuid.uuid4()), "kind": "blur", "payload": {}}
+    assert plain.request("POST", "/api/events/beacon", event) == (201, {"stored": True})
+    assert plain.request("POST", "/api/events/beacon", event) == (200, {"stored": False})
+    assert plain.request("POST", "/api/events/beacon", {**event, "token": "nope"})[0] == 401
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(SessionEvent)
+                        .where(SessionEvent.event_id == event["event_id"])) == 1
 
 
 def test_withdraw_keeps_responses_and_releases_cells(server, engine, cset):
