@@ -42,9 +42,11 @@ from db.models import (
 from study_server import exports, payments
 from study_server.db import commit, engine, get_db
 from study_server.limits import limiter
+from study_server.participation import counted_participants
 from study_server.platforms import completion_code
 from study_server.qc import session_qc
 from study_server.security import admin_headers, csrf_token, verify_csrf
+from study_server.spec import stored_spec
 from study_server.studies import STUDY_TRANSITIONS, set_study_state
 from stylestudy.errors import UserError
 
@@ -172,6 +174,8 @@ def study_view(slug: str):
             for x in sessions]
     return render_template(
         "admin/study.html", study=study, cells=cells, states=states, subs=subs,
+        cap=stored_spec(study.spec)["max_participants"],
+        places_taken=counted_participants(s, study.id),
         catch_accuracy=(catch_ok / catch_n) if catch_n else None,
         median_rt=statistics.median(rts) if rts else None,
         flagged=[q for q in qc.values() if q.flags],

@@ -63,6 +63,23 @@ def _state_cmd(name: str, state: str, help_text: str) -> click.Command:
     return study_group.command(name)(cmd)
 
 
+@study_group.command("cap")
+@click.argument("slug")
+@click.argument("places")
+def cap_cmd(slug: str, places: str) -> None:
+    """Set a study's participant cap to PLACES (a number, or 'none' to lift it)."""
+    from study_server.studies import set_max_participants
+
+    if places.lower() == "none":
+        cap = None
+    elif places.isdigit():
+        cap = int(places)
+    else:
+        raise UserError(f"PLACES must be a number or 'none', got {places!r}")
+    set_max_participants(slug, cap)
+    click.echo(f"study {slug}: " + (f"at most {cap} participants" if cap else "no cap"))
+
+
 _state_cmd("open", "open", "Open a study to participants (from draft or paused).")
 _state_cmd("pause", "paused", "Pause a study: no new sessions; sessions in flight finish.")
 _state_cmd("close", "closed", "Close a study for good.")

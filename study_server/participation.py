@@ -15,7 +15,7 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -39,9 +39,8 @@ from study_server.platforms import Entry, completion_action
 from study_server.security import new_token, pid_hash, token_hash
 from study_server.spec import stored_spec
 
-__all__ = ["ApiError", "complete", "get_study", "maybe_sweep", "record_event", "record_response",
-           "session_state",
-           "start_session", "withdraw"]
+__all__ = ["ApiError", "complete", "counted_participants", "get_study", "maybe_sweep",
+           "record_event", "record_response", "session_state", "start_session", "withdraw"]
 
 EVENT_KINDS = ("preload_error", "image_error", "blur", "focus", "resize", "visibility",
                "viewport", "client_error")
@@ -86,6 +85,20 @@ def maybe_sweep(s: Session, study_id: int) -> None:
     scheduling.sweep_expired(s, study_id, utcnow())
 
 
+def counted_participants(s: Session, study_id: int, exclude: int | None = None) -> int:
+    """Sessions that hold a place under ``max_participants``: started ones (until the
+    sweep times them out) and those completed with outcome ``completed``; screened-out,
+    technical-error, returned and timed-out sessions free their place."""
+    q = select(func.count()).select_from(StudySession).where(
+        StudySession.study_id == study_id,
+        or_(StudySession.state == "started",
+            and_(StudySession.state.in_(("completed", "submitted")),
+                 StudySession.outcome == "completed")))
+    if exclude is not None:
+        q = q.where(StudySession.id != exclude)
+    return s.scalar(q)
+
+
 def start_session(s: Session, study: Study, entry: Entry, secret: bytes,
                   client: dict[str, Any]) -> tuple[str, StudySession]:
     """Consent accepted: repeat and blocklist checks, the session row, trial allocation."""
@@ -124,6 +137,12 @@ def start_session(s: Session, study: Study, entry: Entry, secret: bytes,
                         created_at=now)
     s.add(sess)
     s.flush()
+    cap = spec["max_participants"]
+    if cap is not None:
+        scheduling.lock_study(s, study.id)  # counted and allocated under one lock
+        if counted_participants(s, study.id, exclude=sess.id) >= cap:
+            raise ApiError(409, "study_full", "this study has all the participants it "
+                           "needs; thank you for your interest")
     planned = scheduling.allocate(s, study.id, spec, random.Random(seed))
     if not planned:
         raise ApiError(409, "study_full", "this study has all the responses it needs; "

@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "judgments_per_cell": 5,
     "trials_per_session": 20,
     "min_trials_per_session": None,
+    "max_participants": None,
     "catch_rate": 0.1,
     "min_catch_trials": 4,
     "repeat_rate": 0.1,
@@ -187,6 +188,8 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
     _int(spec, "estimated_minutes", source, 1)
     if spec["max_reloads"] is not None:
         _int(spec, "max_reloads", source, 0, 100)
+    if spec["max_participants"] is not None:
+        _int(spec, "max_participants", source, 1)
     spec["catch_rate"] = _rate(spec, "catch_rate", source)
     spec["repeat_rate"] = _rate(spec, "repeat_rate", source)
     for key in ("allow_repeats", "exclude_mobile", "warn_before_leave"):

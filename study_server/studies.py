@@ -12,7 +12,7 @@ from study_server.design import load_outputs, plan_cells
 from study_server.spec import validate_spec
 from stylestudy.errors import UserError
 
-__all__ = ["create_study", "design_summary", "set_study_state"]
+__all__ = ["create_study", "design_summary", "set_max_participants", "set_study_state"]
 
 #: allowed admin transitions of a study's state
 STUDY_TRANSITIONS = {
@@ -72,3 +72,15 @@ def set_study_state(slug: str, state: str, engine: Engine | None = None) -> None
                          .values(state=state)).rowcount
         if done != 1:
             raise UserError(f"study {slug!r} changed state concurrently; try again")
+
+
+def set_max_participants(slug: str, cap: int | None, engine: Engine | None = None) -> None:
+    """Set or lift (``None``) a study's ``max_participants``; the design is unchanged, so
+    a running study may be given more places (say, after exclusions) or fewer."""
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise UserError(f"max_participants must be a positive integer, got {cap!r}")
+    with session_scope(engine or get_engine(), write=True) as s:
+        study = s.scalar(select(Study).where(Study.slug == slug).with_for_update())
+        if study is None:
+            raise UserError(f"no study {slug!r}")
+        study.spec = {**study.spec, "max_participants": cap}

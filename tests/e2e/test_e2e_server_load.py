@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.engine import get_engine, session_scope
-from db.models import DesignCell, Response, StudySession, Trial
+from db.models import DesignCell, Participant, Response, StudySession, Trial
 from study_server.client import ApiClient
 from study_server.studies import create_study
 from tests.e2e.e2e_helpers import free_port, serve
@@ -90,6 +90,25 @@ def test_concurrent_participants_no_overfill(pg_study, pg_url):
         ids = s.scalars(select(Response.response_id)).all()
     assert len(ids) == len(set(ids)) == len(set(acked))  # none lost, none duplicated
     assert set(ids) == set(acked)
+
+
+def test_concurrent_starts_respect_participant_cap(pg_study, pg_url):
+    """30 starts at once against max_participants 7 (cells for many more): exactly 7
+    sessions, the rest told the study is full, no participant row left behind."""
+    create_study(spec(judgments_per_cell=20, max_participants=7), pg_study)
+
+    def one(_):
+        status, body = ApiClient(url, timeout=30).request(
+            "POST", "/api/studies/s1/sessions", {"consent": True}, retries=0)
+        return status if status == 201 else body["error"]
+
+    with serve(workers=3, threads=4, env=server_env(pg_url)) as (url, _), \
+            ThreadPoolExecutor(30) as pool:
+        results = list(pool.map(one, range(30)))
+    assert results.count(201) == 7 and results.count("study_full") == 23
+    with session_scope(pg_study) as s:
+        assert s.scalar(select(func.count()).select_from(StudySession)) == 7
+        assert s.scalar(select(func.count()).select_from(Participant)) == 7
 
 
 def test_kill_9_under_load_then_restart(pg_study, pg_url):

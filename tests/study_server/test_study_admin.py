@@ -18,7 +18,7 @@ from db.engine import session_scope
 from db.models import AdminUser, Review, SessionEvent, Study
 from study_server.admin import set_admin_password
 from study_server.simulate import local_server, simulate
-from study_server.studies import create_study
+from study_server.studies import create_study, set_max_participants
 from stylestudy.errors import UserError
 
 PASSWORD = "correct horse battery"
@@ -85,7 +85,10 @@ def test_dashboard_state_exports_review(admin, engine, db_url):
     assert res.completed == 3
     s = login(admin)
     page = s.get(f"{admin}/admin/study/s1").text
-    assert "completed: 3" in page
+    assert "completed: 3" in page and 'id="places"' not in page
+    set_max_participants("s1", 10, engine)
+    page = s.get(f"{admin}/admin/study/s1").text
+    assert re.search(r'id="places">Places taken: 3 of 10 ', page)
     # deterministic observers answer every catch trial correctly
     assert re.search(r'id="catch-accuracy">100.0 %', page)
     # pause: CSRF required

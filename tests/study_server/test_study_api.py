@@ -8,6 +8,7 @@ import re
 import uuid
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select, update
 from study_helpers import spec
 
@@ -16,6 +17,7 @@ from db.models import DesignCell, Participant, Response, SessionEvent, StudySess
 from study_server import participation
 from study_server.client import ApiClient
 from study_server.studies import create_study, set_study_state
+from stylestudy.cli import cli
 
 
 def start(url: str, slug: str = "s1", params: dict | None = None) -> ApiClient:
@@ -193,6 +195,39 @@ def test_allocation_fills_without_overfill(server, engine, cset):
         cells = s.scalars(select(DesignCell).where(DesignCell.kind == "real")).all()
         assert [c.assigned for c in cells] == [1] * 18
     assert len(clients) == 3
+
+
+def test_participant_cap(server, engine, cset, db_url, monkeypatch):
+    """max_participants 2: a third start is refused and leaves no row; a withdrawal frees
+    its place; ``stylestudy study cap`` raises the cap of the running study."""
+    study = create_study(spec(max_participants=2), engine)
+    first, _ = start(server), start(server)
+
+    def refused() -> bool:
+        status, err = ApiClient(server).request("POST", "/api/studies/s1/sessions",
+                                                {"consent": True})
+        return status == 409 and err["error"] == "study_full" and "participants" in \
+            err["message"]
+
+    assert refused()
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Participant)) == 2
+        assert participation.counted_participants(s, study.id) == 2
+    assert first.request("POST", "/api/session/return")[0] == 200
+    start(server)  # the returned session's place
+    assert refused()
+    monkeypatch.setenv("STYLESTUDY_DATABASE_URL", db_url)
+    res = CliRunner().invoke(cli, ["study", "cap", "s1", "3"])
+    assert res.exit_code == 0 and "at most 3" in res.output
+    start(server)
+    assert refused()
+    res = CliRunner().invoke(cli, ["study", "cap", "s1", "lots"])
+    assert res.exit_code != 0 and "number or 'none'" in res.output
+    assert CliRunner().invoke(cli, ["study", "cap", "s1", "none"]).exit_code == 0
+    start(server)
+    with session_scope(engine) as s:
+        states = sorted(s.scalars(select(StudySession.state)).all())
+    assert states == ["returned"] + ["started"] * 4
 
 
 @pytest.mark.parametrize("minimum", [None, 5])

@@ -28,12 +28,13 @@ def test_defaults_filled():
 def test_stored_spec_fills_keys_added_later():
     old = validate_spec({"slug": "a-b", "comparison_set": "x", "max_reloads": 2,
                          "mturk": {"reward": "2.00"}})
-    for key in ("warn_before_leave", "max_reloads", "min_trials_per_session"):
+    for key in ("warn_before_leave", "max_reloads", "min_trials_per_session",
+                "max_participants"):
         del old[key]
     del old["mturk"]["reject_feedback"]
     now = stored_spec(old)
     assert now["warn_before_leave"] is True and now["max_reloads"] is None
-    assert now["min_trials_per_session"] is None
+    assert now["min_trials_per_session"] is None and now["max_participants"] is None
     assert now["mturk"]["reward"] == "2.00" and "screened out" in now["mturk"]["reject_feedback"]
     assert now["slug"] == "a-b" and "warn_before_leave" not in old  # the stored one untouched
 
@@ -48,6 +49,8 @@ def test_stored_spec_fills_keys_added_later():
     ({"slug": "a", "comparison_set": "x", "trials_per_session": 4,
       "min_trials_per_session": 5}, "min_trials_per_session must be an integer in [1, 4]"),
     ({"slug": "a", "comparison_set": "x", "pairs": [["m1", "m1"]]}, "pairs"),
+    ({"slug": "a", "comparison_set": "x", "max_participants": 0},
+     "max_participants must be an integer >= 1"),
     ({"slug": "a", "comparison_set": "x", "platform": "prolific"}, "completion_codes.completed"),
     ({"slug": "a", "comparison_set": "x", "mturk": {"external_url": "http://x"}}, "https"),
     ({"slug": "a", "comparison_set": "x", "completion_codes": {"completed": "a b"}},
