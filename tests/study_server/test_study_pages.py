@@ -122,6 +122,18 @@ def test_beacon_stores_with_token_in_body(server, engine, cset):
     with session_scope(engine) as s:
         assert s.scalar(select(func.count()).select_from(SessionEvent)
                         .where(SessionEvent.event_id == event["event_id"])) == 1
+    # a beacon from an opaque origin (a sandboxed frame) says "Origin: null"; only the
+    # two beacon paths accept it
+    null = {"Origin": "null"}
+    second = {**body, "response_id": str(uuid.uuid4()), "trial": state["trials"][1]["id"]}
+    assert requests.post(f"{server}/api/beacon", json=second, headers=null).status_code == 201
+    event2 = {**event, "event_id": str(uuid.uuid4())}
+    assert requests.post(f"{server}/api/events/beacon", json=event2,
+                         headers=null).status_code == 201
+    third = {**second, "response_id": str(uuid.uuid4()), "trial": state["trials"][2]["id"]}
+    r = requests.post(f"{server}/api/responses", json=third,
+                      headers={**null, "Authorization": f"Bearer {c.token}"})
+    assert r.status_code == 403 and r.json()["error"] == "bad_origin"
 
 
 def test_withdraw_keeps_responses_and_releases_cells(server, engine, cset):
