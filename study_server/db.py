@@ -9,6 +9,8 @@ rolls back and closes.
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -22,10 +24,17 @@ def engine() -> Engine:
     """The process's engine. ``DB_POOL_SIZE`` (one connection per request thread) keeps the
     pool from opening and closing overflow connections under load; pooled connections are
     not pinged before each use (a round trip per request): a connection lost to a database
-    restart fails one request with a 503 (the client retries) and empties the pool."""
+    restart fails one request with a 503 (the client retries) and empties the pool. On
+    PostgreSQL the response statement runs on an autocommit twin of this engine with the
+    same pool settings, so a worker holds up to two connections per thread."""
+    cached = current_app.extensions.get("stylestudy_engine")
+    if cached is not None and cached[0] == os.getpid():
+        return cached[1]
     size = current_app.config.get("DB_POOL_SIZE")
     pool = {"pool_size": size, "max_overflow": size} if size else {}
-    return get_engine(current_app.config["DATABASE_URL"], pool_pre_ping=False, **pool)
+    eng = get_engine(current_app.config["DATABASE_URL"], pool_pre_ping=False, **pool)
+    current_app.extensions["stylestudy_engine"] = (os.getpid(), eng)
+    return eng
 
 
 def get_db(write: bool = False) -> Session:

@@ -18,9 +18,11 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
+from db.engine import autocommit_twin
 from db.models import (
     Asset,
     BlockedIdentity,
@@ -71,14 +73,14 @@ def _lease(study: Study, now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(minutes=study.spec["lease_minutes"])
 
 
-_last_sweep: dict[tuple[str, int], float] = {}
+_last_sweep: dict[tuple[URL, int], float] = {}
 SWEEP_EVERY_S = 30.0
 
 
 def maybe_sweep(s: Session, study_id: int) -> None:
     """Time out expired sessions at most every ``SWEEP_EVERY_S`` seconds per process."""
     t = time.monotonic()
-    key = (str(s.get_bind().url), study_id)
+    key = (s.get_bind().url, study_id)
     if t - _last_sweep.get(key, -1e9) < SWEEP_EVERY_S:
         return
     _last_sweep[key] = t
@@ -261,7 +263,7 @@ def validate_response(body: Any) -> tuple[str, str, bool, float | None, str | No
 #: per-process caches of immutable facts: token hash → (session id, study id), and
 #: study id → (lease minutes, screen-out limit); a study's spec never changes after creation
 _token_cache: dict[str, tuple[int, int]] = {}
-_study_cache: dict[tuple[str, int], tuple[int, int]] = {}
+_study_cache: dict[tuple[URL, int], tuple[int, int]] = {}
 _SESSIONS = StudySession.__table__
 _TRIALS = Trial.__table__
 _CELLS = DesignCell.__table__
@@ -282,7 +284,7 @@ def _session_ids(s: Session, th: str) -> tuple[int, int]:
 
 
 def _study_facts(s: Session, study_id: int) -> tuple[int, int]:
-    key = (str(s.get_bind().url), study_id)  # one process may serve several databases
+    key = (s.get_bind().url, study_id)  # one process may serve several databases
     facts = _study_cache.get(key)
     if facts is None:
         spec = s.get(Study, study_id).spec
@@ -390,9 +392,9 @@ _PG_RECORD_RAW = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _PG_RECORD)
 
 
 def _record_autocommit(s: Session, params: dict[str, Any]) -> Any:
-    """Run the response statement alone in autocommit on a pooled psycopg connection: it
-    is atomic by itself, and the BEGIN and COMMIT round trips are saved. Durable (committed)
-    when it returns.
+    """Run the response statement alone in autocommit, on a pooled psycopg connection of
+    the engine's autocommit twin: it is atomic by itself, and the BEGIN and COMMIT round
+    trips are saved. Durable (committed) when it returns.
 
     Pooled connections are not pinged before use (the server's engine saves that round
     trip); a connection found closed (the database restarted) empties the pool and the
@@ -401,7 +403,7 @@ def _record_autocommit(s: Session, params: dict[str, Any]) -> Any:
     import psycopg
     from psycopg.rows import namedtuple_row
 
-    engine = s.get_bind()
+    engine = autocommit_twin(s.get_bind())
     for attempt in (1, 2):
         try:
             raw = engine.raw_connection()
@@ -409,7 +411,6 @@ def _record_autocommit(s: Session, params: dict[str, Any]) -> Any:
             raise OperationalError(_PG_RECORD, params, exc) from exc
         conn = raw.driver_connection
         try:
-            conn.autocommit = True
             with conn.cursor(row_factory=namedtuple_row) as cur:
                 return cur.execute(_PG_RECORD_RAW, params).fetchone()
         except psycopg.Error as exc:
@@ -419,8 +420,6 @@ def _record_autocommit(s: Session, params: dict[str, Any]) -> Any:
             raw.invalidate()
             engine.dispose()
         finally:
-            if not conn.closed:
-                conn.autocommit = False
             raw.close()
     raise AssertionError("unreachable")
 
