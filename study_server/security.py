@@ -85,7 +85,7 @@ def check_origin(req: Request) -> bool:
     if origin is None or origin == "null" and req.path in ("/api/beacon", "/api/events/beacon"):
         return True
     parts = urlsplit(origin)
-    return f"{parts.scheme}://{parts.netloc}" == req.host_url.rstrip("/")
+    return parts.scheme == req.scheme and parts.netloc == req.host and not parts.path
 
 
 def csrf_token() -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from study_server.openapi import openapi_document
 from study_server.platforms import MTURK_PREVIEW, completion_action, parse_entry
 from study_server.qc import session_qc
 from study_server.scheduling import Planned, order_trials, plan_counts
-from study_server.security import pid_hash, sign
+from study_server.security import check_origin, pid_hash, sign
 from study_server.spec import validate_spec
 
 
@@ -135,3 +137,24 @@ def test_openapi_document():
             "/api/session/complete"} <= set(doc["paths"])
     schema = doc["components"]["schemas"]["Response"]
     assert schema["required"] == ["response_id", "trial", "choice"]
+
+
+@pytest.mark.parametrize("origin, path, ok", [
+    (None, "/api/responses", True),                       # CLI clients send none
+    ("http://study.example:8080", "/api/responses", True),
+    ("http://study.example:8080/x", "/api/responses", False),
+    ("https://study.example:8080", "/api/responses", False),
+    ("http://study.example", "/api/responses", False),
+    ("http://evil.example:8080", "/api/responses", False),
+    ("null", "/api/responses", False),
+    ("null", "/api/beacon", True),                         # a beacon from a sandboxed frame
+    ("null", "/api/events/beacon", True),
+])
+def test_check_origin(origin, path, ok):
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    headers = {"Origin": origin} if origin else {}
+    env = EnvironBuilder(path=path, method="POST", base_url="http://study.example:8080",
+                         headers=headers).get_environ()
+    assert check_origin(Request(env)) is ok
