@@ -333,4 +333,65 @@ def _mturk_client(study, live: bool):
     return mturk.make_client(sandbox), "sandbox" if sandbox else "production"
 
 
-commands: list = [study_group, serve_cmd, simulate_cmd, mturk_group]
+@click.group("prolific")
+def prolific_group() -> None:
+    """Prolific's API: submission states and approvals (token in STYLESTUDY_PROLIFIC_TOKEN)."""
+
+
+_PROLIFIC_STUDY = click.option(
+    "--prolific-study", "study_ids", multiple=True, metavar="ID",
+    help="Prolific study ID(s) to read (default: the STUDY_IDs participants arrived with).")
+
+
+@prolific_group.command("reconcile")
+@click.argument("slug")
+@_PROLIFIC_STUDY
+def prolific_reconcile_cmd(slug: str, study_ids: tuple[str, ...]) -> None:
+    """Mark sessions submitted (finished on Prolific) or returned, from Prolific's list."""
+    from db.engine import session_scope
+    from study_server import prolific
+
+    study = _get_study(slug)
+    client = prolific.client_from_env()
+    with session_scope(write=True) as s:
+        moved = prolific.reconcile(client, s, study, study_ids)
+    click.echo(f"{moved['submitted']} session(s) marked submitted, "
+               f"{moved['returned']} returned")
+
+
+@prolific_group.command("pay")
+@click.argument("slug")
+@_PROLIFIC_STUDY
+@click.option("--dry-run", is_flag=True, help="Print what would be approved; change nothing.")
+def prolific_pay_cmd(slug: str, study_ids: tuple[str, ...], dry_run: bool) -> None:
+    """Approve the submissions of sessions reviewed ``approved`` that await review.
+
+    Sessions reviewed ``screened_out`` are listed, never rejected from here (Prolific's
+    rules for rejections); Prolific's own status makes a re-run safe."""
+    from collections import Counter
+
+    from db.engine import session_scope
+    from study_server import prolific
+
+    study = _get_study(slug)
+    client = prolific.client_from_env()
+    with session_scope() as s:
+        steps = prolific.payment_plan(client, s, study, study_ids)
+    for step in steps:
+        if step.action == "approve" and dry_run:
+            click.echo(f"would approve submission {step.submission_id} "
+                       f"(session {step.session_id})")
+        elif step.action == "settle on Prolific":
+            click.echo(f"settle on Prolific: submission {step.submission_id} (session "
+                       f"{step.session_id}, reviewed {step.decision}, {step.status})")
+    approved = 0 if dry_run else prolific.pay(client, steps)
+    n = Counter(step.action for step in steps)
+    head = f"would approve {n['approve']}" if dry_run else f"approved {approved}"
+    click.echo(f"{head}, already done {n['done']}, to settle on Prolific "
+               f"{n['settle on Prolific']}, unreviewed {n['unreviewed']}")
+    if n["unmatched"]:
+        click.echo(f"note: {n['unmatched']} submission(s) match no session of this study; "
+                   "left alone", err=True)
+
+
+commands: list = [study_group, serve_cmd, simulate_cmd, mturk_group, prolific_group]

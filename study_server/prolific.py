@@ -1,0 +1,183 @@
+"""Prolific's researcher API: submission states into session states, and approvals.
+
+crowd-protocol.md §1.1 and §2.2: ``submitted`` comes from the platform, never from a client
+flag. Endpoints, from docs.prolific.com (API reference, Submissions; read 2026-12-02): list
+``GET /api/v1/submissions/?study=<STUDY_ID>``, approve ``POST
+/api/v1/submissions/<SESSION_ID>/transition/`` with ``{"action": "APPROVE"}`` (idempotent),
+authentication ``Authorization: Token <token>``. Following ``_links.next.href`` to the next
+page of a list is an assumption not checked against a live response.
+
+Rejections are not sent from here: Prolific asks for a message of at least 100 characters
+and a category, and its policy allows rejecting only for failed attention checks, so
+sessions reviewed ``screened_out`` are left for the researcher to settle on Prolific.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.models import PaymentIdentity, Review, Study, StudySession
+from study_server import scheduling
+from stylestudy.errors import UserError
+
+__all__ = ["API_URL", "FINISHED", "PayStep", "ProlificClient", "client_from_env", "pay",
+           "payment_plan", "reconcile"]
+
+API_URL = "https://api.prolific.com"
+#: statuses of a submission the participant finished (Prolific's submission object)
+FINISHED = ("AWAITING REVIEW", "APPROVED", "REJECTED", "PARTIALLY APPROVED", "SCREENED OUT")
+
+
+class ProlificClient:
+    """The few calls stylestudy makes; every failure is one ``UserError`` line."""
+
+    def __init__(self, token: str, base_url: str = API_URL, timeout: float = 30.0) -> None:
+        import requests
+
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Token {token}"
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+        import requests
+
+        try:
+            r = self.http.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise UserError(f"Prolific API unreachable ({method} {url}): {exc}") from None
+        if r.status_code >= 400:
+            raise UserError(f"Prolific API refused {method} {url}: HTTP {r.status_code} "
+                            f"{r.text[:200]}")
+        try:
+            return r.json() if r.content else {}
+        except ValueError:
+            raise UserError(f"Prolific API answered {method} {url} with non-JSON") from None
+
+    def submissions(self, study_id: str) -> Iterator[dict[str, Any]]:
+        """Every submission of one Prolific study, all pages."""
+        url: str | None = f"{self.base}/api/v1/submissions/"
+        params: dict[str, str] | None = {"study": study_id}
+        while url:
+            page = self._call("GET", url, params=params)
+            yield from page.get("results") or []
+            url = ((page.get("_links") or {}).get("next") or {}).get("href")
+            params = None  # the next link carries the query
+
+    def approve(self, submission_id: str) -> None:
+        self._call("POST", f"{self.base}/api/v1/submissions/{submission_id}/transition/",
+                   json={"action": "APPROVE"})
+
+
+def client_from_env() -> ProlificClient:
+    """A client for ``STYLESTUDY_PROLIFIC_TOKEN`` (and ``STYLESTUDY_PROLIFIC_API_URL``)."""
+    token = os.environ.get("STYLESTUDY_PROLIFIC_TOKEN")
+    if not token:
+        raise UserError("set STYLESTUDY_PROLIFIC_TOKEN to a Prolific API token "
+                        "(created in Prolific's workspace settings)")
+    return ProlificClient(token, os.environ.get("STYLESTUDY_PROLIFIC_API_URL", API_URL))
+
+
+def _require_prolific(study: Study) -> None:
+    if study.spec["platform"] != "prolific":
+        raise UserError(f"study {study.slug!r} is a {study.spec['platform']} study, "
+                        "not prolific")
+
+
+def _matched(client: ProlificClient, s: Session, study: Study, study_ids: tuple[str, ...]
+             ) -> Iterator[tuple[dict[str, Any], int | None]]:
+    """Each submission of the Prolific studies with the id of the session that entered with
+    its SESSION_ID and PROLIFIC_PID (None when no session of the study did)."""
+    _require_prolific(study)
+    idents = s.execute(select(PaymentIdentity.raw, StudySession.id)
+                       .join(StudySession, StudySession.participant_id
+                             == PaymentIdentity.participant_id)
+                       .where(StudySession.study_id == study.id)).all()
+    by_submission = {raw.get("SESSION_ID"): (sid, raw.get("PROLIFIC_PID"))
+                     for raw, sid in idents}
+    ids = study_ids or tuple(sorted({raw["STUDY_ID"] for raw, _ in idents
+                                     if raw.get("STUDY_ID")}))
+    if not ids:
+        raise UserError(f"no Prolific STUDY_ID is known for study {study.slug!r}: "
+                        "pass --prolific-study ID")
+    for prolific_study in ids:
+        for sub in client.submissions(prolific_study):
+            sid, pid = by_submission.get(sub.get("id"), (None, None))
+            participant = sub.get("participant", sub.get("participant_id"))
+            yield sub, sid if sid is not None and participant == pid else None
+
+
+def reconcile(client: ProlificClient, s: Session, study: Study,
+              study_ids: tuple[str, ...] = ()) -> dict[str, int]:
+    """Finished submissions move ``completed`` → ``submitted``; returned ones move
+    ``started`` → ``returned`` and give their unanswered cells back. Counts per new state."""
+    moved = {"submitted": 0, "returned": 0}
+    for sub, sid in _matched(client, s, study, study_ids):
+        if sid is None:
+            continue
+        status = sub.get("status")
+        if status in FINISHED:
+            moved["submitted"] += s.execute(
+                update(StudySession).where(StudySession.id == sid,
+                                           StudySession.state == "completed")
+                .values(state="submitted")).rowcount
+        elif status == "RETURNED" and s.execute(
+                update(StudySession).where(StudySession.id == sid,
+                                           StudySession.state == "started")
+                .values(state="returned")).rowcount:
+            scheduling.release_trials(s, sid)
+            moved["returned"] += 1
+    return moved
+
+
+@dataclass(frozen=True)
+class PayStep:
+    """One submission and what ``pay`` does with it."""
+
+    submission_id: str
+    session_id: int | None  # None: no session of the study entered with it
+    status: str  # Prolific's submission status
+    decision: str | None  # the admin's review
+
+    @property
+    def action(self) -> str:
+        """``approve``, ``done`` (not awaiting review), ``settle on Prolific`` (reviewed
+        ``screened_out``), ``unreviewed`` or ``unmatched``."""
+        if self.session_id is None:
+            return "unmatched"
+        if self.decision is None:
+            return "unreviewed"
+        if self.decision != "approved":
+            return "settle on Prolific"
+        return "approve" if self.status == "AWAITING REVIEW" else "done"
+
+
+def payment_plan(client: ProlificClient, s: Session, study: Study,
+                 study_ids: tuple[str, ...] = ()) -> list[PayStep]:
+    """Every submission with its session's review; Prolific's status makes a re-run after
+    a crash safe (only submissions awaiting review are approved)."""
+    reviews = dict(s.execute(select(Review.session_id, Review.decision)
+                             .join(StudySession, StudySession.id == Review.session_id)
+                             .where(StudySession.study_id == study.id)).all())
+    return [PayStep(str(sub.get("id")), sid, str(sub.get("status")), reviews.get(sid))
+            for sub, sid in _matched(client, s, study, study_ids)]
+
+
+def pay(client: ProlificClient, steps: list[PayStep]) -> int:
+    """Approve every step whose action is ``approve``; the number approved."""
+    done = 0
+    for step in steps:
+        if step.action == "approve":
+            try:
+                client.approve(step.submission_id)
+            except UserError as exc:
+                raise UserError(f"{exc.message} (session {step.session_id}; {done} approved "
+                                "before it; running the command again is safe)") from None
+            done += 1
+    return done
