@@ -198,7 +198,8 @@ def session_state(s: Session, token: str | None, secret: bytes) -> dict[str, Any
                        "reference_height": rh, "answered": answered})
     out: dict[str, Any] = {
         "study": study.slug, "state": sess.state, "outcome": sess.outcome,
-        "min_view_ms": spec["min_view_ms"], "trials": trials,
+        "min_view_ms": spec["min_view_ms"],
+        "stimulus_duration_ms": stored_spec(spec)["stimulus_duration_ms"], "trials": trials,
         "answered": sum(t["answered"] for t in trials), "total": len(trials),
     }
     if sess.state in ("completed", "submitted"):

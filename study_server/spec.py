@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "practice_trials": 2,
     "screen_out_after_practice_errors": 0,
     "min_view_ms": 800,
+    "stimulus_duration_ms": None,
     "lease_minutes": 30,
     "allow_repeats": False,
     "exclude_mobile": True,
@@ -184,6 +185,8 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
     _int(spec, "practice_trials", source, 0, 20)
     _int(spec, "screen_out_after_practice_errors", source, 0, 20)
     _int(spec, "min_view_ms", source, 0, 60_000)
+    if spec["stimulus_duration_ms"] is not None:
+        _int(spec, "stimulus_duration_ms", source, 50, 60_000)
     _int(spec, "lease_minutes", source, 1, 24 * 60)
     _int(spec, "estimated_minutes", source, 1)
     if spec["max_reloads"] is not None:

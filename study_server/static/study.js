@@ -260,17 +260,25 @@
     $("feedback").hidden = true;
     $("left").disabled = $("right").disabled = true;
     const trial = current;
+    const images = ["ref-img", "left-img", "right-img"].map($);
+    for (const el of images) el.style.visibility = "";
     // The viewing time and the response time start when all three images show; a trial
-    // whose images have not loaded cannot be answered.
+    // whose images have not loaded cannot be answered. With stimulus_duration_ms the
+    // images are hidden after that long; the choice stays open.
     $("loading").hidden = false;
-    Promise.all([showImage($("ref-img"), trial.reference, trial),
-      showImage($("left-img"), trial.left, trial),
-      showImage($("right-img"), trial.right, trial)]).then(() => {
+    Promise.all([showImage(images[0], trial.reference, trial),
+      showImage(images[1], trial.left, trial),
+      showImage(images[2], trial.right, trial)]).then(() => {
       if (current !== trial) return;
       $("loading").hidden = true;
       shownAt = performance.now();
       setTimeout(() => { if (current === trial) $("left").disabled = $("right").disabled = false; },
         state.min_view_ms);
+      if (state.stimulus_duration_ms) {
+        setTimeout(() => {
+          if (current === trial) for (const el of images) el.style.visibility = "hidden";
+        }, state.stimulus_duration_ms);
+      }
     });
   }
 

@@ -71,6 +71,7 @@ def studies(home):
     create_study(spec(slug="turk", platform="mturk", min_view_ms=150), engine)
     create_study(spec(slug="norel", min_view_ms=150, max_reloads=0,
                       completion_codes={"screened_out": "NR0"}), engine)
+    create_study(spec(slug="flash", min_view_ms=700, stimulus_duration_ms=300), engine)
     with serve(workers=2, env={"STYLESTUDY_HOME": home,
                                "STYLESTUDY_SECRET": os.environ["STYLESTUDY_SECRET"]}) as (url, _):
         yield url, engine
@@ -108,6 +109,29 @@ def test_prolific_with_reload(browser, studies):
         sess = s.scalar(select(StudySession))
         assert (sess.state, sess.outcome, sess.feedback) == ("completed", "completed", "all good")
         assert s.scalar(select(func.count()).select_from(Response)) == 9
+
+
+def test_stimulus_duration_hides_images_keeps_choice(browser, studies):
+    """stimulus_duration_ms 300 < min_view_ms 700: each trial's images show, are hidden
+    after 300 ms, and the choice opens at 700 ms with nothing on screen."""
+    url, engine = studies
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/study/flash")
+    page.click("#consent")
+    page.click("#begin")
+    visibility = ("['ref-img', 'left-img', 'right-img'].map((id) => "
+                  "getComputedStyle(document.getElementById(id)).visibility)")
+    for _ in range(3):
+        page.wait_for_selector("#task:not([hidden])")
+        page.wait_for_function(f"{SHOWN} && {visibility}.every((v) => v === 'visible')")
+        page.wait_for_selector("#left:not([disabled])")
+        assert page.evaluate(visibility) == ["hidden"] * 3
+        position = page.get_attribute("#app", "data-trial")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_selector(f'#app:not([data-trial="{position}"])', state="attached")
+    with session_scope(engine) as s:
+        rts = s.scalars(select(Response.rt_ms)).all()
+    assert len(rts) == 3 and all(rt >= 700 for rt in rts)
 
 
 def test_mturk_preview_then_accepted(browser, studies):

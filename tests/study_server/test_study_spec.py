@@ -29,12 +29,13 @@ def test_stored_spec_fills_keys_added_later():
     old = validate_spec({"slug": "a-b", "comparison_set": "x", "max_reloads": 2,
                          "mturk": {"reward": "2.00"}})
     for key in ("warn_before_leave", "max_reloads", "min_trials_per_session",
-                "max_participants"):
+                "max_participants", "stimulus_duration_ms"):
         del old[key]
     del old["mturk"]["reject_feedback"]
     now = stored_spec(old)
     assert now["warn_before_leave"] is True and now["max_reloads"] is None
     assert now["min_trials_per_session"] is None and now["max_participants"] is None
+    assert now["stimulus_duration_ms"] is None
     assert now["mturk"]["reward"] == "2.00" and "screened out" in now["mturk"]["reject_feedback"]
     assert now["slug"] == "a-b" and "warn_before_leave" not in old  # the stored one untouched
 
@@ -51,6 +52,8 @@ def test_stored_spec_fills_keys_added_later():
     ({"slug": "a", "comparison_set": "x", "pairs": [["m1", "m1"]]}, "pairs"),
     ({"slug": "a", "comparison_set": "x", "max_participants": 0},
      "max_participants must be an integer >= 1"),
+    ({"slug": "a", "comparison_set": "x", "stimulus_duration_ms": 10},
+     "stimulus_duration_ms must be an integer in [50, 60000]"),
     ({"slug": "a", "comparison_set": "x", "platform": "prolific"}, "completion_codes.completed"),
     ({"slug": "a", "comparison_set": "x", "mturk": {"external_url": "http://x"}}, "https"),
     ({"slug": "a", "comparison_set": "x", "completion_codes": {"completed": "a b"}},
