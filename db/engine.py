@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from stylestudy.errors import UserError
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 _engines: dict[tuple, Engine] = {}
-_made_with: dict[Engine, tuple[str, dict]] = {}
+_made_with: dict[Engine, tuple[str | URL, dict]] = {}
 _twins: dict[Engine, Engine] = {}
 
 
@@ -39,7 +39,7 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str | None = None, **kwargs) -> Engine:
+def make_engine(url: str | URL | None = None, **kwargs) -> Engine:
     """Create an engine for ``url`` (default: the configured database), with our settings."""
     url = url or config.database_url()
     try:
@@ -68,7 +68,7 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def get_engine(url: str | None = None, **kwargs) -> Engine:
+def get_engine(url: str | URL | None = None, **kwargs) -> Engine:
     """The process's engine for ``url``, migrated to the latest schema on first use.
 
     Engines are cached per process id, URL and ``kwargs`` (pool settings), so a forked
@@ -93,7 +93,7 @@ def autocommit_twin(engine: Engine) -> Engine:
     COMMIT, and no switching a pooled connection in and out of autocommit per use)."""
     twin = _twins.get(engine)
     if twin is None:
-        url, kwargs = _made_with[engine]
+        url, kwargs = _made_with.get(engine, (engine.url, {}))
         twin = _twins[engine] = get_engine(url, **{**kwargs, "isolation_level": "AUTOCOMMIT"})
     return twin
 
