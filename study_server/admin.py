@@ -47,7 +47,7 @@ from study_server.platforms import completion_code
 from study_server.qc import session_qc
 from study_server.security import admin_headers, csrf_token, verify_csrf
 from study_server.spec import stored_spec
-from study_server.studies import STUDY_TRANSITIONS, set_study_state
+from study_server.studies import STUDY_TRANSITIONS, set_max_participants, set_study_state
 from stylestudy.errors import UserError
 
 __all__ = ["bp", "set_admin_password"]
@@ -189,6 +189,20 @@ def study_state(slug: str):
         set_study_state(slug, request.form.get("state", ""), engine())
     except UserError as exc:
         abort(409, description=exc.message)
+    return redirect(url_for("admin.study_view", slug=slug))
+
+
+@bp.post("/study/<slug>/cap")
+@login_required
+def study_cap(slug: str):
+    """Set (a positive number) or lift (empty) the study's participant cap."""
+    raw = request.form.get("max_participants", "").strip()
+    if raw and not (raw.isdigit() and int(raw) >= 1):
+        abort(400, description="the cap must be a positive whole number, or empty for none")
+    try:
+        set_max_participants(slug, int(raw) if raw else None, engine())
+    except UserError as exc:
+        abort(404, description=exc.message)
     return redirect(url_for("admin.study_view", slug=slug))
 
 

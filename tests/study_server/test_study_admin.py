@@ -89,6 +89,16 @@ def test_dashboard_state_exports_review(admin, engine, db_url):
     set_max_participants("s1", 10, engine)
     page = s.get(f"{admin}/admin/study/s1").text
     assert re.search(r'id="places">Places taken: 3 of 10 ', page)
+    cap = f"{admin}/admin/study/s1/cap"
+    assert s.post(cap, data={"max_participants": "4"}).status_code == 400  # no CSRF token
+    assert s.post(cap, data={"max_participants": "0", "csrf_token": csrf(page)}
+                  ).status_code == 400
+    r = s.post(cap, data={"max_participants": "4", "csrf_token": csrf(page)})
+    assert r.status_code == 200 and "Places taken: 3 of 4 " in r.text
+    r = s.post(cap, data={"max_participants": "", "csrf_token": csrf(page)})
+    assert r.status_code == 200 and 'id="places"' not in r.text
+    with session_scope(engine) as ss:
+        assert ss.scalar(select(Study.spec))["max_participants"] is None
     # deterministic observers answer every catch trial correctly
     assert re.search(r'id="catch-accuracy">100.0 %', page)
     # pause: CSRF required
