@@ -64,6 +64,11 @@ class Report:
                 lines.append(f"  {pair:<{w}}  {f'{r.k}/{r.n}':>9}  {r.rate:5.3f}  "
                              f"[{r.wilson_low:.3f},{r.wilson_high:.3f}]  {r.p_exact:9.3g}  "
                              f"{holm}")
+            kept = self.qc.apply(self.judgments)
+            unsure = int(((kept["question"] == q) & (kept["trial_kind"] == "real")
+                          & kept["not_sure"]).sum())
+            if unsure:
+                lines.append(f"  not sure: {unsure} real trials, left out of the rates above")
             pb = self.position.get(q)
             if pb and pb["n"]:
                 lines.append(f"  left chosen {pb['p_left']:.3f} "

@@ -2,6 +2,8 @@
 
 One row per response. Practice trials never enter the table. The chosen category is the
 method identity (``chosen_method``), never left/right; ``left_method`` records the side.
+A "not sure" answer (relaxed forced choice) has ``not_sure`` set, no ``chosen_method`` and
+``chose_A`` False; it carries no preference, so :func:`real_trials` leaves it out.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ __all__ = [
 #: long-format columns, in export order
 COLUMNS = (
     "worker_id", "session_id", "trial_id", "item_id", "content_id", "style_id", "question",
-    "method_A", "method_B", "left_method", "chose_A", "chosen_method", "rt_ms", "is_catch",
-    "is_repeat", "trial_kind", "expected", "repeat_of", "timestamp", "session_state",
-    "outcome",
+    "method_A", "method_B", "left_method", "chose_A", "chosen_method", "not_sure", "rt_ms",
+    "is_catch", "is_repeat", "trial_kind", "expected", "repeat_of", "timestamp",
+    "session_state", "outcome",
 )
 #: further columns of the study server's long export (``study_server/exports.py``): read,
 #: checked against the columns above, then dropped
@@ -91,9 +93,14 @@ def validate(df: pd.DataFrame, methods: set[str] | None = None) -> pd.DataFrame:
     if bad_q.any():
         raise UserError(f"unknown question {df.loc[bad_q, 'question'].iloc[0]!r}; "
                         f"expected one of {', '.join(QUESTIONS)}")
-    df["chose_A"] = _as_bool(df["chose_A"], "chose_A")
-    if "is_A_selected" in df and (_as_bool(df["is_A_selected"], "is_A_selected")
-                                  != df["chose_A"]).any():
+    unsure = (_as_bool(df["not_sure"], "not_sure") if "not_sure" in df
+              else pd.Series(False, index=df.index))
+    decided = ~unsure
+    chose = pd.Series(False, index=df.index)
+    chose[decided] = _as_bool(df.loc[decided, "chose_A"], "chose_A")
+    df["chose_A"], df["not_sure"] = chose, unsure
+    if "is_A_selected" in df and (_as_bool(df.loc[decided, "is_A_selected"], "is_A_selected")
+                                  != chose[decided]).any():
         raise UserError("columns is_A_selected and chose_A disagree")
     for col in ("is_catch", "is_repeat"):
         df[col] = _as_bool(df[col], col) if col in df else False
@@ -124,7 +131,7 @@ def validate(df: pd.DataFrame, methods: set[str] | None = None) -> pd.DataFrame:
         if extra:
             raise UserError(f"unknown method(s) {', '.join(extra)}; the study declares "
                             f"{', '.join(sorted(methods))}")
-    derived = df["method_A"].where(df["chose_A"], df["method_B"]).where(real)
+    derived = df["method_A"].where(df["chose_A"], df["method_B"]).where(real & decided)
     if "chosen_method" in df:
         given = df["chosen_method"].astype("string").replace("", pd.NA)
         clash = real & given.notna() & (given != derived)
@@ -168,8 +175,12 @@ def require_single_question(df: pd.DataFrame) -> str:
 
 
 def real_trials(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows that carry a preference: real trials (not catch, not repeats)."""
-    return df[df["trial_kind"] == "real"]
+    """Rows that carry a preference: real trials (not catch, not repeats) with a choice
+    (not "not sure")."""
+    keep = df["trial_kind"] == "real"
+    if "not_sure" in df:
+        keep &= ~df["not_sure"].astype(bool)
+    return df[keep]
 
 
 def pwcmp_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -205,7 +216,8 @@ def load_study(slug: str, engine: Any = None) -> tuple[pd.DataFrame, dict[str, A
         "content_id": str(r["content_id"]), "style_id": str(r["style_id"]),
         "question": r["question"], "method_A": r["method_A"] or None,
         "method_B": r["method_B"] or None, "left_method": r["left_method"] or None,
-        "chose_A": bool(r["chose_A"]), "rt_ms": r["rt_ms"], "trial_kind": r["trial_kind"],
+        "chose_A": bool(r["chose_A"]), "not_sure": bool(r["not_sure"]),
+        "rt_ms": r["rt_ms"], "trial_kind": r["trial_kind"],
         "expected": r["expected"] or None, "repeat_of": r["repeat_of"] or None,
         "timestamp": r["timestamp"], "session_state": r["session_state"],
         "outcome": r["outcome"] or None,

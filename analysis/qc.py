@@ -34,10 +34,19 @@ class QCResult:
         return df[~df["worker_id"].isin(self.excluded)]
 
 
+def _unsure(df: pd.DataFrame) -> pd.Series:
+    """The "not sure" rows (none in tables without the column)."""
+    if "not_sure" in df:
+        return df["not_sure"].astype(bool)
+    return pd.Series(False, index=df.index)
+
+
 def repeat_pairs(df: pd.DataFrame) -> pd.DataFrame:
-    """Each repeat trial beside its original: same worker, question, item and method pair."""
+    """Each repeat trial beside its original: same worker, question, item and method pair;
+    a pair with a "not sure" answer on either side carries no preference to repeat and is
+    left out."""
     key = ["worker_id", "question", "item_id", "pair"]
-    d = df[~df["is_catch"]].copy()
+    d = df[~df["is_catch"] & ~_unsure(df)].copy()
     d["pair"] = [" | ".join(sorted((a, b))) for a, b in zip(d["method_A"], d["method_B"],
                                                            strict=True)]
     orig = d[d["trial_kind"] == "real"].drop_duplicates(key)
@@ -56,7 +65,8 @@ def quality_control(df: pd.DataFrame, rules: QCRules) -> QCResult:
     exp = catch["expected"].astype("string").str.lower().fillna("").to_numpy(str)
     unscored = int((~np.isin(exp, ["a", "b"])).sum())
     catch = catch[np.isin(exp, ["a", "b"])]  # catch rows without an expected answer: unscored
-    catch["correct"] = catch["chose_A"].to_numpy(bool) == (exp[np.isin(exp, ["a", "b"])] == "a")
+    catch["correct"] = (catch["chose_A"].to_numpy(bool)  # "not sure" is a wrong answer
+                        == (exp[np.isin(exp, ["a", "b"])] == "a")) & ~_unsure(catch).to_numpy()
     g = catch.groupby("worker_id")["correct"] if len(catch) else None
     workers["catch_n"] = g.size().reindex(workers.index).fillna(0) if g is not None else 0
     workers["catch_failed"] = ((g.size() - g.sum()).reindex(workers.index).fillna(0)

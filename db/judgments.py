@@ -1,7 +1,8 @@
 """The judgments of a study as long-format rows: the one query behind every export and
 the analysis (study_server exports it; analysis reads it).
 
-Choices are method identities; observers are keyed hashes of platform IDs.
+Choices are method identities ("not sure" answers carry none); observers are keyed hashes
+of platform IDs.
 """
 
 from __future__ import annotations
@@ -70,11 +71,14 @@ def judgment_rows(s: Session, slug: str) -> list[dict[str, Any]]:
         la, lb = la or "", lb or ""
         observer = pid[:16]
         scene = item_id(c, st)
+        unsure = resp.chose_a is None  # "not sure": no choice, no chosen method
+        chose = "" if unsure else int(resp.chose_a)
         out.append({
             "worker_id": observer, "session_id": sess.id, "trial_id": trial.public_id,
             "item_id": scene, "content_id": c.id, "style_id": st.id, "question": cell.question,
             "method_A": la, "method_B": lb, "left_method": la if trial.left_is_a else lb,
-            "chose_A": int(resp.chose_a), "chosen_method": la if resp.chose_a else lb,
+            "chose_A": chose, "chosen_method": "" if unsure else la if resp.chose_a else lb,
+            "not_sure": int(unsure),
             "rt_ms": resp.rt_ms, "is_catch": int(cell.kind == "catch"),
             "is_repeat": int(trial.kind == "repeat"), "is_practice": int(trial.kind == "practice"),
             "trial_kind": trial.kind, "expected": cell.expected or "",
@@ -82,9 +86,10 @@ def judgment_rows(s: Session, slug: str) -> list[dict[str, Any]]:
             "timestamp": resp.received_at.isoformat(), "session_state": sess.state,
             "outcome": sess.outcome or "", "observer": observer, "session": sess.id,
             "scene": scene, "condition_A": la, "condition_B": lb,
-            "is_A_selected": int(resp.chose_a),
+            "is_A_selected": chose,
             "_tokens": (rt, at if trial.left_is_a else bt, bt if trial.left_is_a else at),
-            "_left_chosen": resp.chose_a == trial.left_is_a, "_created": sess.created_at,
+            "_left_chosen": None if unsure else resp.chose_a == trial.left_is_a,
+            "_created": sess.created_at,
             "_received": resp.received_at,
         })
     return out

@@ -264,7 +264,7 @@ class Response(Base):
     trial_id: Mapped[int] = mapped_column(ForeignKey("trial.id"), unique=True)
     response_id: Mapped[str] = mapped_column(String(36), unique=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
-    chose_a: Mapped[bool] = mapped_column(Boolean)
+    chose_a: Mapped[bool | None] = mapped_column(Boolean)  # None: "not sure"
     chosen_method_id: Mapped[int | None] = mapped_column(ForeignKey("method.id"))
     rt_ms: Mapped[float | None] = mapped_column(Float)
     client_time: Mapped[str | None] = mapped_column(String(40))

@@ -9,7 +9,8 @@
 - ``events``: the client and server session events (image failures, focus, blur,
   reloads …), one row each, in the order they were stored.
 
-Choices are method identities; observers are keyed hashes of platform IDs.
+Choices are method identities ("not sure" answers have none and are flagged
+``not_sure``); observers are keyed hashes of platform IDs.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ __all__ = ["EVENT_COLUMNS", "LONG_COLUMNS", "PWCMP_COLUMNS", "csv_text", "event_
 PWCMP_COLUMNS = ["Observer", "Session", "Scene", "Condition_1", "Condition_2", "Selection"]
 LONG_COLUMNS = [
     "worker_id", "session_id", "trial_id", "item_id", "content_id", "style_id", "question",
-    "method_A", "method_B", "left_method", "chose_A", "chosen_method", "rt_ms", "is_catch",
-    "is_repeat", "is_practice", "trial_kind", "expected", "repeat_of", "position", "timestamp",
-    "session_state", "outcome", "observer", "session", "scene", "condition_A", "condition_B",
-    "is_A_selected",
+    "method_A", "method_B", "left_method", "chose_A", "chosen_method", "not_sure", "rt_ms",
+    "is_catch", "is_repeat", "is_practice", "trial_kind", "expected", "repeat_of", "position",
+    "timestamp", "session_state", "outcome", "observer", "session", "scene", "condition_A",
+    "condition_B", "is_A_selected",
 ]
 EVENT_COLUMNS = ["observer", "session_id", "kind", "payload", "client_time", "received_at"]
 UNUSABLE = ("screened_out", "technical_error")
@@ -50,16 +51,18 @@ def csv_text(rows: list[dict], columns: list[str]) -> str:
 
 
 def pwcmp_rows(rows: list[dict], question: str) -> list[dict]:
-    """Real, non-repeat judgments of usable sessions for one question, pwcmp columns."""
+    """Real, non-repeat judgments of usable sessions for one question, pwcmp columns;
+    "not sure" answers are left out (pwcmp's format has no ties)."""
     return [{"Observer": r["observer"], "Session": r["session"], "Scene": r["scene"],
              "Condition_1": r["method_A"], "Condition_2": r["method_B"],
              "Selection": 1 if r["chose_A"] else 2}
             for r in rows if r["question"] == question and r["trial_kind"] == "real"
-            and r["outcome"] not in UNUSABLE]
+            and r["outcome"] not in UNUSABLE and not r["not_sure"]]
 
 
 def json_records(rows: list[dict]) -> list[dict]:
-    """jsPsych-like records: ``response`` 0 = left, 1 = right, ``rt`` in ms."""
+    """jsPsych-like records: ``response`` 0 = left, 1 = right, null = "not sure";
+    ``rt`` in ms."""
     out = []
     index: dict[int, int] = {}
     for r in rows:
@@ -70,11 +73,13 @@ def json_records(rows: list[dict]) -> list[dict]:
         out.append({"observer": r["observer"], "session": r["session_id"], "trial_index": i,
                     "trial_id": r["trial_id"], "kind": r["trial_kind"],
                     "question": r["question"],
-                    "stimulus": list(r["_tokens"]), "response": 0 if r["_left_chosen"] else 1,
+                    "stimulus": list(r["_tokens"]), "response": None if r["not_sure"]
+                    else 0 if r["_left_chosen"] else 1,
                     "rt": r["rt_ms"], "time_elapsed": round(elapsed) if elapsed is not None
                     else None, "chosen_method": r["chosen_method"],
                     "method_A": r["method_A"], "method_B": r["method_B"],
-                    "chose_A": bool(r["chose_A"])})
+                    "chose_A": None if r["not_sure"] else bool(r["chose_A"]),
+                    "not_sure": bool(r["not_sure"])})
     return out
 
 

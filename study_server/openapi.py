@@ -93,7 +93,8 @@ def openapi_document() -> dict[str, Any]:
                              "properties": {
                                  "response_id": {"type": "string", "format": "uuid"},
                                  "trial": {"type": "string"},
-                                 "choice": {"type": "string", "enum": ["left", "right"]},
+                                 "choice": {"type": "string",
+                                            "enum": ["left", "right", "not_sure"]},
                                  "rt_ms": {"type": "number", "minimum": 0},
                                  "client_time": {"type": "string"},
                                  "token": {"type": "string"}}},

@@ -44,6 +44,8 @@ from study_server.spec import stored_spec
 __all__ = ["ApiError", "complete", "counted_participants", "get_study", "maybe_sweep",
            "record_event", "record_response", "session_state", "start_session", "withdraw"]
 
+#: the answers a response may carry ("not_sure" only where the study allows it)
+CHOICES = ("left", "right", "not_sure")
 EVENT_KINDS = ("preload_error", "image_error", "blur", "focus", "resize", "visibility",
                "viewport", "client_error")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-"
@@ -199,7 +201,8 @@ def session_state(s: Session, token: str | None, secret: bytes) -> dict[str, Any
     out: dict[str, Any] = {
         "study": study.slug, "state": sess.state, "outcome": sess.outcome,
         "min_view_ms": spec["min_view_ms"],
-        "stimulus_duration_ms": stored_spec(spec)["stimulus_duration_ms"], "trials": trials,
+        "stimulus_duration_ms": stored_spec(spec)["stimulus_duration_ms"],
+        "allow_not_sure": stored_spec(spec)["allow_not_sure"], "trials": trials,
         "answered": sum(t["answered"] for t in trials), "total": len(trials),
     }
     if sess.state in ("completed", "submitted"):
@@ -236,12 +239,23 @@ def _replay(s: Session, response_id: str, session_id: int) -> dict[str, Any] | N
     resp, public_id, kind, expected = row
     if resp.session_id != session_id:
         raise ApiError(409, "response_id_taken", "this response_id belongs to another session")
-    correct = (resp.chose_a == (expected == "a")) if kind == "practice" else None
+    correct = _correct(resp.chose_a, expected) if kind == "practice" else None
     return _response_body(public_id, resp.response_id, resp.received_at, correct)
 
 
-def validate_response(body: Any) -> tuple[str, str, bool, float | None, str | None]:
-    """(response_id, trial id, chose left, rt_ms, client_time) or ``ApiError`` 422."""
+def _chose_a(chose_left: bool | None, left_is_a: bool) -> bool | None:
+    """Whether option A was chosen; None for "not sure"."""
+    return None if chose_left is None else chose_left == left_is_a
+
+
+def _correct(chose_a: bool | None, expected: str | None) -> bool:
+    """A practice or catch answer is right when it picks the expected option."""
+    return chose_a is not None and chose_a == (expected == "a")
+
+
+def validate_response(body: Any) -> tuple[str, str, bool | None, float | None, str | None]:
+    """(response_id, trial id, chose left (None: "not sure"), rt_ms, client_time) or
+    ``ApiError`` 422."""
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
     rid, tid, choice = body.get("response_id"), body.get("trial"), body.get("choice")
@@ -249,8 +263,8 @@ def validate_response(body: Any) -> tuple[str, str, bool, float | None, str | No
         raise ApiError(422, "bad_response_id", "response_id must be a UUIDv4 string")
     if not isinstance(tid, str) or not re.fullmatch(r"[0-9a-f]{32}", tid):
         raise ApiError(422, "bad_trial", "trial must be a trial id from the session")
-    if choice not in ("left", "right"):
-        raise ApiError(422, "bad_choice", "choice must be 'left' or 'right'")
+    if choice not in CHOICES:
+        raise ApiError(422, "bad_choice", "choice must be 'left', 'right' or 'not_sure'")
     rt = body.get("rt_ms")
     if rt is not None and (isinstance(rt, bool) or not isinstance(rt, int | float)
                            or not 0 <= rt <= MAX_RT_MS):
@@ -258,13 +272,15 @@ def validate_response(body: Any) -> tuple[str, str, bool, float | None, str | No
     ct = body.get("client_time")
     if ct is not None and (not isinstance(ct, str) or len(ct) > 40):
         raise ApiError(422, "bad_client_time", "client_time must be a string (max 40)")
-    return rid.lower(), tid, choice == "left", (float(rt) if rt is not None else None), ct
+    left = None if choice == "not_sure" else choice == "left"
+    return rid.lower(), tid, left, (float(rt) if rt is not None else None), ct
 
 
 #: per-process caches of immutable facts: token hash → (session id, study id), and
-#: study id → (lease minutes, screen-out limit); a study's spec never changes after creation
+#: study id → (lease minutes, screen-out limit, "not sure" allowed); these spec fields never
+#: change after creation
 _token_cache: dict[str, tuple[int, int]] = {}
-_study_cache: dict[tuple[URL, int], tuple[int, int]] = {}
+_study_cache: dict[tuple[URL, int], tuple[int, int, bool]] = {}
 _SESSIONS = StudySession.__table__
 _TRIALS = Trial.__table__
 _CELLS = DesignCell.__table__
@@ -284,13 +300,14 @@ def _session_ids(s: Session, th: str) -> tuple[int, int]:
     return ids
 
 
-def _study_facts(s: Session, study_id: int) -> tuple[int, int]:
+def _study_facts(s: Session, study_id: int) -> tuple[int, int, bool]:
     key = (s.get_bind().url, study_id)  # one process may serve several databases
     facts = _study_cache.get(key)
     if facts is None:
-        spec = s.get(Study, study_id).spec
+        spec = stored_spec(s.get(Study, study_id).spec)
         facts = _study_cache[key] = (spec["lease_minutes"],
-                                     spec["screen_out_after_practice_errors"])
+                                     spec["screen_out_after_practice_errors"],
+                                     spec["allow_not_sure"])
     return facts
 
 
@@ -308,7 +325,10 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
     if not token:
         raise ApiError(401, "no_token", "missing session token")
     session_id, study_id = _session_ids(s, token_hash(token))
-    lease_minutes, screen_limit = _study_facts(s, study_id)
+    lease_minutes, screen_limit, not_sure_ok = _study_facts(s, study_id)
+    if chose_left is None and not not_sure_ok:
+        raise ApiError(422, "bad_choice", "this study is strict 2AFC: choice must be 'left' "
+                       "or 'right'")
     now = utcnow()
     lease = now + dt.timedelta(minutes=lease_minutes)
     if s.get_bind().dialect.name == "postgresql":
@@ -325,7 +345,7 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
             _no_trial(s, rid, session_id)
         if not row.inserted:
             return _conflict(s, rid, session_id)
-        kind, chose_a, expected = row.kind, chose_left == row.left_is_a, row.expected
+        kind, chose_a, expected = row.kind, _chose_a(chose_left, row.left_is_a), row.expected
     else:
         conn = s.connection()
         if conn.execute(update(_SESSIONS)
@@ -340,10 +360,12 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
                                     _TRIALS.c.session_id == session_id)).first()
         if trial is None:
             _no_trial(s, rid, session_id)
-        kind, chose_a, expected = trial.kind, chose_left == trial.left_is_a, trial.expected
+        kind, chose_a, expected = trial.kind, _chose_a(chose_left, trial.left_is_a), \
+            trial.expected
+        chosen = None if chose_a is None else trial.method_a_id if chose_a else trial.method_b_id
         new_id = conn.execute(sqlite_insert(_RESPONSES).values(
             trial_id=trial.id, response_id=rid, session_id=session_id, chose_a=chose_a,
-            chosen_method_id=trial.method_a_id if chose_a else trial.method_b_id,
+            chosen_method_id=chosen,
             rt_ms=rt, client_time=ct, received_at=now)
             .on_conflict_do_nothing().returning(_RESPONSES.c.id)).scalar()
         if new_id is None:
@@ -353,7 +375,7 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
                          .values(served=_CELLS.c.served + 1))
     correct = None
     if kind == "practice":
-        correct = chose_a == (expected == "a")
+        correct = _correct(chose_a, expected)
         _maybe_screen_out(s, screen_limit, session_id, now)
     return 201, _response_body(tid, rid, now, correct)
 
@@ -373,7 +395,8 @@ WITH s AS (
     INSERT INTO response (trial_id, response_id, session_id, chose_a, chosen_method_id,
                           rt_ms, client_time, received_at)
     SELECT t.id, CAST(:rid AS varchar), :sid, t.left_is_a = CAST(:left AS boolean),
-           CASE WHEN t.left_is_a = CAST(:left AS boolean) THEN t.method_a_id
+           CASE WHEN CAST(:left AS boolean) IS NULL THEN NULL
+                WHEN t.left_is_a = CAST(:left AS boolean) THEN t.method_a_id
                 ELSE t.method_b_id END,
            CAST(:rt AS double precision), CAST(:ct AS varchar), :now
     FROM t
@@ -459,7 +482,8 @@ def _maybe_screen_out(s: Session, limit: int, session_id: int, now: dt.datetime)
                       .join(Trial, Trial.id == Response.trial_id)
                       .join(DesignCell, DesignCell.id == Trial.cell_id)
                       .where(Response.session_id == session_id, Trial.kind == "practice",
-                             Response.chose_a != (DesignCell.expected == "a")))
+                             or_(Response.chose_a.is_(None),  # "not sure" is not right
+                                 Response.chose_a != (DesignCell.expected == "a"))))
     if errors >= limit and _cas(s, session_id, "started", "completed", outcome="screened_out",
                                 completed_at=now):
         scheduling.release_trials(s, session_id, unusable=True)

@@ -36,11 +36,12 @@ def session_qc(rows: list[dict], rules: QCRules | None = None) -> dict[int, Sess
     by ``rules`` (default: crowd-protocol.md §3.1).
 
     A repeat is consistent when it chose the same *method* as its original (sides are
-    swapped, so a left-clicker is inconsistent).
+    swapped, so a left-clicker is inconsistent); a pair with a "not sure" answer on either
+    side is not scored. A "not sure" catch answer is wrong.
     """
     rules = rules or QCRules()
     out: dict[int, SessionQC] = {}
-    chosen_by_trial = {r["trial_id"]: r["chosen_method"] for r in rows}
+    chosen_by_trial = {r["trial_id"]: r["chosen_method"] for r in rows if not r["not_sure"]}
     rts: dict[int, list[float]] = {}
     for r in rows:
         q = out.setdefault(r["session_id"], SessionQC(r["session_id"]))
@@ -48,8 +49,9 @@ def session_qc(rows: list[dict], rules: QCRules | None = None) -> dict[int, Sess
             continue
         if r["is_catch"] and r["expected"] in ("a", "b"):
             q.catch_n += 1
-            q.catch_correct += int(bool(r["chose_A"]) == (r["expected"] == "a"))
-        if r["is_repeat"] and r["repeat_of"] in chosen_by_trial:
+            q.catch_correct += int(not r["not_sure"]
+                                   and bool(r["chose_A"]) == (r["expected"] == "a"))
+        if r["is_repeat"] and r["repeat_of"] in chosen_by_trial and not r["not_sure"]:
             q.repeat_n += 1
             q.repeat_consistent += int(chosen_by_trial[r["repeat_of"]] == r["chosen_method"])
         if not r["is_catch"] and r["rt_ms"] is not None:

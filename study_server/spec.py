@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "screen_out_after_practice_errors": 0,
     "min_view_ms": 800,
     "stimulus_duration_ms": None,
+    "allow_not_sure": False,
     "lease_minutes": 30,
     "allow_repeats": False,
     "exclude_mobile": True,
@@ -195,7 +196,7 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
         _int(spec, "max_participants", source, 1)
     spec["catch_rate"] = _rate(spec, "catch_rate", source)
     spec["repeat_rate"] = _rate(spec, "repeat_rate", source)
-    for key in ("allow_repeats", "exclude_mobile", "warn_before_leave"):
+    for key in ("allow_repeats", "exclude_mobile", "warn_before_leave", "allow_not_sure"):
         if not isinstance(spec[key], bool):
             raise _fail(source, f"{key} must be true or false")
     mv = spec["min_viewport"]

@@ -258,7 +258,7 @@
     $("phase").textContent = current.practice ? "Practice" : `Comparison ${done + 1} of ${main.length}`;
     $("prompt").textContent = current.prompt;
     $("feedback").hidden = true;
-    $("left").disabled = $("right").disabled = true;
+    enableChoices(false);
     const trial = current;
     const images = ["ref-img", "left-img", "right-img"].map($);
     for (const el of images) el.style.visibility = "";
@@ -272,8 +272,7 @@
       if (current !== trial) return;
       $("loading").hidden = true;
       shownAt = performance.now();
-      setTimeout(() => { if (current === trial) $("left").disabled = $("right").disabled = false; },
-        state.min_view_ms);
+      setTimeout(() => { if (current === trial) enableChoices(true); }, state.min_view_ms);
       if (state.stimulus_duration_ms) {
         setTimeout(() => {
           if (current === trial) for (const el of images) el.style.visibility = "hidden";
@@ -282,9 +281,14 @@
     });
   }
 
+  // the two images, and "Not sure" where the study allows it (relaxed forced choice)
+  function enableChoices(on) {
+    for (const id of ["left", "right", "not-sure"]) if ($(id)) $(id).disabled = !on;
+  }
+
   async function choose(choice) {
     if (!current || $("left").disabled) return;
-    $("left").disabled = $("right").disabled = true;
+    enableChoices(false);
     const trial = current;
     trial.answered = true;  // the outbox delivers it, across reloads too
     const body = { response_id: uuid4(), trial: trial.id, choice,
@@ -296,7 +300,9 @@
       const data = await stored;
       const fb = $("feedback");
       fb.hidden = false;
-      fb.textContent = data.correct ? "Correct." : "Not quite: the other image was the better answer.";
+      fb.textContent = data.correct ? "Correct."
+        : choice === "not_sure" ? "This one has a clear answer: look closely at both images."
+          : "Not quite: the other image was the better answer.";
       await new Promise((res) => setTimeout(res, 1200));
       const last = !state.trials.some((t) => t.practice && !t.answered);
       if (last) return load(false);
@@ -379,9 +385,11 @@
     if ($("task").hidden) return;
     if (e.key === "ArrowLeft") { e.preventDefault(); choose("left"); }
     if (e.key === "ArrowRight") { e.preventDefault(); choose("right"); }
+    if (e.key === "ArrowDown" && $("not-sure")) { e.preventDefault(); choose("not_sure"); }
   });
   $("left").addEventListener("click", () => choose("left"));
   $("right").addEventListener("click", () => choose("right"));
+  if ($("not-sure")) $("not-sure").addEventListener("click", () => choose("not_sure"));
   $("consent").addEventListener("click", start);
   $("begin").addEventListener("click", () => next());
   $("submit").addEventListener("click", submit);

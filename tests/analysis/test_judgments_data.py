@@ -45,6 +45,28 @@ def test_bad_tables_are_refused(mutate, message):
         validate(mutate(_base()))
 
 
+def test_not_sure_rows_carry_no_preference(tmp_path):
+    """Relaxed forced choice: a "not sure" row keeps its place in the table (QC sees it)
+    with no chosen method, and leaves every preference statistic as if it were absent."""
+    from analysis.data import real_trials
+    from analysis.pairs import pair_table
+
+    decided = _base()
+    unsure = pd.DataFrame({"worker_id": ["w3", "w3"], "trial_id": ["u1", "u2"],
+                           "item_id": ["i1", "i2"], "question": ["content"] * 2,
+                           "method_A": ["a"] * 2, "method_B": ["b"] * 2, "chose_A": ["", ""],
+                           "not_sure": ["1", "1"]})
+    path = tmp_path / "j.csv"
+    pd.concat([decided.assign(not_sure="0"), unsure]).to_csv(path, index=False)
+    df = load_csv(path)  # blank chose_A is read as missing: allowed only when not sure
+    assert list(df.not_sure) == [False] * 4 + [True] * 2
+    assert df.chosen_method.isna().tolist() == [False] * 4 + [True] * 2
+    assert len(real_trials(df)) == 4 and list(pwcmp_table(df).observer) == ["w1"] * 2 + ["w2"] * 2
+    assert pair_table(df).equals(pair_table(validate(decided)))
+    with pytest.raises(UserError, match="must be 0/1"):  # a decided row needs its choice
+        validate(pd.concat([decided, unsure.assign(not_sure=["0", "1"])]))
+
+
 def test_unknown_method_refused():
     with pytest.raises(UserError, match="unknown method"):
         validate(_base(), methods={"a"})

@@ -80,3 +80,17 @@ def test_catch_without_expected_is_unscored():
     qc = quality_control(df, QCRules())
     assert qc.excluded == set()
     assert qc.summary.attrs["catch_unscored"] == 20
+
+
+def test_not_sure_is_a_wrong_catch_answer_and_leaves_repeats_unscored():
+    """A "not sure" catch answer counts as failed; a repeat whose original (or itself) is
+    "not sure" has no preference to repeat and is not scored."""
+    rows = _worker("unsure", [True] * 4, True, 1500)
+    for r in rows:
+        r["not_sure"] = False
+    rows[4].update(not_sure=True, chose_A=None)      # a catch trial answered "not sure"
+    rows[0].update(not_sure=True, chose_A=None)      # the repeated original
+    w = quality_control(validate(pd.DataFrame(rows)), QCRules()).workers.set_index("worker_id")
+    assert w.loc["unsure", "catch_failed"] == 1 and w.loc["unsure", "catch_n"] == 4
+    assert w.loc["unsure", "repeat_n"] == 0
+    assert w.loc["unsure", "trials"] == 4  # answered real trials, "not sure" included

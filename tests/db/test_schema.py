@@ -46,16 +46,25 @@ def test_migrations_step_up_and_down(db_url, home):
     def event_columns() -> set[str]:
         return {c["name"] for c in inspect(engine).get_columns("session_event")}
 
+    def chose_a_nullable() -> bool:
+        return next(c["nullable"] for c in inspect(engine).get_columns("response")
+                    if c["name"] == "chose_a")
+
+    def downgrade(to: str) -> None:
+        with engine.begin() as conn:
+            cfg = alembic_config(engine)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, to)
+
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001" and "event_id" not in event_columns()
+    assert not chose_a_nullable()
     upgrade(engine)
     assert current_revision(engine) == head_revision(engine)
-    assert {"event_id", "client_time"} <= event_columns()
-    with engine.begin() as conn:
-        cfg = alembic_config(engine)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
+    assert {"event_id", "client_time"} <= event_columns() and chose_a_nullable()
+    downgrade("0001")
     assert current_revision(engine) == "0001" and "event_id" not in event_columns()
+    assert not chose_a_nullable()
     engine.dispose()
 
 

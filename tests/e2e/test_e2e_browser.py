@@ -72,6 +72,7 @@ def studies(home):
     create_study(spec(slug="norel", min_view_ms=150, max_reloads=0,
                       completion_codes={"screened_out": "NR0"}), engine)
     create_study(spec(slug="flash", min_view_ms=700, stimulus_duration_ms=300), engine)
+    create_study(spec(slug="unsure", min_view_ms=150, allow_not_sure=True), engine)
     with serve(workers=2, env={"STYLESTUDY_HOME": home,
                                "STYLESTUDY_SECRET": os.environ["STYLESTUDY_SECRET"]}) as (url, _):
         yield url, engine
@@ -132,6 +133,34 @@ def test_stimulus_duration_hides_images_keeps_choice(browser, studies):
     with session_scope(engine) as s:
         rts = s.scalars(select(Response.rt_ms)).all()
     assert len(rts) == 3 and all(rt >= 700 for rt in rts)
+
+
+def test_not_sure_button_and_key(browser, studies):
+    """allow_not_sure shows a third choice (click or down arrow) that stores no choice; a
+    strict study shows none and ignores the key."""
+    url, engine = studies
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/study/flash")
+    assert page.locator("#not-sure").count() == 0
+    page.goto(f"{url}/study/unsure")
+    page.click("#consent")
+    page.click("#begin")
+    for how in ("click", "key", "click"):
+        page.wait_for_selector("#not-sure:not([disabled])")
+        position = page.get_attribute("#app", "data-trial")
+        if how == "key":
+            page.keyboard.press("ArrowDown")
+        else:
+            page.click("#not-sure")
+        page.wait_for_selector(f'#app:not([data-trial="{position}"])', state="attached")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with session_scope(engine) as s:
+            stored = s.scalars(select(Response.chose_a)).all()
+        if len(stored) == 3:
+            break
+        time.sleep(0.2)
+    assert stored == [None, None, None]
 
 
 def test_mturk_preview_then_accepted(browser, studies):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
 import uuid
@@ -228,6 +230,50 @@ def test_participant_cap(server, engine, cset, db_url, monkeypatch):
     with session_scope(engine) as s:
         states = sorted(s.scalars(select(StudySession.state)).all())
     assert states == ["returned"] + ["started"] * 4
+
+
+def test_not_sure_only_where_allowed(server, engine, cset, db_url, monkeypatch):
+    """Strict 2AFC refuses "not_sure"; with allow_not_sure it is stored with no choice and
+    no chosen method, is a wrong practice answer, counts toward the cell, and the exports
+    carry it (long and JSON) or leave it out (pwcmp)."""
+    create_study(spec(), engine)
+    create_study(spec(slug="s2", allow_not_sure=True, screen_out_after_practice_errors=2),
+                 engine)
+    strict = start(server)
+    _, state = strict.request("GET", "/api/session")
+    assert state["allow_not_sure"] is False
+    status, err = answer(strict, state["trials"][0], "not_sure")
+    assert (status, err["error"]) == (422, "bad_choice")
+    c = start(server, "s2")
+    _, state = c.request("GET", "/api/session")
+    assert state["allow_not_sure"] is True
+    practice, real = state["trials"][0], state["trials"][1]
+    assert practice["practice"] and not real["practice"]
+    status, out = answer(c, practice, "not_sure")
+    assert status == 201 and out["correct"] is False
+    rid = str(uuid.uuid4())
+    body = {"response_id": rid, "trial": real["id"], "choice": "not_sure", "rt_ms": 900}
+    assert c.request("POST", "/api/responses", body)[0] == 201
+    assert c.request("POST", "/api/responses", body)[0] == 200  # a replay
+    with session_scope(engine) as s:
+        resp = s.scalar(select(Response).where(Response.response_id == rid))
+        assert resp.chose_a is None and resp.chosen_method_id is None
+        cell = s.get(DesignCell, s.get(Trial, resp.trial_id).cell_id)
+        assert cell.served == 1
+        sess_state = s.scalar(select(StudySession.state).where(StudySession.id
+                                                               == resp.session_id))
+    assert sess_state == "started"  # one practice error of the two that screen out
+    monkeypatch.setenv("STYLESTUDY_DATABASE_URL", db_url)
+    res = CliRunner().invoke(cli, ["study", "export", "s2"])
+    rows = {r["trial_id"]: r for r in csv.DictReader(io.StringIO(res.output))}
+    assert (rows[real["id"]]["not_sure"], rows[real["id"]]["chose_A"],
+            rows[real["id"]]["chosen_method"]) == ("1", "", "")
+    res = CliRunner().invoke(cli, ["study", "export", "s2", "--format", "json"])
+    rec = next(r for r in json.loads(res.output) if r["trial_id"] == real["id"])
+    assert rec["response"] is None and rec["chose_A"] is None and rec["not_sure"] is True
+    res = CliRunner().invoke(cli, ["study", "export", "s2", "--format", "pwcmp",
+                                   "--question", real["question"]])
+    assert res.exit_code == 0 and res.output.splitlines()[1:] == []
 
 
 @pytest.mark.parametrize("minimum", [None, 5])

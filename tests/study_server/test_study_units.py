@@ -15,10 +15,11 @@ from study_server.spec import validate_spec
 
 
 def row(sid, tid, *, catch=0, chose_a=1, repeat="", rt=800.0, chosen="m1", practice=0,
-        expected=None):
-    return {"session_id": sid, "trial_id": tid, "is_catch": catch, "chose_A": chose_a,
+        expected=None, not_sure=0):
+    return {"session_id": sid, "trial_id": tid, "is_catch": catch,
+            "chose_A": "" if not_sure else chose_a, "not_sure": not_sure,
             "is_repeat": int(bool(repeat)), "repeat_of": repeat, "rt_ms": rt,
-            "chosen_method": chosen, "is_practice": practice,
+            "chosen_method": "" if not_sure else chosen, "is_practice": practice,
             "expected": expected if expected is not None else ("a" if catch else "")}
 
 
@@ -45,6 +46,18 @@ def test_session_qc_hand_computed():
     assert (qc[2].repeat_n, qc[2].repeat_consistent) == (1, 0)
     assert qc[2].median_rt_ms == 345.0
     assert qc[2].flags == ["repeat", "fast"]
+
+
+def test_session_qc_not_sure():
+    """A "not sure" catch answer is wrong even where option B was expected; repeats with a
+    "not sure" on either side are not scored."""
+    rows = [row(3, "a", catch=1, expected="b", not_sure=1), row(3, "b", catch=1),
+            row(3, "e", not_sure=1), row(3, "f", repeat="e"),
+            row(3, "g"), row(3, "h", repeat="g", not_sure=1),
+            row(3, "i"), row(3, "j", repeat="i")]
+    qc = session_qc(rows)[3]
+    assert (qc.catch_n, qc.catch_correct) == (2, 1)
+    assert (qc.repeat_n, qc.repeat_consistent) == (1, 1)
 
 
 def test_session_qc_follows_the_studys_rules():
