@@ -219,13 +219,18 @@ def _strengths(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--url", default=None, help="A running server (default: start one in-process).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 512))
+@click.option("--not-sure-below", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Indifference threshold: answer 'not sure' when the noisy strength "
+                   "difference is within ±this (studies with allow_not_sure only).")
 def simulate_cmd(study: str, participants: int, strengths: tuple[str, ...], noise: float,
-                 lapse: float, seed: int, url: str | None, concurrency: int) -> None:
+                 lapse: float, seed: int, url: str | None, concurrency: int,
+                 not_sure_below: float) -> None:
     """Run simulated participants through STUDY over the real HTTP API."""
     from study_server.simulate import simulate
 
     res = simulate(study, participants, strengths=_strengths(strengths), noise=noise, seed=seed,
-                   url=url, concurrency=concurrency, lapse=lapse)
+                   url=url, concurrency=concurrency, lapse=lapse,
+                   not_sure_below=not_sure_below)
     click.echo(json.dumps({"participants": res.participants, "completed": res.completed,
                            "responses": res.responses, "outcomes": dict(res.outcomes),
                            "refused": dict(res.refused)}))

@@ -5,8 +5,12 @@ latent quality ``strengths[label_i]`` plus Gaussian noise of standard deviation 
 so P(left) = Φ((s_left − s_right) / (noise·√2)) (Thurstone 1927, Case V; the model pwcmp
 scales in JOD units, Perez-Ortiz & Mantiuk, arXiv 1712.03686). Catch distractors (no
 method) get ``min(strengths) − catch_gap``. With probability ``lapse`` a participant
-clicks at random. The simulator knows which method is behind an image token by reading
-the study's design from the database — the server never tells participants.
+clicks at random. Where the study allows "not sure", ``not_sure_below`` = τ > 0 adds an
+indifference threshold (Glenn & David 1960, the Thurstone–Mosteller model with ties): the
+participant answers "not sure" when the noisy difference falls within ±τ, so
+P(not sure) = Φ((τ − d)/σ) − Φ((−τ − d)/σ) with d = s_left − s_right, σ = noise·√2.
+The simulator knows which method is behind an image token by reading the study's design
+from the database — the server never tells participants.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from db.models import Asset, DesignCell, Method, Study
 from study_server.client import ApiClient
 from stylestudy.errors import UserError
 
-__all__ = ["SimulationResult", "local_server", "simulate"]
+__all__ = ["SimulationResult", "choice_probabilities", "local_server", "simulate"]
 
 
 @dataclass
@@ -116,9 +120,23 @@ def p_left(s_left: float, s_right: float, noise: float) -> float:
     return _phi((s_left - s_right) / (noise * math.sqrt(2.0)))
 
 
+def choice_probabilities(s_left: float, s_right: float, noise: float, tau: float = 0.0
+                         ) -> tuple[float, float]:
+    """(P(left), P(not sure)) of a Thurstone Case V observer with indifference threshold
+    ``tau`` on the noisy difference (``tau`` 0: strict 2AFC, P(not sure) = 0)."""
+    if tau <= 0:
+        return p_left(s_left, s_right, noise), 0.0
+    d = s_left - s_right
+    if noise <= 0:
+        return float(d >= tau), float(abs(d) < tau)
+    sigma = noise * math.sqrt(2.0)
+    below = _phi((tau - d) / sigma)
+    return 1.0 - below, below - _phi((-tau - d) / sigma)
+
+
 def _participant(base_url: str, slug: str, spec: dict, labels: dict,
                  strengths: dict[str, dict[str, float]], noise: float, lapse: float,
-                 catch_gap: float,
+                 catch_gap: float, tau: float,
                  rng: random.Random, result: SimulationResult, lock: threading.Lock) -> None:
     client = ApiClient(base_url)
     floor = {q: min(v.values(), default=0.0) - catch_gap for q, v in strengths.items()}
@@ -141,8 +159,10 @@ def _participant(base_url: str, slug: str, spec: dict, labels: dict,
             cell = labels[(t["reference"][3:], frozenset((left, right)))]
             q = t["question"]
             sl, sr = (strengths[q][cell[u]] if cell[u] else floor[q] for u in (left, right))
-            pl = 0.5 if rng.random() < lapse else p_left(sl, sr, noise)
-            choice = "left" if rng.random() < pl else "right"
+            pl, pn = (0.5, 0.0) if rng.random() < lapse else choice_probabilities(
+                sl, sr, noise, tau if state.get("allow_not_sure") else 0.0)
+            u = rng.random()
+            choice = "left" if u < pl else "not_sure" if u < pl + pn else "right"
             status, out = client.request("POST", "/api/responses", {
                 "response_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                 "trial": t["id"], "choice": choice, "rt_ms": round(rng.uniform(600, 2500))})
@@ -176,7 +196,8 @@ def simulate(slug: str, participants: int, *,
              strengths: dict[str, float] | dict[str, dict[str, float]] | None = None,
              noise: float = 1.0, seed: int = 0, url: str | None = None,
              concurrency: int = 4, lapse: float = 0.0, catch_gap: float = 3.0,
-             database_url: str | None = None) -> SimulationResult:
+             not_sure_below: float = 0.0, database_url: str | None = None
+             ) -> SimulationResult:
     """Run ``participants`` simulated participants through study ``slug``.
 
     ``url=None`` starts the real app on an ephemeral loopback port (a thread) and stops it
@@ -186,8 +207,8 @@ def simulate(slug: str, participants: int, *,
     """
     if participants < 1:
         raise UserError("participants must be at least 1")
-    if noise < 0 or not 0 <= lapse <= 1:
-        raise UserError("noise must be >= 0 and lapse in [0, 1]")
+    if noise < 0 or not 0 <= lapse <= 1 or not_sure_below < 0:
+        raise UserError("noise and not_sure_below must be >= 0 and lapse in [0, 1]")
     spec, labels = cell_labels(slug, database_url)
     known = {lab for cell in labels.values() for lab in cell.values() if lab}
     given = strengths or {}
@@ -205,7 +226,8 @@ def simulate(slug: str, participants: int, *,
     def run(base: str) -> None:
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             futures = [pool.submit(_participant, base, slug, spec, labels, table, noise,
-                                   lapse, catch_gap, rng, result, lock) for rng in rngs]
+                                   lapse, catch_gap, not_sure_below, rng, result, lock)
+                       for rng in rngs]
             try:
                 for f in futures:
                     f.result()

@@ -11,7 +11,7 @@ from study_helpers import spec
 
 from db.engine import session_scope
 from study_server.exports import judgments
-from study_server.simulate import p_left, simulate
+from study_server.simulate import choice_probabilities, p_left, simulate
 from study_server.studies import create_study
 from stylestudy.cli import cli
 
@@ -21,6 +21,34 @@ def test_thurstone_case_v():
     assert p_left(1.0, 0.0, 1 / math.sqrt(2)) == pytest.approx(0.8413447461, abs=1e-9)
     assert p_left(0.3, 0.3, 2.0) == 0.5
     assert p_left(2.0, 1.0, 0.0) == 1.0 and p_left(1.0, 2.0, 0.0) == 0.0
+
+
+def test_choice_probabilities_with_indifference():
+    # d = 0, σ = 1 (noise 1/√2): P(|z| < τ) = 2Φ(τ) − 1 = 0.5 at τ = 0.6744897502
+    pl, pn = choice_probabilities(0.3, 0.3, 1 / math.sqrt(2), 0.6744897502)
+    assert pn == pytest.approx(0.5, abs=1e-9) and pl == pytest.approx(0.25, abs=1e-9)
+    # d = 1, σ = 1, τ = 1: P(left) = 1 − Φ(0) = 0.5, P(not sure) = Φ(0) − Φ(−2)
+    pl, pn = choice_probabilities(1.0, 0.0, 1 / math.sqrt(2), 1.0)
+    assert pl == pytest.approx(0.5) and pn == pytest.approx(0.5 - 0.0227501319, abs=1e-9)
+    assert choice_probabilities(2.0, 1.0, 1.0) == (p_left(2.0, 1.0, 1.0), 0.0)  # τ 0
+    assert choice_probabilities(2.0, 1.0, 0.0, 1.5) == (0.0, 1.0)  # no noise, |d| < τ
+
+
+def test_simulate_not_sure_only_where_allowed(engine, cset, db_url):
+    """A wide threshold makes every answer "not sure" where the study allows it; the
+    strict study gets none, and its answers are those of the strict observer."""
+    create_study(spec(), engine)
+    create_study(spec(slug="s2", allow_not_sure=True), engine)
+    wide = {"strengths": {"m1": 2.0, "m2": 1.0}, "noise": 0.0, "seed": 3,
+            "not_sure_below": 100.0, "database_url": db_url}
+    res = simulate("s2", 2, **wide)
+    assert (res.completed, res.responses) == (2, 18)
+    res = simulate("s1", 2, **{**wide, "seed": 4})  # a seed's response ids are taken
+    assert (res.completed, res.responses, dict(res.refused)) == (2, 18, {})
+    with session_scope(engine) as s:
+        unsure = [r["not_sure"] for r in judgments(s, "s2")]
+        strict = [r["not_sure"] for r in judgments(s, "s1")]
+    assert unsure == [1] * 18 and strict == [0] * 18
 
 
 def test_simulate_deterministic_observers(engine, cset, db_url):
