@@ -25,7 +25,7 @@ JSON = st.recursive(
 FIELDS = st.fixed_dictionaries({}, optional={
     "response_id": st.one_of(st.uuids().map(str), st.text(max_size=40), JSON),
     "trial": st.one_of(st.text(alphabet="0123456789abcdef", min_size=32, max_size=32), JSON),
-    "choice": st.one_of(st.sampled_from(["left", "right"]), JSON),
+    "choice": st.one_of(st.sampled_from(["left", "right", "not_sure"]), JSON),
     "rt_ms": st.one_of(st.floats(), st.integers(), JSON),
     "client_time": JSON, "token": st.text(max_size=50), "consent": JSON,
     "params": st.one_of(st.dictionaries(st.sampled_from(["pid", "PROLIFIC_PID", "x"]),
@@ -54,7 +54,8 @@ def fuzz_server(request, tmp_path_factory):
     os.environ.update(STYLESTUDY_HOME=str(home), STYLESTUDY_SECRET="fuzz")
     engine = get_engine(url)
     make_comparison_set(engine)
-    create_study(spec(slug="fz", participant_param="pid", judgments_per_cell=1000), engine)
+    create_study(spec(slug="fz", participant_param="pid", judgments_per_cell=1000,
+                      allow_not_sure=True), engine)
     with local_server({"DATABASE_URL": url}) as base:
         c = ApiClient(base)
         _, body = c.request("POST", "/api/studies/fz/sessions", {"consent": True})
