@@ -179,7 +179,7 @@ def session_state(s: Session, token: str | None, secret: bytes) -> dict[str, Any
     """Everything the participant page needs to (re)build itself; no method identity."""
     sess = _session(s, token)
     study = s.get(Study, sess.study_id)
-    spec = study.spec
+    spec = stored_spec(study.spec)
     ref, a, b = aliased(Asset), aliased(Asset), aliased(Asset)
     rows = s.execute(
         select(Trial.public_id, Trial.position, Trial.kind, Trial.left_is_a,
@@ -201,8 +201,8 @@ def session_state(s: Session, token: str | None, secret: bytes) -> dict[str, Any
     out: dict[str, Any] = {
         "study": study.slug, "state": sess.state, "outcome": sess.outcome,
         "min_view_ms": spec["min_view_ms"],
-        "stimulus_duration_ms": stored_spec(spec)["stimulus_duration_ms"],
-        "allow_not_sure": stored_spec(spec)["allow_not_sure"], "trials": trials,
+        "stimulus_duration_ms": spec["stimulus_duration_ms"],
+        "allow_not_sure": spec["allow_not_sure"], "trials": trials,
         "answered": sum(t["answered"] for t in trials), "total": len(trials),
     }
     if sess.state in ("completed", "submitted"):
