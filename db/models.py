@@ -31,6 +31,9 @@ QUESTIONS = ("content", "style")
 CELL_KINDS = ("real", "catch")
 TRIAL_KINDS = ("real", "catch", "repeat", "practice")
 REVIEW_DECISIONS = ("approved", "screened_out")
+#: a bonus: in the ledger, set up on the platform, payment asked for (outcome unknown until
+#: it answers), paid
+BONUS_STATES = ("planned", "set_up", "paying", "paid")
 
 
 def utcnow() -> dt.datetime:
@@ -323,3 +326,24 @@ class Review(Base):
     decision: Mapped[str] = mapped_column(String(16))
     admin: Mapped[str] = mapped_column(String(64))
     decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Bonus(Base):
+    """One bonus for one session and reason: a ledger row written before any payment call,
+    so that no bonus is paid twice (Prolific's pay call is not idempotent)."""
+
+    __tablename__ = "bonus"
+    __table_args__ = (UniqueConstraint("session_id", "reason", name="uq_bonus_session_reason"),
+                      CheckConstraint(f"state IN {BONUS_STATES}", name="bonus_state"),
+                      CheckConstraint("amount_cents > 0", name="bonus_positive"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("session.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    amount_cents: Mapped[int] = mapped_column(Integer)  # in the platform study's currency
+    submission: Mapped[str] = mapped_column(String(64))  # the platform's submission ID
+    platform_study: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    bulk_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

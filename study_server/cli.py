@@ -340,7 +340,8 @@ def _mturk_client(study, live: bool):
 
 @click.group("prolific")
 def prolific_group() -> None:
-    """Prolific's API: submission states and approvals (token in STYLESTUDY_PROLIFIC_TOKEN)."""
+    """Prolific's API: submission states, approvals and bonuses (token in
+    STYLESTUDY_PROLIFIC_TOKEN)."""
 
 
 _PROLIFIC_STUDY = click.option(
@@ -397,6 +398,93 @@ def prolific_pay_cmd(slug: str, study_ids: tuple[str, ...], dry_run: bool) -> No
     if n["unmatched"]:
         click.echo(f"note: {n['unmatched']} submission(s) match no session of this study; "
                    "left alone", err=True)
+
+
+@prolific_group.command("bonus")
+@click.argument("slug")
+@click.option("--reason", required=True,
+              help="What the bonus is for (e.g. 'accuracy'); a reason pays a session once.")
+@click.option("--amount", default=None, metavar="0.50",
+              help="The same bonus for every session reviewed 'approved'.")
+@click.option("--csv", "csv_path", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="Bonuses per session: a CSV with the columns session_id and amount.")
+@click.option("--max-amount", default="10.00", show_default=True,
+              help="Refuse any single bonus above this (the study's currency).")
+@click.option("--dry-run", is_flag=True, help="Print the new bonuses; change nothing.")
+def prolific_bonus_cmd(slug: str, reason: str, amount: str | None, csv_path: str | None,
+                       max_amount: str, dry_run: bool) -> None:
+    """Pay bonuses on Prolific through the study's ledger, never twice.
+
+    Adds the new bonuses (--amount or --csv) to the ledger, then sets up and pays every
+    bonus of REASON not yet paid; without --amount and --csv it only settles the ledger.
+    A payment whose outcome is unknown (no answer from Prolific) is never retried by
+    itself: check it on Prolific, then run `stylestudy prolific bonus-resolve`."""
+    from db.engine import get_engine, session_scope
+    from study_server import bonuses, prolific
+
+    if amount is not None and csv_path is not None:
+        raise UserError("give --amount or --csv, not both")
+    study = _get_study(slug)
+    prolific.require_prolific(study)
+    client = None if dry_run else prolific.client_from_env()
+    limit = bonuses.parse_amount(max_amount, 10**9)
+    with session_scope(write=True) as s:
+        if amount is not None:
+            amounts = bonuses.approved_amounts(s, study, bonuses.parse_amount(amount, limit))
+        else:
+            amounts = bonuses.read_amounts(csv_path, limit) if csv_path else {}
+        plan = bonuses.plan(s, study, reason, amounts)
+        if not dry_run:
+            bonuses.record(s, reason, plan)
+    verb = "would add" if dry_run else "added"
+    click.echo(f"{verb} {len(plan.new)} bonus(es) for {reason!r} (total "
+               f"{bonuses.money(plan.cents)}); {plan.already} already in the ledger")
+    if dry_run:
+        for b in plan.new:
+            click.echo(f"  session {b.session_id}: {bonuses.money(b.cents)} "
+                       f"(submission {b.submission})")
+        return
+    done = bonuses.settle(client, get_engine(), study, reason)
+    click.echo(f"paid {done.paid} bonus(es) in {done.bulks} bulk payment(s), total "
+               f"{bonuses.money(done.paid_cents)}")
+    for bulk, n, cents in done.uncertain:
+        click.echo(f"UNKNOWN: bulk {bulk} ({n} bonus(es), {bonuses.money(cents)}) was sent "
+                   "for payment without a clear answer", err=True)
+    if done.uncertain:
+        raise UserError(f"check those bonuses on Prolific, then run `stylestudy prolific "
+                        f"bonus-resolve {slug} BULK --paid` (or --not-paid); they are never "
+                        "paid again until then")
+
+
+@prolific_group.command("bonus-resolve")
+@click.argument("slug")
+@click.argument("bulk_id", metavar="BULK")
+@click.option("--paid/--not-paid", required=True,
+              help="What Prolific shows for the bulk payment.")
+def prolific_bonus_resolve_cmd(slug: str, bulk_id: str, paid: bool) -> None:
+    """Record whether a bulk bonus payment with an unknown outcome was paid."""
+    from study_server import bonuses
+
+    n = bonuses.resolve(None, _get_study(slug), bulk_id, paid)
+    click.echo(f"{n} bonus(es) of bulk {bulk_id} marked "
+               f"{'paid' if paid else 'not paid (the next bonus run pays them)'}")
+
+
+@prolific_group.command("bonuses")
+@click.argument("slug")
+def prolific_bonuses_cmd(slug: str) -> None:
+    """The study's bonus ledger: bonuses and totals per reason and state."""
+    from db.engine import session_scope
+    from study_server import bonuses
+
+    study = _get_study(slug)
+    with session_scope() as s:
+        rows = bonuses.ledger(s, study)
+    if not rows:
+        click.echo(f"no bonuses for study {slug}")
+    for reason, state, n, cents in rows:
+        click.echo(f"{reason}\t{state}\t{n}\t{bonuses.money(cents)}")
 
 
 commands: list = [study_group, serve_cmd, simulate_cmd, mturk_group, prolific_group]

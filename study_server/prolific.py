@@ -4,8 +4,13 @@ crowd-protocol.md §1.1 and §2.2: ``submitted`` comes from the platform, never 
 flag. Endpoints, from docs.prolific.com (API reference, Submissions; read 2026-12-02): list
 ``GET /api/v1/submissions/?study=<STUDY_ID>``, approve ``POST
 /api/v1/submissions/<SESSION_ID>/transition/`` with ``{"action": "APPROVE"}`` (idempotent),
-authentication ``Authorization: Token <token>``. Following ``_links.next.href`` to the next
-page of a list is an assumption not checked against a live response.
+authentication ``Authorization: Token <token>``; bonuses (API reference, Bonuses; read
+2026-12-03): set up ``POST /api/v1/submissions/bonus-payments/`` with ``study_id`` and
+``csv_bonuses`` (``<submission_id>,<amount>`` lines, amounts in the study's currency),
+answered with the bulk bonus ``id``; pay ``POST /api/v1/bulk-bonus-payments/<id>/pay/``,
+which is not idempotent (``study_server.bonuses`` keeps the ledger). Following
+``_links.next.href`` to the next page of a list is an assumption not checked against a
+live response.
 
 Rejections are not sent from here: Prolific asks for a message of at least 100 characters
 and a category, and its policy allows rejecting only for failed attention checks, so
@@ -26,12 +31,16 @@ from db.models import PaymentIdentity, Review, Study, StudySession
 from study_server import scheduling
 from stylestudy.errors import UserError
 
-__all__ = ["API_URL", "FINISHED", "PayStep", "ProlificClient", "client_from_env", "pay",
-           "payment_plan", "reconcile"]
+__all__ = ["API_URL", "FINISHED", "PayStep", "ProlificClient", "ProlificRefused",
+           "client_from_env", "pay", "payment_plan", "reconcile", "require_prolific"]
 
 API_URL = "https://api.prolific.com"
 #: statuses of a submission the participant finished (Prolific's submission object)
 FINISHED = ("AWAITING REVIEW", "APPROVED", "REJECTED", "PARTIALLY APPROVED", "SCREENED OUT")
+
+
+class ProlificRefused(UserError):
+    """Prolific answered 4xx: the request was refused and changed nothing."""
 
 
 class ProlificClient:
@@ -53,8 +62,9 @@ class ProlificClient:
         except requests.RequestException as exc:
             raise UserError(f"Prolific API unreachable ({method} {url}): {exc}") from None
         if r.status_code >= 400:
-            raise UserError(f"Prolific API refused {method} {url}: HTTP {r.status_code} "
-                            f"{r.text[:200]}")
+            error = ProlificRefused if r.status_code < 500 else UserError
+            raise error(f"Prolific API refused {method} {url}: HTTP {r.status_code} "
+                        f"{r.text[:200]}")
         try:
             return r.json() if r.content else {}
         except ValueError:
@@ -74,6 +84,19 @@ class ProlificClient:
         self._call("POST", f"{self.base}/api/v1/submissions/{submission_id}/transition/",
                    json={"action": "APPROVE"})
 
+    def set_up_bonuses(self, study_id: str, csv_bonuses: str) -> str:
+        """Set up (not pay) a bulk bonus for submissions of one Prolific study; its id."""
+        out = self._call("POST", f"{self.base}/api/v1/submissions/bonus-payments/",
+                         json={"study_id": study_id, "csv_bonuses": csv_bonuses})
+        bulk = out.get("id") if isinstance(out, dict) else None
+        if not isinstance(bulk, str) or not bulk:
+            raise UserError("Prolific API set up a bonus payment without answering its id")
+        return bulk
+
+    def pay_bonuses(self, bulk_id: str) -> None:
+        """Pay a set-up bulk bonus; Prolific pays again on every call with the same id."""
+        self._call("POST", f"{self.base}/api/v1/bulk-bonus-payments/{bulk_id}/pay/")
+
 
 def client_from_env() -> ProlificClient:
     """A client for ``STYLESTUDY_PROLIFIC_TOKEN`` (and ``STYLESTUDY_PROLIFIC_API_URL``)."""
@@ -84,7 +107,8 @@ def client_from_env() -> ProlificClient:
     return ProlificClient(token, os.environ.get("STYLESTUDY_PROLIFIC_API_URL", API_URL))
 
 
-def _require_prolific(study: Study) -> None:
+def require_prolific(study: Study) -> None:
+    """One clear error unless ``study`` recruits on Prolific."""
     if study.spec["platform"] != "prolific":
         raise UserError(f"study {study.slug!r} is a {study.spec['platform']} study, "
                         "not prolific")
@@ -94,7 +118,7 @@ def _matched(client: ProlificClient, s: Session, study: Study, study_ids: tuple[
              ) -> Iterator[tuple[dict[str, Any], int | None]]:
     """Each submission of the Prolific studies with the id of the session that entered with
     its SESSION_ID and PROLIFIC_PID (None when no session of the study did)."""
-    _require_prolific(study)
+    require_prolific(study)
     idents = s.execute(select(PaymentIdentity.raw, StudySession.id)
                        .join(StudySession, StudySession.participant_id
                              == PaymentIdentity.participant_id)

@@ -56,15 +56,19 @@ def test_migrations_step_up_and_down(db_url, home):
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, to)
 
+    def tables() -> set[str]:
+        return set(inspect(engine).get_table_names())
+
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001" and "event_id" not in event_columns()
-    assert not chose_a_nullable()
+    assert not chose_a_nullable() and "bonus" not in tables()
     upgrade(engine)
     assert current_revision(engine) == head_revision(engine)
     assert {"event_id", "client_time"} <= event_columns() and chose_a_nullable()
+    assert "bonus" in tables()
     downgrade("0001")
     assert current_revision(engine) == "0001" and "event_id" not in event_columns()
-    assert not chose_a_nullable()
+    assert not chose_a_nullable() and "bonus" not in tables()
     engine.dispose()
 
 
