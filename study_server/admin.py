@@ -32,6 +32,7 @@ from db.engine import get_engine, session_scope
 from db.models import (
     AdminUser,
     Asset,
+    Bonus,
     DesignCell,
     Method,
     Review,
@@ -40,6 +41,7 @@ from db.models import (
     StudySession,
 )
 from study_server import exports, payments
+from study_server.bonuses import money
 from study_server.db import commit, engine, get_db
 from study_server.limits import limiter
 from study_server.participation import counted_participants
@@ -159,6 +161,12 @@ def study_view(slug: str):
     reviews = dict(s.execute(select(Review.session_id, Review.decision).join(
         StudySession, StudySession.id == Review.session_id).where(
         StudySession.study_id == study.id)).all())
+    bonus: dict[int, list[str]] = {}
+    for sid, reason, cents, state in s.execute(
+            select(Bonus.session_id, Bonus.reason, Bonus.amount_cents, Bonus.state)
+            .join(StudySession, StudySession.id == Bonus.session_id)
+            .where(StudySession.study_id == study.id).order_by(Bonus.id)):
+        bonus.setdefault(sid, []).append(f"{reason} {money(cents)} {state}")
     events: dict[int, list[str]] = {}
     for sid, kind, n in s.execute(
             select(SessionEvent.session_id, SessionEvent.kind, func.count())
@@ -169,7 +177,7 @@ def study_view(slug: str):
         events.setdefault(sid, []).append(f"{kind} {n}")
     secret = current_app.config["SECRET"]
     subs = [{"s": x, "qc": qc.get(x.id), "review": reviews.get(x.id),
-             "events": ", ".join(events.get(x.id, [])),
+             "events": ", ".join(events.get(x.id, [])), "bonus": ", ".join(bonus.get(x.id, [])),
              "code": completion_code(secret, study.spec, x.id, x.outcome) if x.outcome else ""}
             for x in sessions]
     return render_template(

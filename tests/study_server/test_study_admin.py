@@ -15,7 +15,7 @@ from sqlalchemy import select
 from study_helpers import add_session, spec
 
 from db.engine import session_scope
-from db.models import AdminUser, Review, SessionEvent, Study
+from db.models import AdminUser, Bonus, Review, SessionEvent, Study
 from study_server.admin import set_admin_password
 from study_server.simulate import local_server, simulate
 from study_server.studies import create_study, set_max_participants
@@ -149,15 +149,20 @@ def test_dashboard_state_exports_review(admin, engine, db_url):
 def test_payments_download(admin, engine):
     study = create_study(spec(slug="pro", platform="prolific",
                               completion_codes={"completed": "C1"}), engine)
-    add_session(engine, study.id, {"PROLIFIC_PID": "pp1", "SESSION_ID": "se1"}, "approved")
+    first = add_session(engine, study.id, {"PROLIFIC_PID": "pp1", "SESSION_ID": "se1"},
+                        "approved")
     pending = add_session(engine, study.id, {"PROLIFIC_PID": "pp2", "SESSION_ID": "se2"})
     url = f"{admin}/admin/study/pro/payments.csv"
     anon = requests.get(url, allow_redirects=False)
     assert anon.status_code == 302 and "/admin/login" in anon.headers["Location"]
     assert "pp1" not in anon.text
+    with session_scope(engine, write=True) as db:  # the bonus ledger shows per session
+        db.add(Bonus(session_id=first, reason="accuracy", amount_cents=125,
+                     submission="se1", platform_study="st", state="paid"))
     s = login(admin)
     page = s.get(f"{admin}/admin/study/pro").text
     assert 'href="/admin/study/pro/payments.csv"' in page
+    assert '<td class="bonuses">accuracy 1.25 paid</td>' in page
     r = s.get(url)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
     assert r.headers["Cache-Control"] == "no-store"
