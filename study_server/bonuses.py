@@ -86,14 +86,17 @@ def read_amounts(path: str, max_cents: int) -> dict[int, int]:
     return amounts
 
 
-def _identities(s: Session, study: Study) -> dict[int, tuple[str, str]]:
-    """Session id → (``SESSION_ID``, ``STUDY_ID``) for sessions that arrived with both."""
+def _identities(s: Session, study: Study, fallback_study: str | None
+                ) -> dict[int, tuple[str, str]]:
+    """Session id → (``SESSION_ID``, ``STUDY_ID``, else ``fallback_study``) for sessions
+    that arrived with a ``SESSION_ID``."""
     rows = s.execute(select(StudySession.id, PaymentIdentity.raw)
                      .join(PaymentIdentity, PaymentIdentity.participant_id
                            == StudySession.participant_id)
                      .where(StudySession.study_id == study.id)).all()
-    return {sid: (raw["SESSION_ID"], raw["STUDY_ID"]) for sid, raw in rows
-            if raw and raw.get("SESSION_ID") and raw.get("STUDY_ID")}
+    ids = {sid: (raw.get("SESSION_ID"), raw.get("STUDY_ID") or fallback_study)
+           for sid, raw in rows if raw}
+    return {sid: (sub, st) for sid, (sub, st) in ids.items() if sub and st}
 
 
 def approved_amounts(s: Session, study: Study, cents: int) -> dict[int, int]:
@@ -129,17 +132,21 @@ def _check_reason(reason: str) -> None:
         raise UserError("a bonus reason is 1 to 64 characters, e.g. 'accuracy'")
 
 
-def plan(s: Session, study: Study, reason: str, amounts: dict[int, int]) -> Plan:
+def plan(s: Session, study: Study, reason: str, amounts: dict[int, int],
+         fallback_study: str | None = None) -> Plan:
     """New ledger rows for ``amounts`` (cents per session); a session already holding a
-    bonus for ``reason`` is skipped if the amount agrees and refused if it does not."""
+    bonus for ``reason`` is skipped if the amount agrees and refused if it does not.
+    ``fallback_study`` is the Prolific study of sessions that arrived without a
+    ``STUDY_ID``."""
     require_prolific(study)
     _check_reason(reason)
-    ids = _identities(s, study)
+    ids = _identities(s, study, fallback_study)
     missing = sorted(set(amounts) - set(ids))
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
         raise UserError(f"{len(missing)} session(s) are not sessions of study {study.slug!r} "
-                        f"with a Prolific SESSION_ID and STUDY_ID: {shown}")
+                        f"with a Prolific SESSION_ID and STUDY_ID (--prolific-study names "
+                        f"the study of those that arrived without one): {shown}")
     held = dict(s.execute(select(Bonus.session_id, Bonus.amount_cents)
                           .where(*_of_study(study, reason))).all())
     for sid, cents in held.items():

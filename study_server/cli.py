@@ -411,9 +411,11 @@ def prolific_pay_cmd(slug: str, study_ids: tuple[str, ...], dry_run: bool) -> No
               help="Bonuses per session: a CSV with the columns session_id and amount.")
 @click.option("--max-amount", default="10.00", show_default=True,
               help="Refuse any single bonus above this (the study's currency).")
+@click.option("--prolific-study", "fallback_study", default=None, metavar="ID",
+              help="The Prolific study of sessions that arrived without a STUDY_ID.")
 @click.option("--dry-run", is_flag=True, help="Print the new bonuses; change nothing.")
 def prolific_bonus_cmd(slug: str, reason: str, amount: str | None, csv_path: str | None,
-                       max_amount: str, dry_run: bool) -> None:
+                       max_amount: str, fallback_study: str | None, dry_run: bool) -> None:
     """Pay bonuses on Prolific through the study's ledger, never twice.
 
     Adds the new bonuses (--amount or --csv) to the ledger, then sets up and pays every
@@ -434,7 +436,7 @@ def prolific_bonus_cmd(slug: str, reason: str, amount: str | None, csv_path: str
             amounts = bonuses.approved_amounts(s, study, bonuses.parse_amount(amount, limit))
         else:
             amounts = bonuses.read_amounts(csv_path, limit) if csv_path else {}
-        plan = bonuses.plan(s, study, reason, amounts)
+        plan = bonuses.plan(s, study, reason, amounts, fallback_study)
         if not dry_run:
             bonuses.record(s, reason, plan)
     verb = "would add" if dry_run else "added"

@@ -284,8 +284,18 @@ def test_bonus_bad_options(study, prolific_api, engine, tmp_path):
     assert res.exit_code == 2 and "cannot read bonus CSV" in res.output
     res = prolific("bonus", "s1", "--reason", "r", "--amount", "12")
     assert res.exit_code == 2 and "above the maximum 10.00" in res.output
+    # an approved session that arrived without a STUDY_ID needs --prolific-study
+    with session_scope(engine) as s:
+        study_id = s.scalar(select(Study.id).where(Study.slug == "s1"))
+    add_session(engine, study_id, {"PROLIFIC_PID": "pp6", "SESSION_ID": "se-pp6",
+                                   "STUDY_ID": ""}, "approved")
+    prolific_api.subs["se-pp6"] = submission("se-pp6", "pp6", "AWAITING REVIEW")
     res = prolific("bonus", "s1", "--reason", "r", "--amount", "12", "--max-amount", "15")
-    assert res.exit_code == 0 and "total 24.00" in res.output
+    assert res.exit_code == 2 and "--prolific-study names the study" in res.output
+    res = prolific("bonus", "s1", "--reason", "r", "--amount", "12", "--max-amount", "15",
+                   "--prolific-study", "st")
+    assert res.exit_code == 0 and "total 36.00" in res.output, res.output
+    assert ("se-pp6", Decimal("12.00")) in prolific_api.payments
     res = prolific("bonus", "s1", "--reason", "x" * 65, "--amount", "1")
     assert res.exit_code == 2 and "1 to 64 characters" in res.output
     create_study(spec(slug="linkstudy"), engine)
