@@ -86,6 +86,14 @@ def read_amounts(path: str, max_cents: int) -> dict[int, int]:
     return amounts
 
 
+def _in_study(study: Study):
+    return Bonus.session_id.in_(select(StudySession.id).where(StudySession.study_id == study.id))
+
+
+def _of_study(study: Study, reason: str):
+    return _in_study(study), Bonus.reason == reason
+
+
 def _identities(s: Session, study: Study, fallback_study: str | None
                 ) -> dict[int, tuple[str, str]]:
     """Session id → (``SESSION_ID``, ``STUDY_ID``, else ``fallback_study``) for sessions
@@ -109,6 +117,8 @@ def approved_amounts(s: Session, study: Study, cents: int) -> dict[int, int]:
 
 @dataclass(frozen=True)
 class NewBonus:
+    """A bonus ``record`` writes: its session, amount and Prolific IDs."""
+
     session_id: int
     cents: int
     submission: str
@@ -176,14 +186,6 @@ class Settled:
     paid_cents: int = 0
     bulks: int = 0
     uncertain: list[tuple[str, int, int]] = field(default_factory=list)  # bulk, n, cents
-
-
-def _in_study(study: Study):
-    return Bonus.session_id.in_(select(StudySession.id).where(StudySession.study_id == study.id))
-
-
-def _of_study(study: Study, reason: str):
-    return _in_study(study), Bonus.reason == reason
 
 
 def _set_up(client: ProlificClient, engine: Engine, study: Study, reason: str) -> None:
