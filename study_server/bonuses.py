@@ -26,8 +26,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.engine import session_scope
-from db.models import Bonus, PaymentIdentity, Review, Study, StudySession, utcnow
-from study_server.prolific import ProlificClient, ProlificRefused, require_prolific
+from db.models import Bonus, Review, Study, StudySession, utcnow
+from study_server.prolific import (
+    ProlificClient,
+    ProlificRefused,
+    require_prolific,
+    session_identities,
+)
 from stylestudy.errors import UserError
 
 __all__ = ["BULK_SIZE", "NewBonus", "Plan", "Settled", "approved_amounts", "ledger", "money",
@@ -98,12 +103,8 @@ def _identities(s: Session, study: Study, fallback_study: str | None
                 ) -> dict[int, tuple[str, str]]:
     """Session id → (``SESSION_ID``, ``STUDY_ID``, else ``fallback_study``) for sessions
     that arrived with a ``SESSION_ID``."""
-    rows = s.execute(select(StudySession.id, PaymentIdentity.raw)
-                     .join(PaymentIdentity, PaymentIdentity.participant_id
-                           == StudySession.participant_id)
-                     .where(StudySession.study_id == study.id)).all()
     ids = {sid: (raw.get("SESSION_ID"), raw.get("STUDY_ID") or fallback_study)
-           for sid, raw in rows if raw}
+           for sid, raw in session_identities(s, study).items()}
     return {sid: (sub, st) for sid, (sub, st) in ids.items() if sub and st}
 
 

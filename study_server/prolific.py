@@ -32,7 +32,8 @@ from study_server import scheduling
 from stylestudy.errors import UserError
 
 __all__ = ["API_URL", "FINISHED", "PayStep", "ProlificClient", "ProlificRefused",
-           "client_from_env", "pay", "payment_plan", "reconcile", "require_prolific"]
+           "client_from_env", "pay", "payment_plan", "reconcile", "require_prolific",
+           "session_identities"]
 
 API_URL = "https://api.prolific.com"
 #: statuses of a submission the participant finished (Prolific's submission object)
@@ -114,18 +115,23 @@ def require_prolific(study: Study) -> None:
                         "not prolific")
 
 
+def session_identities(s: Session, study: Study) -> dict[int, dict[str, Any]]:
+    """Session id → the raw Prolific IDs it entered with, for the sessions of ``study``."""
+    return {sid: raw or {} for sid, raw in s.execute(
+        select(StudySession.id, PaymentIdentity.raw)
+        .join(PaymentIdentity, PaymentIdentity.participant_id == StudySession.participant_id)
+        .where(StudySession.study_id == study.id))}
+
+
 def _matched(client: ProlificClient, s: Session, study: Study, study_ids: tuple[str, ...]
              ) -> Iterator[tuple[dict[str, Any], int | None]]:
     """Each submission of the Prolific studies with the id of the session that entered with
     its SESSION_ID and PROLIFIC_PID (None when no session of the study did)."""
     require_prolific(study)
-    idents = s.execute(select(PaymentIdentity.raw, StudySession.id)
-                       .join(StudySession, StudySession.participant_id
-                             == PaymentIdentity.participant_id)
-                       .where(StudySession.study_id == study.id)).all()
+    idents = session_identities(s, study)
     by_submission = {raw.get("SESSION_ID"): (sid, raw.get("PROLIFIC_PID"))
-                     for raw, sid in idents}
-    ids = study_ids or tuple(sorted({raw["STUDY_ID"] for raw, _ in idents
+                     for sid, raw in idents.items()}
+    ids = study_ids or tuple(sorted({raw["STUDY_ID"] for raw in idents.values()
                                      if raw.get("STUDY_ID")}))
     if not ids:
         raise UserError(f"no Prolific STUDY_ID is known for study {study.slug!r}: "
