@@ -189,6 +189,28 @@ class Settled:
     uncertain: list[tuple[str, int, int]] = field(default_factory=list)  # bulk, n, cents
 
 
+def _bulks(engine: Engine, study: Study, reason: str, state: str
+           ) -> list[tuple[str, int, int]]:
+    """(bulk id, bonuses, cents) of the bulks whose bonuses for ``reason`` are in ``state``."""
+    with session_scope(engine) as s:
+        return [tuple(r) for r in s.execute(
+            select(Bonus.bulk_id, func.count(), func.sum(Bonus.amount_cents))
+            .where(*_of_study(study, reason), Bonus.state == state)
+            .group_by(Bonus.bulk_id).order_by(func.min(Bonus.id)))]
+
+
+def _move(engine: Engine | None, where: tuple, current: str, expect: int | None = None,
+          **values: object) -> int:
+    """Compare-and-set the bonuses matching ``where`` in state ``current``; how many moved. When
+    ``expect`` is given and another number would move, nothing moves (an error)."""
+    with session_scope(engine, write=True) as s:
+        n = s.execute(update(Bonus).where(*where, Bonus.state == current)
+                      .values(**values)).rowcount
+        if expect is not None and n != expect:  # raised inside the scope: rolled back
+            raise UserError("another run is settling these bonuses; left to it")
+    return n
+
+
 def _set_up(client: ProlificClient, engine: Engine, study: Study, reason: str) -> None:
     with session_scope(engine) as s:
         planned = s.execute(select(Bonus.id, Bonus.submission, Bonus.platform_study,
@@ -203,51 +225,32 @@ def _set_up(client: ProlificClient, engine: Engine, study: Study, reason: str) -
             chunk = rows[i:i + BULK_SIZE]
             lines = "".join(f"{r.submission},{money(r.amount_cents)}\n" for r in chunk)
             bulk = client.set_up_bonuses(platform_study, lines)
-            with session_scope(engine, write=True) as s:
-                n = s.execute(update(Bonus).where(Bonus.id.in_([r.id for r in chunk]),
-                                                  Bonus.state == "planned")
-                              .values(state="set_up", bulk_id=bulk)).rowcount
-                if n != len(chunk):  # rolled back: no row names this bulk, never paid
-                    raise UserError(f"another run is settling these bonuses; bulk {bulk} "
-                                    "was set up on Prolific and is left unpaid")
+            # on a clash no row names this bulk: it is never paid
+            _move(engine, (Bonus.id.in_([r.id for r in chunk]),), "planned",
+                  expect=len(chunk), state="set_up", bulk_id=bulk)
 
 
 def settle(client: ProlificClient, engine: Engine, study: Study, reason: str) -> Settled:
-    """Set up the ledger's planned bonuses for ``reason`` and pay each set-up bulk once."""
+    """Set up the ledger's planned bonuses for ``reason`` and pay each set-up bulk once;
+    bulks left ``paying`` (by this run or an earlier one) are reported, never paid."""
     require_prolific(study)
     _set_up(client, engine, study, reason)
     done = Settled()
-    with session_scope(engine) as s:
-        bulks = s.execute(select(Bonus.bulk_id, func.count(), func.sum(Bonus.amount_cents))
-                          .where(*_of_study(study, reason), Bonus.state == "set_up")
-                          .group_by(Bonus.bulk_id).order_by(func.min(Bonus.id))).all()
-    for bulk, n, cents in bulks:
-        with session_scope(engine, write=True) as s:
-            if s.execute(update(Bonus).where(Bonus.bulk_id == bulk, Bonus.state == "set_up")
-                         .values(state="paying")).rowcount != n:
-                raise UserError(f"another run is paying bulk {bulk}; left to it")
+    for bulk, n, cents in _bulks(engine, study, reason, "set_up"):
+        _move(engine, (Bonus.bulk_id == bulk,), "set_up", expect=n, state="paying")
         try:
             client.pay_bonuses(bulk)
         except ProlificRefused as exc:  # refused: nothing was paid
-            with session_scope(engine, write=True) as s:
-                s.execute(update(Bonus).where(Bonus.bulk_id == bulk, Bonus.state == "paying")
-                          .values(state="set_up"))
+            _move(engine, (Bonus.bulk_id == bulk,), "paying", state="set_up")
             raise UserError(f"{exc.message} (bulk {bulk} not paid; {done.paid} bonus(es) "
                             "paid before it)") from None
-        except UserError:  # no answer or a 5xx: Prolific may have paid
-            done.uncertain.append((bulk, n, cents))
+        except UserError:  # no answer or a 5xx: Prolific may have paid; stays paying
             break
-        with session_scope(engine, write=True) as s:
-            s.execute(update(Bonus).where(Bonus.bulk_id == bulk, Bonus.state == "paying")
-                      .values(state="paid", paid_at=utcnow()))
-        done.paid, done.paid_cents, done.bulks = done.paid + n, done.paid_cents + cents, \
-            done.bulks + 1
-    with session_scope(engine) as s:  # include bulks left paying by an earlier run
-        seen = {b for b, _, _ in done.uncertain}
-        done.uncertain += [tuple(r) for r in s.execute(
-            select(Bonus.bulk_id, func.count(), func.sum(Bonus.amount_cents))
-            .where(*_of_study(study, reason), Bonus.state == "paying")
-            .group_by(Bonus.bulk_id)).all() if r[0] not in seen]
+        _move(engine, (Bonus.bulk_id == bulk,), "paying", state="paid", paid_at=utcnow())
+        done.paid += n
+        done.paid_cents += cents
+        done.bulks += 1
+    done.uncertain = _bulks(engine, study, reason, "paying")
     return done
 
 
@@ -255,9 +258,7 @@ def resolve(engine: Engine | None, study: Study, bulk_id: str, paid: bool) -> in
     """Record what Prolific shows for a bulk left ``paying``: ``paid``, or back to
     ``set_up`` to be paid by the next run. The number of bonuses changed."""
     values = {"state": "paid", "paid_at": utcnow()} if paid else {"state": "set_up"}
-    with session_scope(engine, write=True) as s:
-        n = s.execute(update(Bonus).where(_in_study(study), Bonus.bulk_id == bulk_id,
-                                          Bonus.state == "paying").values(**values)).rowcount
+    n = _move(engine, (_in_study(study), Bonus.bulk_id == bulk_id), "paying", **values)
     if not n:
         raise UserError(f"no bonus of study {study.slug!r} awaits an answer under bulk "
                         f"{bulk_id!r}")

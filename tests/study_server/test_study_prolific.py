@@ -25,6 +25,7 @@ from db.models import Bonus, DesignCell, PaymentIdentity, Study, StudySession
 from study_server.client import ApiClient
 from study_server.studies import create_study
 from stylestudy.cli import cli
+from stylestudy.errors import UserError
 
 TOKEN = "prolific-test-token"
 
@@ -377,3 +378,22 @@ def test_downgrade_refuses_to_drop_the_bonus_ledger(study, engine):
     assert current_revision(engine) == head_revision(engine)
     with session_scope(engine) as s:
         assert s.scalar(select(func.count()).select_from(Bonus)) == 2
+
+
+def test_a_clashing_move_moves_nothing(study, engine):
+    """When another run moved one bonus first, the compare-and-set of the whole bulk is
+    rolled back: no row names a bulk that not all of its bonuses are in."""
+    from study_server import bonuses
+
+    with session_scope(engine, write=True) as s:
+        st = s.scalar(select(Study).where(Study.slug == "s1"))
+        bonuses.record(s, "r", bonuses.plan(s, st, "r", bonuses.approved_amounts(s, st, 100)))
+        ids = list(s.scalars(select(Bonus.id).order_by(Bonus.id)))
+    assert bonuses._move(engine, (Bonus.id == ids[0],), "planned", state="set_up",
+                         bulk_id="theirs") == 1
+    with pytest.raises(UserError, match="another run"):
+        bonuses._move(engine, (Bonus.id.in_(ids),), "planned", expect=2, state="set_up",
+                      bulk_id="ours")
+    with session_scope(engine) as s:
+        assert list(s.execute(select(Bonus.state, Bonus.bulk_id).order_by(Bonus.id))) == [
+            ("set_up", "theirs"), ("planned", None)]
