@@ -26,6 +26,7 @@ __all__ = [
     "pwcmp_table",
     "real_trials",
     "require_single_question",
+    "study_frame",
     "validate",
 ]
 
@@ -194,22 +195,14 @@ def pwcmp_table(df: pd.DataFrame) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def load_study(slug: str, engine: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The long table of study ``slug`` and the study's spec (its QC configuration)."""
-    from sqlalchemy import select
-
-    from db.engine import session_scope
+def study_frame(s: Any, slug: str) -> pd.DataFrame | None:
+    """The long table of study ``slug`` read in the open db session ``s`` (practice trials
+    left out); None before any response."""
     from db.judgments import judgment_rows
-    from db.models import Study
 
-    with session_scope(engine) as s:
-        study = s.scalar(select(Study).where(Study.slug == slug))
-        if study is None:
-            raise UserError(f"no study named {slug!r}")
-        spec = dict(study.spec or {})
-        rows = [r for r in judgment_rows(s, slug) if r["trial_kind"] != "practice"]
+    rows = [r for r in judgment_rows(s, slug) if r["trial_kind"] != "practice"]
     if not rows:
-        raise UserError(f"study {slug!r} has no responses yet")
+        return None
     recs = [{
         "worker_id": r["worker_id"], "session_id": str(r["session_id"]),
         "trial_id": r["trial_id"], "item_id": r["item_id"],
@@ -222,4 +215,22 @@ def load_study(slug: str, engine: Any = None) -> tuple[pd.DataFrame, dict[str, A
         "timestamp": r["timestamp"], "session_state": r["session_state"],
         "outcome": r["outcome"] or None,
     } for r in rows]
-    return validate(pd.DataFrame.from_records(recs)), spec
+    return validate(pd.DataFrame.from_records(recs))
+
+
+def load_study(slug: str, engine: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The long table of study ``slug`` and the study's spec (its QC configuration)."""
+    from sqlalchemy import select
+
+    from db.engine import session_scope
+    from db.models import Study
+
+    with session_scope(engine) as s:
+        study = s.scalar(select(Study).where(Study.slug == slug))
+        if study is None:
+            raise UserError(f"no study named {slug!r}")
+        spec = dict(study.spec or {})
+        df = study_frame(s, slug)
+    if df is None:
+        raise UserError(f"study {slug!r} has no responses yet")
+    return df, spec

@@ -347,3 +347,18 @@ class Bonus(Base):
     bulk_id: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DesignRound(Base):
+    """One round of active sampling (ASAP): the targets it raised and how it chose them."""
+
+    __tablename__ = "design_round"
+    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_design_round_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, … per study
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)  # algorithm, seed, per-pair step
+    judgments: Mapped[int] = mapped_column(Integer)  # judgments the choice was based on
+    cells: Mapped[list[int]] = mapped_column(JSON)  # design cells whose target rose
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

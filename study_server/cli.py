@@ -80,6 +80,28 @@ def cap_cmd(slug: str, places: str) -> None:
     click.echo(f"study {slug}: " + (f"at most {cap} participants" if cap else "no cap"))
 
 
+@study_group.command("asap")
+@click.argument("slug")
+@click.option("--per-pair", default=1, show_default=True,
+              help="Judgments added to each pair ASAP chooses.")
+@click.option("--approx", is_flag=True, help="ASAP-approx: online updates for the gains.")
+@click.option("--selective", is_flag=True,
+              help="Evaluate gains only for pairs close on the scale (selective EIG).")
+@click.option("--seed", type=int, default=None, help="Seed (default: random, recorded).")
+@click.option("--dry-run", is_flag=True, help="Show the round; change nothing.")
+def asap_cmd(slug: str, per_pair: int, approx: bool, selective: bool, seed: int | None,
+             dry_run: bool) -> None:
+    """Run one round of ASAP active sampling: raise the targets of the N-1 most
+    informative pairs of every (question, item), judged from the QC-kept judgments."""
+    from study_server.active import run_round
+
+    r = run_round(slug, per_pair, approx, selective, seed, dry_run)
+    head = "dry run" if r.number is None else f"round {r.number}"
+    click.echo(f"study {slug}: {head} from {r.judgments} kept judgments (seed "
+               f"{r.settings['seed']}): {len(r.cells)} pairs over {r.groups} question-item "
+               f"groups, +{per_pair} each; {r.open_places} trials open")
+
+
 _state_cmd("open", "open", "Open a study to participants (from draft or paused).")
 _state_cmd("pause", "paused", "Pause a study: no new sessions; sessions in flight finish.")
 _state_cmd("close", "closed", "Close a study for good.")
