@@ -125,25 +125,32 @@ def analyze(df: pd.DataFrame, settings: Settings | None = None,
 def analyze_study(slug: str, out_dir: str | os.PathLike | None = None,
                   settings_file: str | os.PathLike | None = None, full: bool = True,
                   progress: bool = False, metrics_file: str | os.PathLike | None = None,
-                  settings: Settings | None = None) -> Report:
+                  settings: Settings | None = None, cohort: str | None = None) -> Report:
     """Analyse study ``slug`` from the database with the rules of its own spec.
 
     ``settings`` (e.g. ``Settings(bootstrap=200)`` for a quick demo) replaces both the
-    spec's and the file's settings.
+    spec's and the file's settings; ``cohort`` keeps one recruitment cohort's judgments.
     """
     df, spec = data_mod.load_study(slug)
     settings = settings or load_settings(settings_file, spec)
-    return analyze(df, settings, out_dir, title=slug, full=full, progress=progress,
+    df, title = _cohort(df, slug, cohort)
+    return analyze(df, settings, out_dir, title=title, full=full, progress=progress,
                    metrics=load_metrics(metrics_file))
+
+
+def _cohort(df: pd.DataFrame, title: str, cohort: str | None) -> tuple[pd.DataFrame, str]:
+    if cohort is None:
+        return df, title
+    return data_mod.only_cohort(df, cohort), f"{title}, cohort {cohort}"
 
 
 def analyze_csv(path: str | os.PathLike, out_dir: str | os.PathLike | None = None,
                 settings_file: str | os.PathLike | None = None, full: bool = True,
-                progress: bool = False, metrics_file: str | os.PathLike | None = None
-                ) -> Report:
+                progress: bool = False, metrics_file: str | os.PathLike | None = None,
+                cohort: str | None = None) -> Report:
     """Analyse an exported long-format CSV, no database needed."""
-    df = data_mod.load_csv(path)
-    return analyze(df, load_settings(settings_file), out_dir, title=Path(path).stem, full=full,
+    df, title = _cohort(data_mod.load_csv(path), Path(path).stem, cohort)
+    return analyze(df, load_settings(settings_file), out_dir, title=title, full=full,
                    progress=progress, metrics=load_metrics(metrics_file))
 
 

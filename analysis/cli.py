@@ -23,8 +23,10 @@ __all__ = ["analyze", "commands", "metrics", "power"]
               help="CSV from 'stylestudy metrics' for the metric-human agreement section.")
 @click.option("--quick", is_flag=True,
               help="Per-pair statistics, QC and CSV exports only (no scaling or HTML).")
+@click.option("--cohort", default=None, help="Only the judgments of this recruitment cohort.")
 def analyze(study: str | None, csv_path: str | None, out_dir: str | None,
-            settings_file: str | None, metrics_file: str | None, quick: bool) -> None:
+            settings_file: str | None, metrics_file: str | None, quick: bool,
+            cohort: str | None) -> None:
     """Preference statistics, JOD scaling, QC and the report for STUDY (or --csv FILE)."""
     from analysis import api
 
@@ -32,7 +34,7 @@ def analyze(study: str | None, csv_path: str | None, out_dir: str | None,
         raise UserError("give a STUDY slug or --csv FILE (exactly one)")
     name = study if study is not None else Path(csv_path).stem
     out = Path(out_dir or f"analysis-{name}")
-    kw = dict(full=not quick, progress=True, metrics_file=metrics_file)
+    kw = dict(full=not quick, progress=True, metrics_file=metrics_file, cohort=cohort)
     if csv_path is not None:
         report = api.analyze_csv(csv_path, out, settings_file, **kw)
     else:

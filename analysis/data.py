@@ -24,6 +24,7 @@ __all__ = [
     "load_csv",
     "load_study",
     "pwcmp_table",
+    "only_cohort",
     "real_trials",
     "require_single_question",
     "study_frame",
@@ -35,7 +36,7 @@ COLUMNS = (
     "worker_id", "session_id", "trial_id", "item_id", "content_id", "style_id", "question",
     "method_A", "method_B", "left_method", "chose_A", "chosen_method", "not_sure", "rt_ms",
     "is_catch", "is_repeat", "trial_kind", "expected", "repeat_of", "timestamp",
-    "session_state", "outcome",
+    "session_state", "outcome", "cohort",
 )
 #: further columns of the study server's long export (``study_server/exports.py``): read,
 #: checked against the columns above, then dropped
@@ -143,7 +144,7 @@ def validate(df: pd.DataFrame, methods: set[str] | None = None) -> pd.DataFrame:
     df["session_id"] = (df["session_id"].astype("string") if "session_id" in df
                         else df["worker_id"])
     for col in ("content_id", "style_id", "left_method", "expected", "repeat_of", "timestamp",
-                "session_state", "outcome"):
+                "session_state", "outcome", "cohort"):
         df[col] = (df[col].astype("string").replace("", pd.NA) if col in df
                    else pd.Series(pd.NA, index=df.index, dtype="string"))
     df["rt_ms"] = pd.to_numeric(df["rt_ms"], errors="coerce") if "rt_ms" in df else np.nan
@@ -173,6 +174,15 @@ def require_single_question(df: pd.DataFrame) -> str:
         raise UserError(f"one analysis covers one question; this table mixes {', '.join(qs)}. "
                         "Split it by question first")
     return str(qs[0])
+
+
+def only_cohort(df: pd.DataFrame, cohort: str) -> pd.DataFrame:
+    """The rows of one recruitment cohort (the study spec's ``cohorts``)."""
+    known = sorted(df["cohort"].dropna().unique())
+    if cohort not in known:
+        raise UserError(f"no judgments from cohort {cohort!r} (cohorts here: "
+                        f"{', '.join(known) or 'none'})")
+    return df[df["cohort"] == cohort].reset_index(drop=True)
 
 
 def real_trials(df: pd.DataFrame) -> pd.DataFrame:
@@ -213,7 +223,7 @@ def study_frame(s: Any, slug: str) -> pd.DataFrame | None:
         "rt_ms": r["rt_ms"], "trial_kind": r["trial_kind"],
         "expected": r["expected"] or None, "repeat_of": r["repeat_of"] or None,
         "timestamp": r["timestamp"], "session_state": r["session_state"],
-        "outcome": r["outcome"] or None,
+        "outcome": r["outcome"] or None, "cohort": r["cohort"] or None,
     } for r in rows]
     return validate(pd.DataFrame.from_records(recs))
 

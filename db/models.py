@@ -230,6 +230,7 @@ class StudySession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(512))
     viewport: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     platform_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cohort: Mapped[str | None] = mapped_column(String(64))  # the spec's ``cohorts`` group
     feedback: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -34,6 +34,7 @@ from db.models import (
     Asset,
     Bonus,
     DesignCell,
+    DesignRound,
     Method,
     Review,
     SessionEvent,
@@ -184,9 +185,13 @@ def study_view(slug: str):
         "admin/study.html", study=study, cells=cells, states=states, subs=subs,
         cap=stored_spec(study.spec)["max_participants"],
         places_taken=counted_participants(s, study.id),
+        cohorts=[(name, counted_participants(s, study.id, cohort=name), cap) for name, cap in
+                 (stored_spec(study.spec)["cohorts"] or {"caps": {}})["caps"].items()],
         catch_accuracy=(catch_ok / catch_n) if catch_n else None,
         median_rt=statistics.median(rts) if rts else None,
         flagged=[q for q in qc.values() if q.flags],
+        rounds=s.scalars(select(DesignRound).where(DesignRound.study_id == study.id)
+                         .order_by(DesignRound.number)).all(),
         actions=[st for st, froms in STUDY_TRANSITIONS.items() if study.state in froms])
 
 

@@ -66,7 +66,8 @@ def _state_cmd(name: str, state: str, help_text: str) -> click.Command:
 @study_group.command("cap")
 @click.argument("slug")
 @click.argument("places")
-def cap_cmd(slug: str, places: str) -> None:
+@click.option("--cohort", default=None, help="Cap this cohort (spec: cohorts) instead.")
+def cap_cmd(slug: str, places: str, cohort: str | None) -> None:
     """Set a study's participant cap to PLACES (a number, or 'none' to lift it)."""
     from study_server.studies import set_max_participants
 
@@ -76,8 +77,9 @@ def cap_cmd(slug: str, places: str) -> None:
         cap = int(places)
     else:
         raise UserError(f"PLACES must be a number or 'none', got {places!r}")
-    set_max_participants(slug, cap)
-    click.echo(f"study {slug}: " + (f"at most {cap} participants" if cap else "no cap"))
+    set_max_participants(slug, cap, cohort=cohort)
+    who = f"cohort {cohort}" if cohort else f"study {slug}"
+    click.echo(f"{who}: " + (f"at most {cap} participants" if cap else "no cap"))
 
 
 @study_group.command("asap")
@@ -100,6 +102,28 @@ def asap_cmd(slug: str, per_pair: int, approx: bool, selective: bool, seed: int 
     click.echo(f"study {slug}: {head} from {r.judgments} kept judgments (seed "
                f"{r.settings['seed']}): {len(r.cells)} pairs over {r.groups} question-item "
                f"groups, +{per_pair} each; {r.open_places} trials open")
+
+
+@study_group.command("rounds")
+@click.argument("slug")
+def rounds_cmd(slug: str) -> None:
+    """List a study's rounds of active sampling."""
+    from sqlalchemy import select
+
+    from db.engine import session_scope
+    from db.models import DesignRound
+
+    study = _get_study(slug)
+    with session_scope() as s:
+        rounds = s.scalars(select(DesignRound).where(DesignRound.study_id == study.id)
+                           .order_by(DesignRound.number)).all()
+        for r in rounds:
+            st = r.settings
+            click.echo(f"round {r.number}\t{r.created_at:%Y-%m-%d %H:%M}\t{r.judgments} "
+                       f"judgments\t{len(r.cells)} pairs +{st['per_pair']}\t{st['mode']}"
+                       f"{' selective' if st['selective_eig'] else ''}\tseed {st['seed']}")
+    if not rounds:
+        click.echo(f"study {slug}: no rounds of active sampling")
 
 
 _state_cmd("open", "open", "Open a study to participants (from draft or paused).")

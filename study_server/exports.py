@@ -34,8 +34,8 @@ LONG_COLUMNS = [
     "worker_id", "session_id", "trial_id", "item_id", "content_id", "style_id", "question",
     "method_A", "method_B", "left_method", "chose_A", "chosen_method", "not_sure", "rt_ms",
     "is_catch", "is_repeat", "is_practice", "trial_kind", "expected", "repeat_of", "position",
-    "timestamp", "session_state", "outcome", "observer", "session", "scene", "condition_A",
-    "condition_B", "is_A_selected",
+    "timestamp", "session_state", "outcome", "cohort", "observer", "session", "scene",
+    "condition_A", "condition_B", "is_A_selected",
 ]
 EVENT_COLUMNS = ["observer", "session_id", "kind", "payload", "client_time", "received_at"]
 UNUSABLE = ("screened_out", "technical_error")
@@ -79,7 +79,7 @@ def json_records(rows: list[dict]) -> list[dict]:
                     else None, "chosen_method": r["chosen_method"],
                     "method_A": r["method_A"], "method_B": r["method_B"],
                     "chose_A": None if r["not_sure"] else bool(r["chose_A"]),
-                    "not_sure": bool(r["not_sure"])})
+                    "not_sure": bool(r["not_sure"]), "cohort": r["cohort"] or None})
     return out
 
 

@@ -89,10 +89,12 @@ def maybe_sweep(s: Session, study_id: int) -> None:
     scheduling.sweep_expired(s, study_id, utcnow())
 
 
-def counted_participants(s: Session, study_id: int, exclude: int | None = None) -> int:
-    """Sessions that hold a place under ``max_participants``: started ones (until the
-    sweep times them out) and those completed with outcome ``completed``; screened-out,
-    technical-error, returned and timed-out sessions free their place."""
+def counted_participants(s: Session, study_id: int, exclude: int | None = None,
+                         cohort: str | None = None) -> int:
+    """Sessions that hold a place under ``max_participants`` (of ``cohort``, when given):
+    started ones (until the sweep times them out) and those completed with outcome
+    ``completed``; screened-out, technical-error, returned and timed-out sessions free
+    their place."""
     q = select(func.count()).select_from(StudySession).where(
         StudySession.study_id == study_id,
         or_(StudySession.state == "started",
@@ -100,6 +102,8 @@ def counted_participants(s: Session, study_id: int, exclude: int | None = None) 
                  StudySession.outcome == "completed")))
     if exclude is not None:
         q = q.where(StudySession.id != exclude)
+    if cohort is not None:
+        q = q.where(StudySession.cohort == cohort)
     return s.scalar(q)
 
 
@@ -138,15 +142,20 @@ def start_session(s: Session, study: Study, entry: Entry, secret: bytes,
                         lease_expires_at=_lease(study, now),
                         user_agent=(client.get("user_agent") or "")[:512],
                         viewport=client.get("viewport") or {}, platform_data=entry.data,
-                        created_at=now)
+                        cohort=entry.cohort, created_at=now)
     s.add(sess)
     s.flush()
     cap = spec["max_participants"]
-    if cap is not None:
+    group_cap = spec["cohorts"]["caps"][entry.cohort] if entry.cohort else None
+    if cap is not None or group_cap is not None:
         scheduling.lock_study(s, study.id)  # counted and allocated under one lock
-        if counted_participants(s, study.id, exclude=sess.id) >= cap:
+        if cap is not None and counted_participants(s, study.id, exclude=sess.id) >= cap:
             raise ApiError(409, "study_full", "this study has all the participants it "
                            "needs; thank you for your interest")
+        if group_cap is not None and counted_participants(
+                s, study.id, exclude=sess.id, cohort=entry.cohort) >= group_cap:
+            raise ApiError(409, "cohort_full", "this study has all the participants it "
+                           "needs from your group; thank you for your interest")
     planned = scheduling.allocate(s, study.id, spec, random.Random(seed))
     if not planned:
         raise ApiError(409, "study_full", "this study has all the responses it needs; "

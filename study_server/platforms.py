@@ -33,6 +33,7 @@ class Entry:
     preview: bool = False
     payment: dict[str, str] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    cohort: str | None = None  # the spec's ``cohorts`` group this link recruits for
 
 
 def _param(params: dict, name: str) -> str | None:
@@ -46,7 +47,20 @@ def _param(params: dict, name: str) -> str | None:
 
 
 def parse_entry(spec: dict, params: dict[str, Any]) -> Entry:
-    """Read the platform's entry parameters; ``EntryError`` when required ones are missing."""
+    """Read the platform's entry parameters, and the cohort where the study has cohorts;
+    ``EntryError`` when required ones are missing."""
+    entry = _platform_entry(spec, params)
+    cohorts = spec.get("cohorts")
+    if cohorts:
+        value = _param(params, cohorts["param"])
+        if value not in cohorts["caps"]:
+            raise EntryError("this study link is incomplete: open the link exactly as you "
+                             f"were given it (its {cohorts['param']} is missing or unknown)")
+        entry.cohort = value
+    return entry
+
+
+def _platform_entry(spec: dict, params: dict[str, Any]) -> Entry:
     platform = spec["platform"]
     if platform == "prolific":
         pid, sid, stid = (_param(params, k) for k in ("PROLIFIC_PID", "SESSION_ID", "STUDY_ID"))

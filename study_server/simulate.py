@@ -95,18 +95,23 @@ def cell_labels(slug: str, database_url: str | None = None
 
 
 def entry_params(spec: dict, rng: random.Random) -> dict[str, str]:
-    """Entry query parameters a platform would append, with fresh random IDs."""
+    """Entry query parameters a platform would append, with fresh random IDs; in a study
+    with cohorts, the link of a cohort drawn uniformly."""
     def rid(prefix: str) -> str:
         return f"{prefix}{rng.getrandbits(64):016x}"
 
     if spec["platform"] == "prolific":
-        return {"PROLIFIC_PID": rid("sim"), "STUDY_ID": rid("study"), "SESSION_ID": rid("s")}
-    if spec["platform"] == "mturk":
-        return {"workerId": rid("W"), "assignmentId": rid("A"), "hitId": rid("H"),
-                "turkSubmitTo": "https://workersandbox.mturk.com"}
-    if spec["participant_param"]:
-        return {spec["participant_param"]: rid("p")}
-    return {}
+        params = {"PROLIFIC_PID": rid("sim"), "STUDY_ID": rid("study"), "SESSION_ID": rid("s")}
+    elif spec["platform"] == "mturk":
+        params = {"workerId": rid("W"), "assignmentId": rid("A"), "hitId": rid("H"),
+                  "turkSubmitTo": "https://workersandbox.mturk.com"}
+    elif spec["participant_param"]:
+        params = {spec["participant_param"]: rid("p")}
+    else:
+        params = {}
+    if spec.get("cohorts"):
+        params[spec["cohorts"]["param"]] = rng.choice(sorted(spec["cohorts"]["caps"]))
+    return params
 
 
 def _phi(x: float) -> float:

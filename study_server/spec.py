@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "trials_per_session": 20,
     "min_trials_per_session": None,
     "max_participants": None,
+    "cohorts": None,
     "catch_rate": 0.1,
     "min_catch_trials": 4,
     "repeat_rate": 0.1,
@@ -115,6 +116,34 @@ def load_spec(path: str | Path) -> dict[str, Any]:
 
 def _fail(source: str, msg: str) -> UserError:
     return UserError(f"study spec {source}: {msg}")
+
+
+#: entry parameters the platforms and the resume link use themselves
+PLATFORM_PARAMS = frozenset({"PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "assignmentId",
+                             "workerId", "hitId", "turkSubmitTo", "token"})
+PARAM_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+COHORT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _cohorts(raw: Any, source: str) -> dict[str, Any]:
+    """``{param: NAME, caps: {cohort: places or null}}``, checked."""
+    if not isinstance(raw, dict) or set(raw) != {"param", "caps"}:
+        raise _fail(source, "cohorts must be a mapping with exactly the keys param and caps")
+    param, caps = raw["param"], raw["caps"]
+    if not isinstance(param, str) or not PARAM_RE.match(param):
+        raise _fail(source, "cohorts.param must be a query parameter name")
+    if param in PLATFORM_PARAMS:
+        raise _fail(source, f"cohorts.param {param!r} is a platform's own parameter")
+    if not isinstance(caps, dict) or not caps:
+        raise _fail(source, "cohorts.caps must map each cohort to its places (or null)")
+    for name, cap in caps.items():
+        if not isinstance(name, str) or not COHORT_RE.match(name):
+            raise _fail(source, f"cohort name {name!r} must be 1-64 letters, digits, '_', "
+                                "'.' or '-'")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise _fail(source, f"cohorts.caps.{name} must be a positive integer or null, "
+                                f"got {cap!r}")
+    return {"param": param, "caps": dict(caps)}
 
 
 def _int(spec: dict, key: str, source: str, lo: int, hi: int | None = None) -> int:
@@ -194,6 +223,8 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
         _int(spec, "max_reloads", source, 0, 100)
     if spec["max_participants"] is not None:
         _int(spec, "max_participants", source, 1)
+    if spec["cohorts"] is not None:
+        spec["cohorts"] = _cohorts(spec["cohorts"], source)
     spec["catch_rate"] = _rate(spec, "catch_rate", source)
     spec["repeat_rate"] = _rate(spec, "repeat_rate", source)
     for key in ("allow_repeats", "exclude_mobile", "warn_before_leave", "allow_not_sure"):
@@ -222,8 +253,10 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
                                                                              "http://"))):
         raise _fail(source, "completion_url must be an http(s) URL")
     pp = spec["participant_param"]
-    if pp is not None and (not isinstance(pp, str) or not re.match(r"^[A-Za-z0-9_]{1,64}$", pp)):
+    if pp is not None and (not isinstance(pp, str) or not PARAM_RE.match(pp)):
         raise _fail(source, "participant_param must be a query parameter name")
+    if pp is not None and spec["cohorts"] is not None and pp == spec["cohorts"]["param"]:
+        raise _fail(source, "cohorts.param and participant_param must differ")
     if spec["reward"] is not None and not isinstance(spec["reward"], str):
         raise _fail(source, "reward must be a string such as '£2.00'")
     mturk = spec["mturk"]

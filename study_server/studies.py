@@ -74,13 +74,23 @@ def set_study_state(slug: str, state: str, engine: Engine | None = None) -> None
             raise UserError(f"study {slug!r} changed state concurrently; try again")
 
 
-def set_max_participants(slug: str, cap: int | None, engine: Engine | None = None) -> None:
-    """Set or lift (``None``) a study's ``max_participants``; the design is unchanged, so
-    a running study may be given more places (say, after exclusions) or fewer."""
+def set_max_participants(slug: str, cap: int | None, engine: Engine | None = None,
+                         cohort: str | None = None) -> None:
+    """Set or lift (``None``) a study's ``max_participants``, or the cap of one of its
+    ``cohort``s; the design is unchanged, so a running study may be given more places (say,
+    after exclusions) or fewer."""
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
         raise UserError(f"max_participants must be a positive integer, got {cap!r}")
     with session_scope(engine or get_engine(), write=True) as s:
         study = s.scalar(select(Study).where(Study.slug == slug).with_for_update())
         if study is None:
             raise UserError(f"no study {slug!r}")
-        study.spec = {**study.spec, "max_participants": cap}
+        if cohort is None:
+            study.spec = {**study.spec, "max_participants": cap}
+            return
+        cohorts = study.spec.get("cohorts")
+        if not cohorts or cohort not in cohorts["caps"]:
+            known = ", ".join(cohorts["caps"]) if cohorts else "none"
+            raise UserError(f"study {slug!r} has no cohort {cohort!r} (cohorts: {known})")
+        study.spec = {**study.spec, "cohorts": {
+            **cohorts, "caps": {**cohorts["caps"], cohort: cap}}}

@@ -123,6 +123,26 @@ def test_cli_csv_without_database(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "not found" in res.output and "Traceback" not in res.output
 
 
+def test_cli_one_cohort(tmp_path, monkeypatch):
+    """``--cohort`` analyses one recruitment cohort's judgments; an unknown one is one
+    clear error naming the cohorts the table has."""
+    monkeypatch.setenv("STYLESTUDY_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    df = simulate_study({"ours": 1.0, "base": 0.0}, n_workers=8, seed=2)
+    df["cohort"] = np.where(df["worker_id"].isin(sorted(df["worker_id"].unique())[:3]),
+                            "experts", "novices")
+    df.to_csv(tmp_path / "j.csv", index=False)
+    experts = df[df.cohort == "experts"]
+    res = CliRunner().invoke(cli, ["analyze", "--quick", "--csv", str(tmp_path / "j.csv"),
+                                   "--cohort", "experts", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    pairs = pd.read_csv(tmp_path / "out" / "pairs.csv")
+    assert pairs.loc[0, "n"] == len(experts) < len(df)
+    assert pairs.loc[0, "k"] == int((experts.chosen_method == "base").sum())
+    res = CliRunner().invoke(cli, ["analyze", "--quick", "--csv", str(tmp_path / "j.csv"),
+                                   "--cohort", "pilot", "-o", str(tmp_path / "out2")])
+    assert res.exit_code == 2 and "cohorts here: experts, novices" in res.output
+
+
 def _insert_study(with_practice=True):
     """A 2-worker study through the ORM; returns the expected (k, n) of 'ours' vs 'base'."""
     from db.assets import store_pixels

@@ -59,16 +59,21 @@ def test_migrations_step_up_and_down(db_url, home):
     def tables() -> set[str]:
         return set(inspect(engine).get_table_names())
 
+    def has_cohort() -> bool:
+        return "cohort" in {c["name"] for c in inspect(engine).get_columns("session")}
+
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001" and "event_id" not in event_columns()
     assert not chose_a_nullable() and not {"bonus", "design_round"} & tables()
+    assert not has_cohort()
     upgrade(engine)
     assert current_revision(engine) == head_revision(engine)
     assert {"event_id", "client_time"} <= event_columns() and chose_a_nullable()
-    assert {"bonus", "design_round"} <= tables()
+    assert {"bonus", "design_round"} <= tables() and has_cohort()
     downgrade("0001")
     assert current_revision(engine) == "0001" and "event_id" not in event_columns()
     assert not chose_a_nullable() and not {"bonus", "design_round"} & tables()
+    assert not has_cohort()
     engine.dispose()
 
 

@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -92,23 +93,32 @@ def test_concurrent_participants_no_overfill(pg_study, pg_url):
     assert set(ids) == set(acked)
 
 
-def test_concurrent_starts_respect_participant_cap(pg_study, pg_url):
-    """30 starts at once against max_participants 7 (cells for many more): exactly 7
-    sessions, the rest told the study is full, no participant row left behind."""
-    create_study(spec(judgments_per_cell=20, max_participants=7), pg_study)
+def test_concurrent_starts_respect_participant_caps(pg_study, pg_url):
+    """30 starts at once (cells for many more), half through the link of cohort "a"
+    capped at 3, half through that of "b" capped at 4, then 30 more against
+    max_participants 9: exactly 3 sessions of "a" and 4 of "b", then 2 more of the
+    uncapped "c"; the rest told their group or the study is full; no participant row
+    left behind."""
+    create_study(spec(judgments_per_cell=20, max_participants=9,
+                      cohorts={"param": "g", "caps": {"a": 3, "b": 4, "c": None}}), pg_study)
 
-    def one(_):
+    def one(group):
         status, body = ApiClient(url, timeout=30).request(
-            "POST", "/api/studies/s1/sessions", {"consent": True}, retries=0)
-        return status if status == 201 else body["error"]
+            "POST", "/api/studies/s1/sessions", {"consent": True, "params": {"g": group}},
+            retries=0)
+        return (group, status if status == 201 else body["error"])
 
     with serve(workers=3, threads=4, env=server_env(pg_url)) as (url, _), \
             ThreadPoolExecutor(30) as pool:
-        results = list(pool.map(one, range(30)))
-    assert results.count(201) == 7 and results.count("study_full") == 23
+        first = Counter(pool.map(one, "ab" * 15))
+        then = Counter(pool.map(one, "c" * 30))
+    assert first == {("a", 201): 3, ("a", "cohort_full"): 12, ("b", 201): 4,
+                     ("b", "cohort_full"): 11}
+    assert then == {("c", 201): 2, ("c", "study_full"): 28}
     with session_scope(pg_study) as s:
-        assert s.scalar(select(func.count()).select_from(StudySession)) == 7
-        assert s.scalar(select(func.count()).select_from(Participant)) == 7
+        assert dict(s.execute(select(StudySession.cohort, func.count())
+                              .group_by(StudySession.cohort)).all()) == {"a": 3, "b": 4, "c": 2}
+        assert s.scalar(select(func.count()).select_from(Participant)) == 9
 
 
 def test_kill_9_under_load_then_restart(pg_study, pg_url):

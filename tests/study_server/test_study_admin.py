@@ -11,11 +11,12 @@ import uuid
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 from study_helpers import add_session, spec
 
 from db.engine import session_scope
-from db.models import AdminUser, Bonus, Review, SessionEvent, Study
+from db.models import AdminUser, Bonus, Review, SessionEvent, Study, StudySession
+from study_server.active import run_round
 from study_server.admin import set_admin_password
 from study_server.simulate import local_server, simulate
 from study_server.studies import create_study, set_max_participants
@@ -45,6 +46,21 @@ def login(url: str) -> requests.Session:
                                            "csrf_token": token})
     assert r.status_code == 200 and "Studies" in r.text
     return s
+
+
+def test_places_by_cohort(admin, engine, db_url):
+    """A study with cohorts shows each cohort's places; simulated participants arrive
+    through the cohorts' links."""
+    create_study(spec(slug="s2", cohorts={"param": "g", "caps": {"x": 5, "y": None}}), engine)
+    res = simulate("s2", 4, strengths={"m1": 1.0}, database_url=db_url, url=admin, seed=2)
+    assert res.completed == 4
+    with session_scope(engine) as ss:
+        n = dict(ss.execute(select(StudySession.cohort, func.count())
+                            .group_by(StudySession.cohort)).all())
+    assert sum(n.values()) == 4 and set(n) <= {"x", "y"}
+    page = login(admin).get(f"{admin}/admin/study/s2").text
+    assert re.search(rf'id="cohorts">Places by cohort \(g\):\s*x {n.get("x", 0)} of 5; '
+                     rf'y {n.get("y", 0)} of no cap', page), page
 
 
 def test_password_is_hashed(admin, engine):
@@ -86,6 +102,11 @@ def test_dashboard_state_exports_review(admin, engine, db_url):
     s = login(admin)
     page = s.get(f"{admin}/admin/study/s1").text
     assert "completed: 3" in page and 'id="places"' not in page
+    assert "no rounds: targets are the design" in page
+    done = run_round("s1", seed=11, engine=engine)
+    page = s.get(f"{admin}/admin/study/s1").text
+    assert re.search(rf"<td>1</td><td>[-0-9 :]+</td><td>{done.judgments}</td>\s*"
+                     rf"<td>{len(done.cells)} \(\+1 each\)</td><td>full, seed 11</td>", page)
     set_max_participants("s1", 10, engine)
     page = s.get(f"{admin}/admin/study/s1").text
     assert re.search(r'id="places">Places taken: 3 of 10 ', page)

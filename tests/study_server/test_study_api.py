@@ -232,6 +232,72 @@ def test_participant_cap(server, engine, cset, db_url, monkeypatch):
     assert states == ["returned"] + ["started"] * 4
 
 
+def test_cohort_caps(server, engine, cset, db_url, monkeypatch):
+    """Caps by criteria: each link carries its cohort; a cohort's cap refuses its next
+    start with ``cohort_full`` while the other cohort and the uncapped one still start; a
+    link without a known cohort is refused and stores nothing; the cohort travels with
+    the session into the exports, and ``stylestudy study cap --cohort`` changes one cap."""
+    study = create_study(spec(max_participants=5, cohorts={
+        "param": "group", "caps": {"experts": 1, "novices": 2, "pilot": None}}), engine)
+
+    def status(params: dict) -> tuple[int, dict]:
+        return ApiClient(server).request("POST", "/api/studies/s1/sessions",
+                                         {"consent": True, "params": params})
+
+    expert = start(server, params={"group": "experts"})
+    code, err = status({"group": "experts"})
+    assert (code, err["error"]) == (409, "cohort_full") and "your group" in err["message"]
+    for bad in ({}, {"group": "unknown"}, {"group": ""}):
+        code, err = status(bad)
+        assert (code, err["error"]) == (422, "bad_entry") and "group" in err["message"]
+    start(server, params={"group": "novices"})
+    start(server, params={"group": "novices"})
+    assert status({"group": "novices"})[1]["error"] == "cohort_full"
+    start(server, params={"group": "pilot"})
+    start(server, params={"group": "pilot"})
+    assert status({"group": "pilot"})[1]["error"] == "study_full"  # the overall cap of 5
+    with session_scope(engine) as s:
+        cohorts = sorted(s.scalars(select(StudySession.cohort)).all())
+        assert cohorts == ["experts", "novices", "novices", "pilot", "pilot"]
+        assert s.scalar(select(func.count()).select_from(Participant)) == 5
+        sid = s.scalar(select(StudySession.id).where(StudySession.cohort == "experts"))
+        assert participation.counted_participants(s, study.id, cohort="novices") == 2
+    _, state = expert.request("GET", "/api/session")
+    assert answer(expert, state["trials"][0])[0] == 201
+    monkeypatch.setenv("STYLESTUDY_DATABASE_URL", db_url)
+    out = CliRunner().invoke(cli, ["study", "export", "s1", "--format", "long"])
+    rows = list(csv.DictReader(io.StringIO(out.output)))
+    assert [(r["session_id"], r["cohort"]) for r in rows] == [(str(sid), "experts")]
+    out = CliRunner().invoke(cli, ["study", "export", "s1", "--format", "json"])
+    assert json.loads(out.output)[0]["cohort"] == "experts"
+    assert expert.request("POST", "/api/session/return")[0] == 200  # frees its place
+    res = CliRunner().invoke(cli, ["study", "cap", "s1", "3", "--cohort", "novices"])
+    assert res.exit_code == 0 and "cohort novices: at most 3" in res.output
+    res = CliRunner().invoke(cli, ["study", "cap", "s1", "3", "--cohort", "nobody"])
+    assert res.exit_code != 0 and "no cohort 'nobody'" in res.output
+    start(server, params={"group": "novices"})
+    assert status({"group": "experts"})[1]["error"] == "study_full"
+
+
+def test_downgrade_keeps_cohorts(server, engine, cset):
+    """Participant data is never dropped: with a session in a cohort the downgrade past
+    revision 0006 stops, and the cohort stays."""
+    from alembic import command
+
+    from db.migrate import alembic_config, current_revision, head_revision
+
+    create_study(spec(cohorts={"param": "g", "caps": {"x": None}}), engine)
+    start(server, params={"g": "x"})
+    with pytest.raises(RuntimeError, match="1 session\\(s\\) carry a cohort"), \
+            engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    assert current_revision(engine) == head_revision(engine)
+    with session_scope(engine) as s:
+        assert s.scalars(select(StudySession.cohort)).all() == ["x"]
+
+
 def test_not_sure_only_where_allowed(server, engine, cset, db_url, monkeypatch):
     """Strict 2AFC refuses "not_sure"; with allow_not_sure it is stored with no choice and
     no chosen method, is a wrong practice answer, counts toward the cell, and the exports

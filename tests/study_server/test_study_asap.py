@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -282,6 +284,13 @@ def test_cli_round(warmed):
     out = CliRunner().invoke(cli, ["study", "asap", "s1", "--seed", "4", "--dry-run"])
     assert out.exit_code == 0, out.output
     assert "dry run from" in out.output and "12 pairs over 4 question-item groups" in out.output
+    none = CliRunner().invoke(cli, ["study", "rounds", "s1"])
+    assert none.exit_code == 0 and "no rounds" in none.output
+    out = CliRunner().invoke(cli, ["study", "asap", "s1", "--seed", "4", "--approx"])
+    assert out.exit_code == 0 and "round 1 from" in out.output, out.output
+    listed = CliRunner().invoke(cli, ["study", "rounds", "s1"])
+    assert re.search(r"round 1\t[-0-9 :]+\t\d+ judgments\t12 pairs \+1\tapprox\tseed 4",
+                     listed.output), listed.output
     bad = CliRunner().invoke(cli, ["study", "asap", "s1", "--per-pair", "0"])
     assert bad.exit_code != 0 and "at least 1" in bad.output and "Traceback" not in bad.output
 

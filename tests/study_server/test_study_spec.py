@@ -63,6 +63,20 @@ def test_stored_spec_fills_keys_added_later():
      "mturk.reject_feedback"),
     ({"slug": "a", "comparison_set": "x", "mturk": {"reject_feedback": "x" * 1025}},
      "at most 1024 characters"),
+    ({"slug": "a", "comparison_set": "x", "cohorts": {"param": "g"}},
+     "exactly the keys param and caps"),
+    ({"slug": "a", "comparison_set": "x", "cohorts": {"param": "g g", "caps": {"a": 1}}},
+     "cohorts.param must be a query parameter name"),
+    ({"slug": "a", "comparison_set": "x", "cohorts": {"param": "STUDY_ID", "caps": {"a": 1}}},
+     "platform's own parameter"),
+    ({"slug": "a", "comparison_set": "x", "cohorts": {"param": "g", "caps": {}}},
+     "cohorts.caps must map"),
+    ({"slug": "a", "comparison_set": "x", "cohorts": {"param": "g", "caps": {"a b": 1}}},
+     "cohort name 'a b'"),
+    ({"slug": "a", "comparison_set": "x", "cohorts": {"param": "g", "caps": {"a": 0}}},
+     "cohorts.caps.a must be a positive integer or null"),
+    ({"slug": "a", "comparison_set": "x", "participant_param": "g",
+      "cohorts": {"param": "g", "caps": {"a": 2}}}, "must differ"),
 ])
 def test_bad_specs_name_the_field(bad, words):
     with pytest.raises(UserError, match=None) as exc:
