@@ -24,7 +24,7 @@ from db.models import DesignCell, DesignRound, Method, Study
 from study_server.asap import next_pairs
 from stylestudy.errors import UserError
 
-__all__ = ["ALGORITHM", "Round", "kept_judgments", "run_round"]
+__all__ = ["ALGORITHM", "Round", "kept_judgments", "run_round", "watch_step"]
 
 #: provenance of the pair choice (study_server/asap.py follows this code exactly)
 ALGORITHM = "ASAP mst (gfxdisp/asap python/asap_cpu.py @ 90082a3)"
@@ -152,3 +152,26 @@ def run_round(slug: str, per_pair: int = 1, approx: bool = False, selective: boo
         raise UserError(f"another round of study {slug!r} was recorded meanwhile; "
                         "run the command again") from None
     return Round(last + 1, settings, len(judged), len(groups), cells, places)
+
+
+def watch_step(slug: str, budget: int, open_below: int, engine: Engine | None = None,
+               **round_kw: Any) -> tuple[str, Round | None]:
+    """One look at a running study: a round when fewer than ``open_below`` real trials are
+    open and the targets total less than ``budget`` judgments. Returns (why, round):
+    ``"round"``, ``"open"`` (enough trials open), ``"budget"`` (targets reached it) or
+    ``"closed"``."""
+    engine = engine or get_engine()
+    with session_scope(engine) as s:
+        study = s.scalar(select(Study).where(Study.slug == slug))
+        if study is None:
+            raise UserError(f"no study {slug!r}")
+        if study.state == "closed":
+            return "closed", None
+        total = s.scalar(select(func.coalesce(func.sum(DesignCell.target), 0))
+                         .where(DesignCell.study_id == study.id, DesignCell.kind == "real"))
+        places = _open_places(s, study.id)
+    if total >= budget:
+        return "budget", None
+    if places >= open_below:
+        return "open", None
+    return "round", run_round(slug, engine=engine, **round_kw)

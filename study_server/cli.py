@@ -91,13 +91,46 @@ def cap_cmd(slug: str, places: str, cohort: str | None) -> None:
               help="Evaluate gains only for pairs close on the scale (selective EIG).")
 @click.option("--seed", type=int, default=None, help="Seed (default: random, recorded).")
 @click.option("--dry-run", is_flag=True, help="Show the round; change nothing.")
+@click.option("--watch", "budget", type=click.IntRange(1), default=None, metavar="BUDGET",
+              help="Keep watching: run a round whenever fewer than --open-below trials are "
+                   "open, until the targets total BUDGET judgments or the study closes.")
+@click.option("--open-below", type=click.IntRange(1), default=None,
+              help="With --watch: the open real trials that trigger a round "
+                   "(default: 2 sessions' worth).")
+@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(0),
+              help="With --watch: seconds between looks.")
 def asap_cmd(slug: str, per_pair: int, approx: bool, selective: bool, seed: int | None,
-             dry_run: bool) -> None:
-    """Run one round of ASAP active sampling: raise the targets of the N-1 most
-    informative pairs of every (question, item), judged from the QC-kept judgments."""
-    from study_server.active import run_round
+             dry_run: bool, budget: int | None, open_below: int | None,
+             interval: float) -> None:
+    """Run one round of ASAP active sampling (or keep running rounds with --watch): raise
+    the targets of the N-1 most informative pairs of every (question, item), judged from
+    the QC-kept judgments."""
+    import time
 
-    r = run_round(slug, per_pair, approx, selective, seed, dry_run)
+    from study_server.active import run_round, watch_step
+
+    kw = {"per_pair": per_pair, "approx": approx, "selective": selective}
+    if budget is None:
+        _report_round(slug, run_round(slug, seed=seed, dry_run=dry_run, **kw), per_pair)
+        return
+    if dry_run or seed is not None:
+        raise UserError("--watch runs real rounds, each with its own recorded seed: "
+                        "drop --dry-run and --seed")
+    below = open_below or 2 * _get_study(slug).spec["trials_per_session"]
+    click.echo(f"study {slug}: watching every {interval:g} s; a round when fewer than "
+               f"{below} trials are open, until the targets total {budget} judgments")
+    while True:
+        why, rnd = watch_step(slug, budget, below, **kw)
+        if rnd is not None:
+            _report_round(slug, rnd, per_pair)
+        elif why in ("budget", "closed"):
+            click.echo(f"study {slug}: " + ("the targets reached the budget"
+                                            if why == "budget" else "closed") + "; done")
+            return
+        time.sleep(interval)
+
+
+def _report_round(slug: str, r, per_pair: int) -> None:
     head = "dry run" if r.number is None else f"round {r.number}"
     click.echo(f"study {slug}: {head} from {r.judgments} kept judgments (seed "
                f"{r.settings['seed']}): {len(r.cells)} pairs over {r.groups} question-item "

@@ -13,7 +13,7 @@ from study_helpers import make_comparison_set, spec
 from db.engine import session_scope
 from db.models import DesignCell, DesignRound, Study
 from study_server import active
-from study_server.active import run_round
+from study_server.active import run_round, watch_step
 from study_server.asap import (
     information_gain,
     next_pairs,
@@ -293,6 +293,30 @@ def test_cli_round(warmed):
                      listed.output), listed.output
     bad = CliRunner().invoke(cli, ["study", "asap", "s1", "--per-pair", "0"])
     assert bad.exit_code != 0 and "at least 1" in bad.output and "Traceback" not in bad.output
+
+
+def test_watch_runs_rounds_only_when_places_run_low(warmed):
+    """24 real cells judged once (target total 24, nothing open): a round when fewer than
+    ``open_below`` trials are open, none when enough are or when the targets reached the
+    budget; a closed study ends the watch."""
+    assert watch_step("s1", 24, 1, warmed) == ("budget", None)
+    why, r = watch_step("s1", 100, 1, warmed, seed=1)
+    assert why == "round" and (r.number, r.open_places) == (1, 12)
+    assert watch_step("s1", 100, 12, warmed) == ("open", None)
+    why, r = watch_step("s1", 100, 13, warmed, per_pair=2)
+    assert why == "round" and (r.number, r.open_places) == (2, 36)
+    set_study_state("s1", "closed", warmed)
+    assert watch_step("s1", 100, 1000, warmed) == ("closed", None)
+
+
+def test_cli_watch_stops_at_the_budget(warmed):
+    out = CliRunner().invoke(cli, ["study", "asap", "s1", "--watch", "40", "--open-below",
+                                   "100", "--interval", "0"])
+    assert out.exit_code == 0, out.output
+    assert "round 1 from" in out.output and "round 2 from" in out.output
+    assert "round 3" not in out.output and "reached the budget; done" in out.output
+    bad = CliRunner().invoke(cli, ["study", "asap", "s1", "--watch", "40", "--dry-run"])
+    assert bad.exit_code != 0 and "drop --dry-run" in bad.output
 
 
 def test_downgrade_refuses_to_drop_rounds(warmed):
