@@ -99,6 +99,13 @@ def _choose(groups: dict[Group, dict[frozenset, int]], judged: list[tuple[Group,
     return chosen
 
 
+def _study(s, slug: str) -> Study:
+    study = s.scalar(select(Study).where(Study.slug == slug))
+    if study is None:
+        raise UserError(f"no study {slug!r}")
+    return study
+
+
 def _open_places(s, study_id: int) -> int:
     return int(s.scalar(select(func.coalesce(func.sum(DesignCell.target - DesignCell.assigned), 0))
                         .where(DesignCell.study_id == study_id, DesignCell.kind == "real",
@@ -115,9 +122,7 @@ def run_round(slug: str, per_pair: int = 1, approx: bool = False, selective: boo
         raise UserError(f"--per-pair must be at least 1, got {per_pair}")
     engine = engine or get_engine()
     with session_scope(engine) as s:
-        study = s.scalar(select(Study).where(Study.slug == slug))
-        if study is None:
-            raise UserError(f"no study {slug!r}")
+        study = _study(s, slug)
         if study.state == "closed":
             raise UserError(f"study {slug!r} is closed; a closed study takes no new rounds")
         last = s.scalar(select(func.coalesce(func.max(DesignRound.number), 0))
@@ -162,9 +167,7 @@ def watch_step(slug: str, budget: int, open_below: int, engine: Engine | None = 
     ``"closed"``."""
     engine = engine or get_engine()
     with session_scope(engine) as s:
-        study = s.scalar(select(Study).where(Study.slug == slug))
-        if study is None:
-            raise UserError(f"no study {slug!r}")
+        study = _study(s, slug)
         if study.state == "closed":
             return "closed", None
         total = s.scalar(select(func.coalesce(func.sum(DesignCell.target), 0))

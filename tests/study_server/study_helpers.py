@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import Engine
 
 from db.assets import store_pixels
@@ -89,3 +90,16 @@ def add_session(engine: Engine, study_id: int, raw: dict[str, str], decision: st
         if decision is not None:
             s.add(Review(session_id=sess.id, decision=decision, admin="ada"))
         return sess.id
+
+
+def refused_downgrade(engine: Engine, to: str, message: str) -> None:
+    """Downgrading to revision ``to`` stops with ``message`` and leaves the schema at head."""
+    from alembic import command
+
+    from db.migrate import alembic_config, current_revision, head_revision
+
+    with pytest.raises(RuntimeError, match=message), engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, to)
+    assert current_revision(engine) == head_revision(engine)
