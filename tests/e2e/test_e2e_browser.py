@@ -67,7 +67,8 @@ def studies(home):
     engine = get_engine()
     make_comparison_set(engine)
     create_study(spec(slug="pro", platform="prolific", min_view_ms=150,
-                      completion_codes={"completed": "PRO123"}), engine)
+                      completion_codes={"completed": "PRO123"},
+                      cohorts={"param": "group", "caps": {"art": None}}), engine)
     create_study(spec(slug="turk", platform="mturk", min_view_ms=150), engine)
     create_study(spec(slug="norel", min_view_ms=150, max_reloads=0,
                       completion_codes={"screened_out": "NR0"}), engine)
@@ -85,7 +86,9 @@ def test_prolific_with_reload(browser, studies):
     page.route("https://app.prolific.com/**", lambda route: (
         prolific.append(route.request.url),
         route.fulfill(status=200, body="<p>prolific</p>", content_type="text/html")))
-    page.goto(f"{url}/study/pro?PROLIFIC_PID=pp1&STUDY_ID=st&SESSION_ID=se1")
+    bad = page.goto(f"{url}/study/pro?PROLIFIC_PID=pp1&STUDY_ID=st&SESSION_ID=se1")
+    assert bad.status == 400 and "its group is missing" in page.inner_text("body")
+    page.goto(f"{url}/study/pro?PROLIFIC_PID=pp1&STUDY_ID=st&SESSION_ID=se1&group=art")
     page.click("#consent")
     page.wait_for_selector("#instructions:not([hidden])")
     assert page.locator(".example").count() == 2  # worked examples for both questions
@@ -109,6 +112,7 @@ def test_prolific_with_reload(browser, studies):
     with session_scope(engine) as s:
         sess = s.scalar(select(StudySession))
         assert (sess.state, sess.outcome, sess.feedback) == ("completed", "completed", "all good")
+        assert sess.cohort == "art"  # the recruitment link's cohort, through the page
         assert s.scalar(select(func.count()).select_from(Response)) == 9
 
 
@@ -292,7 +296,7 @@ def test_failed_image_blocks_the_trial_until_a_retry_shows_it(browser, studies):
 
     started = False
     page.route("**/s/*", network)
-    page.goto(f"{url}/study/pro?PROLIFIC_PID=pp2&STUDY_ID=st&SESSION_ID=se2")
+    page.goto(f"{url}/study/pro?PROLIFIC_PID=pp2&STUDY_ID=st&SESSION_ID=se2&group=art")
     started = True
     page.click("#consent")
     page.click("#begin")
@@ -325,7 +329,7 @@ def test_leaving_with_unsent_answers_delivers_them(browser, studies):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.on("dialog", lambda d: d.accept())  # the beforeunload question: leave
-    study_url = f"{url}/study/pro?PROLIFIC_PID=pp4&STUDY_ID=st&SESSION_ID=se4"
+    study_url = f"{url}/study/pro?PROLIFIC_PID=pp4&STUDY_ID=st&SESSION_ID=se4&group=art"
     page.goto(study_url)
     page.click("#consent")
     page.click("#begin")
