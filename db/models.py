@@ -30,7 +30,7 @@ OUTCOMES = ("completed", "screened_out", "technical_error")
 QUESTIONS = ("content", "style")
 CELL_KINDS = ("real", "catch")
 TRIAL_KINDS = ("real", "catch", "repeat", "practice")
-REVIEW_DECISIONS = ("approved", "screened_out")
+REVIEW_DECISIONS = ("approved", "screened_out", "rejected")
 #: a bonus: in the ledger, set up on the platform, payment asked for (outcome unknown until
 #: it answers), paid
 BONUS_STATES = ("planned", "set_up", "paying", "paid")

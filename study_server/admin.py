@@ -30,6 +30,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from analysis.settings import Settings
 from db.engine import get_engine, session_scope
 from db.models import (
+    REVIEW_DECISIONS,
     AdminUser,
     Asset,
     Bonus,
@@ -178,6 +179,8 @@ def study_view(slug: str):
         events.setdefault(sid, []).append(f"{kind} {n}")
     secret = current_app.config["SECRET"]
     subs = [{"s": x, "qc": qc.get(x.id), "review": reviews.get(x.id),
+             "can_reject": bool(qc.get(x.id)) and (qc[x.id].catch_n - qc[x.id].catch_correct
+                                                   >= MIN_FAILED_CHECKS),
              "events": ", ".join(events.get(x.id, [])), "bonus": ", ".join(bonus.get(x.id, [])),
              "code": completion_code(secret, study.spec, x.id, x.outcome) if x.outcome else ""}
             for x in sessions]
@@ -219,13 +222,25 @@ def study_cap(slug: str):
     return redirect(url_for("admin.study_view", slug=slug))
 
 
+#: failed attention checks that allow a rejection (crowd-protocol.md §1.1, Prolific's
+#: attention-check policy: only participants who fail two fair checks may be rejected)
+MIN_FAILED_CHECKS = 2
+
+
+def _failed_checks(s, study: Study, session_id: int) -> int:
+    q = session_qc([r for r in exports.judgments(s, study.slug)
+                    if r["session_id"] == session_id]).get(session_id)
+    return q.catch_n - q.catch_correct if q else 0
+
+
 @bp.post("/study/<slug>/review/<int:session_id>")
 @login_required
 def review(slug: str, session_id: int):
-    """Record an approve / screen-out decision once per completed session."""
+    """Record an approve / screen-out / reject decision once per completed session; a
+    rejection only after ``MIN_FAILED_CHECKS`` failed attention (catch) checks."""
     decision = request.form.get("decision")
-    if decision not in ("approved", "screened_out"):
-        abort(400, description="decision must be approved or screened_out")
+    if decision not in REVIEW_DECISIONS:
+        abort(400, description=f"decision must be one of {', '.join(REVIEW_DECISIONS)}")
     s = get_db(write=True)
     study = _study(slug)
     sess = s.get(StudySession, session_id)
@@ -234,6 +249,12 @@ def review(slug: str, session_id: int):
         abort(409, description="only completed sessions of this study can be reviewed")
     if s.get(Review, session_id) is not None:
         abort(409, description="this session was already reviewed")
+    if decision == "rejected":
+        failed = _failed_checks(s, study, session_id)
+        if failed < MIN_FAILED_CHECKS:
+            abort(409, description=f"a rejection needs {MIN_FAILED_CHECKS} failed attention "
+                                   f"checks (Prolific's rule); this session failed {failed}. "
+                                   "Screen it out or approve it")
     s.add(Review(session_id=session_id, decision=decision, admin=session["admin"]))
     commit()
     return redirect(url_for("admin.study_view", slug=slug))

@@ -218,7 +218,7 @@ def block_cmd(platform: str, participant_id: str, reason: str | None) -> None:
 
 @study_group.command("payments")
 @click.argument("slug")
-@click.option("--ids-only", type=click.Choice(["approved", "screened_out"]),
+@click.option("--ids-only", type=click.Choice(["approved", "screened_out", "rejected"]),
               help="Print only the PROLIFIC_PIDs with this decision, one a line "
                    "(for Prolific's bulk approve dialog).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False),
@@ -447,31 +447,46 @@ def prolific_reconcile_cmd(slug: str, study_ids: tuple[str, ...]) -> None:
 @prolific_group.command("pay")
 @click.argument("slug")
 @_PROLIFIC_STUDY
-@click.option("--dry-run", is_flag=True, help="Print what would be approved; change nothing.")
-def prolific_pay_cmd(slug: str, study_ids: tuple[str, ...], dry_run: bool) -> None:
-    """Approve the submissions of sessions reviewed ``approved`` that await review.
+@click.option("--reject-message", default=None,
+              help="Shown to participants whose sessions were reviewed 'rejected' "
+                   "(at least 100 characters).")
+@click.option("--reject-category", default=None, metavar="CATEGORY",
+              help="Prolific's rejection category for them, e.g. FAILED_CHECK.")
+@click.option("--dry-run", is_flag=True, help="Print what would be done; change nothing.")
+def prolific_pay_cmd(slug: str, study_ids: tuple[str, ...], reject_message: str | None,
+                     reject_category: str | None, dry_run: bool) -> None:
+    """Approve the submissions of sessions reviewed ``approved`` that await review, and
+    reject those of sessions reviewed ``rejected`` (failed attention checks).
 
-    Sessions reviewed ``screened_out`` are listed, never rejected from here (Prolific's
-    rules for rejections); Prolific's own status makes a re-run safe."""
+    Sessions reviewed ``screened_out`` are listed, to settle on Prolific; Prolific's own
+    status makes a re-run safe."""
     from collections import Counter
 
     from db.engine import session_scope
     from study_server import prolific
 
+    rejection = None
+    if reject_message is not None or reject_category is not None:
+        if reject_message is None or reject_category is None:
+            raise UserError("give both --reject-message and --reject-category")
+        rejection = prolific.Rejection(reject_message, reject_category)
     study = _get_study(slug)
     client = prolific.client_from_env()
     with session_scope() as s:
         steps = prolific.payment_plan(client, s, study, study_ids)
     for step in steps:
-        if step.action == "approve" and dry_run:
-            click.echo(f"would approve submission {step.submission_id} "
+        if step.action in ("approve", "reject") and dry_run:
+            click.echo(f"would {step.action} submission {step.submission_id} "
                        f"(session {step.session_id})")
         elif step.action == "settle on Prolific":
             click.echo(f"settle on Prolific: submission {step.submission_id} (session "
                        f"{step.session_id}, reviewed {step.decision}, {step.status})")
-    approved = 0 if dry_run else prolific.pay(client, steps)
     n = Counter(step.action for step in steps)
-    head = f"would approve {n['approve']}" if dry_run else f"approved {approved}"
+    if dry_run:
+        head = f"would approve {n['approve']}, would reject {n['reject']}"
+    else:
+        approved, rejected = prolific.pay(client, steps, rejection)
+        head = f"approved {approved}, rejected {rejected}"
     click.echo(f"{head}, already done {n['done']}, to settle on Prolific "
                f"{n['settle on Prolific']}, unreviewed {n['unreviewed']}")
     if n["unmatched"]:

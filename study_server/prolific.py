@@ -12,14 +12,20 @@ which is not idempotent (``study_server.bonuses`` keeps the ledger). Following
 ``_links.next.href`` to the next page of a list is an assumption not checked against a
 live response.
 
-Rejections are not sent from here: Prolific asks for a message of at least 100 characters
-and a category, and its policy allows rejecting only for failed attention checks, so
-sessions reviewed ``screened_out`` are left for the researcher to settle on Prolific.
+Rejections (API reference, Submissions, "Approve or reject a submission"; read 2026-12-03):
+the same transition with ``{"action": "REJECT", "message": …, "rejection_category": …}``;
+the message must be at least 100 characters, the category is one of Prolific's (its list
+is not checked here: Prolific refuses an unknown one). Only sessions an admin reviewed
+``rejected`` are rejected, and the admin page allows that only after two failed attention
+(catch) checks, Prolific's rule. Sessions reviewed ``screened_out`` are left for the
+researcher to settle on Prolific (its SCREENED OUT transition needs screen-out codes set
+up on Prolific).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,17 +37,37 @@ from db.models import PaymentIdentity, Review, Study, StudySession
 from study_server import scheduling
 from stylestudy.errors import UserError
 
-__all__ = ["API_URL", "FINISHED", "PayStep", "ProlificClient", "ProlificRefused",
-           "client_from_env", "pay", "payment_plan", "reconcile", "require_prolific",
-           "session_identities"]
+__all__ = ["API_URL", "FINISHED", "MIN_REJECT_MESSAGE", "PayStep", "ProlificClient",
+           "ProlificRefused", "Rejection", "client_from_env", "pay", "payment_plan",
+           "reconcile", "require_prolific", "session_identities"]
 
 API_URL = "https://api.prolific.com"
+#: the shortest rejection message Prolific accepts (API reference, transition-submission)
+MIN_REJECT_MESSAGE = 100
 #: statuses of a submission the participant finished (Prolific's submission object)
 FINISHED = ("AWAITING REVIEW", "APPROVED", "REJECTED", "PARTIALLY APPROVED", "SCREENED OUT")
 
 
 class ProlificRefused(UserError):
     """Prolific answered 4xx: the request was refused and changed nothing."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """What Prolific needs to reject a submission: the participant's message (at least
+    ``MIN_REJECT_MESSAGE`` characters) and a category name such as Prolific lists."""
+
+    message: str
+    category: str
+
+    def __post_init__(self) -> None:
+        if len(self.message.strip()) < MIN_REJECT_MESSAGE:
+            raise UserError(f"a rejection message must be at least {MIN_REJECT_MESSAGE} "
+                            f"characters (Prolific's rule); this one has "
+                            f"{len(self.message.strip())}")
+        if not re.fullmatch(r"[A-Z][A-Z_]{1,63}", self.category):
+            raise UserError(f"rejection category {self.category!r} must be one of "
+                            "Prolific's category names, in capitals (e.g. FAILED_CHECK)")
 
 
 class ProlificClient:
@@ -84,6 +110,11 @@ class ProlificClient:
     def approve(self, submission_id: str) -> None:
         self._call("POST", f"{self.base}/api/v1/submissions/{submission_id}/transition/",
                    json={"action": "APPROVE"})
+
+    def reject(self, submission_id: str, rejection: Rejection) -> None:
+        self._call("POST", f"{self.base}/api/v1/submissions/{submission_id}/transition/",
+                   json={"action": "REJECT", "message": rejection.message,
+                         "rejection_category": rejection.category})
 
     def set_up_bonuses(self, study_id: str, csv_bonuses: str) -> str:
         """Set up (not pay) a bulk bonus for submissions of one Prolific study; its id."""
@@ -177,15 +208,18 @@ class PayStep:
 
     @property
     def action(self) -> str:
-        """``approve``, ``done`` (not awaiting review), ``settle on Prolific`` (reviewed
-        ``screened_out``), ``unreviewed`` or ``unmatched``."""
+        """``approve`` or ``reject`` (awaiting review), ``done`` (not awaiting review),
+        ``settle on Prolific`` (reviewed ``screened_out``), ``unreviewed`` or
+        ``unmatched``."""
         if self.session_id is None:
             return "unmatched"
         if self.decision is None:
             return "unreviewed"
-        if self.decision != "approved":
+        if self.decision == "screened_out":
             return "settle on Prolific"
-        return "approve" if self.status == "AWAITING REVIEW" else "done"
+        if self.status != "AWAITING REVIEW":
+            return "done"
+        return "approve" if self.decision == "approved" else "reject"
 
 
 def payment_plan(client: ProlificClient, s: Session, study: Study,
@@ -199,15 +233,27 @@ def payment_plan(client: ProlificClient, s: Session, study: Study,
             for sub, sid in _matched(client, s, study, study_ids)]
 
 
-def pay(client: ProlificClient, steps: list[PayStep]) -> int:
-    """Approve every step whose action is ``approve``; the number approved."""
-    done = 0
+def pay(client: ProlificClient, steps: list[PayStep],
+        rejection: Rejection | None = None) -> tuple[int, int]:
+    """Approve every ``approve`` step and reject every ``reject`` step with ``rejection``
+    (needed when there is one, checked before any call); (approved, rejected)."""
+    n_reject = sum(step.action == "reject" for step in steps)
+    if n_reject and rejection is None:
+        raise UserError(f"{n_reject} session(s) were reviewed 'rejected': give "
+                        "--reject-message (at least 100 characters, shown to the "
+                        "participant) and --reject-category")
+    done = {"approve": 0, "reject": 0}
     for step in steps:
-        if step.action == "approve":
-            try:
+        if step.action not in done:
+            continue
+        try:
+            if step.action == "approve":
                 client.approve(step.submission_id)
-            except UserError as exc:
-                raise UserError(f"{exc.message} (session {step.session_id}; {done} approved "
-                                "before it; running the command again is safe)") from None
-            done += 1
-    return done
+            else:
+                client.reject(step.submission_id, rejection)
+        except UserError as exc:
+            raise UserError(f"{exc.message} (session {step.session_id}; {done['approve']} "
+                            f"approved and {done['reject']} rejected before it; running the "
+                            "command again is safe)") from None
+        done[step.action] += 1
+    return done["approve"], done["reject"]

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from study_helpers import add_session, spec
 
 from db.engine import session_scope
-from db.models import AdminUser, Bonus, Review, SessionEvent, Study, StudySession
+from db.models import AdminUser, Bonus, Review, SessionEvent, Study, StudySession, Trial
 from study_server.active import run_round
 from study_server.admin import set_admin_password
+from study_server.client import ApiClient
 from study_server.simulate import local_server, simulate
 from study_server.studies import create_study, set_max_participants
 from stylestudy.errors import UserError
@@ -165,6 +166,57 @@ def test_dashboard_state_exports_review(admin, engine, db_url):
     with session_scope(engine) as ss:
         assert [(x.session_id, x.decision) for x in ss.scalars(select(Review))] == [
             (1, "approved")]
+
+
+def _session_answering_catches(url: str, engine, slug: str, wrong: int) -> int:
+    """A completed session whose first ``wrong`` catch trials are answered wrongly."""
+    c = ApiClient(url)
+    status, body = c.request("POST", f"/api/studies/{slug}/sessions", {"consent": True})
+    assert status == 201, body
+    c.token = body["token"]
+    _, state = c.request("GET", "/api/session")
+    with session_scope(engine) as ss:
+        kinds = {t.public_id: (t.kind, t.left_is_a, t.session_id)
+                 for t in ss.scalars(select(Trial))}
+    misses = 0
+    for trial in state["trials"]:
+        kind, left_is_a, sid = kinds[trial["id"]]
+        miss = kind == "catch" and misses < wrong  # a catch expects option A
+        misses += miss
+        choice = ("right" if left_is_a else "left") if miss else \
+            ("left" if left_is_a else "right")
+        assert c.request("POST", "/api/responses", {"response_id": str(uuid.uuid4()),
+                                                    "trial": trial["id"], "choice": choice,
+                                                    "rt_ms": 900})[0] == 201
+    assert misses == wrong
+    assert c.request("POST", "/api/session/complete", {})[0] == 200
+    return sid
+
+
+def test_reject_only_after_two_failed_attention_checks(admin, engine):
+    """Rejecting is an explicit admin action allowed after two failed catch trials
+    (Prolific's rule): offered and recorded for such a session, refused (409) with one
+    failure; a made-up decision is a 400."""
+    create_study(spec(slug="s3", min_catch_trials=2, practice_trials=0), engine)
+    one = _session_answering_catches(admin, engine, "s3", 1)
+    two = _session_answering_catches(admin, engine, "s3", 2)
+    s = login(admin)
+    page = s.get(f"{admin}/admin/study/s3").text
+    forms = re.findall(r'review/(\d+)" class="inline">\s*<input[^>]*csrf_token[^>]*>\s*'
+                       r'<input type="hidden" name="decision" value="(\w+)"', page)
+    assert sorted(forms) == sorted([(str(one), "approved"), (str(one), "screened_out"),
+                                    (str(two), "approved"), (str(two), "screened_out"),
+                                    (str(two), "rejected")])
+    url = f"{admin}/admin/study/s3/review"
+    r = s.post(f"{url}/{one}", data={"decision": "rejected", "csrf_token": csrf(page)})
+    assert r.status_code == 409 and "failed 1" in r.text
+    r = s.post(f"{url}/{one}", data={"decision": "fired", "csrf_token": csrf(page)})
+    assert r.status_code == 400
+    r = s.post(f"{url}/{two}", data={"decision": "rejected", "csrf_token": csrf(page)})
+    assert r.status_code == 200
+    with session_scope(engine) as ss:
+        assert [(x.session_id, x.decision) for x in ss.scalars(select(Review))] == [
+            (two, "rejected")]
 
 
 def test_payments_download(admin, engine):

@@ -11,11 +11,19 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, update
-from study_helpers import refused_downgrade, spec
+from sqlalchemy import delete, func, select, update
+from study_helpers import add_session, refused_downgrade, spec
 
 from db.engine import session_scope
-from db.models import DesignCell, Participant, Response, SessionEvent, StudySession, Trial
+from db.models import (
+    DesignCell,
+    Participant,
+    Response,
+    Review,
+    SessionEvent,
+    StudySession,
+    Trial,
+)
 from study_server import participation
 from study_server.client import ApiClient
 from study_server.studies import create_study, set_study_state
@@ -287,6 +295,27 @@ def test_downgrade_keeps_cohorts(server, engine, cset):
     refused_downgrade(engine, "0005", "1 session\\(s\\) carry a cohort")
     with session_scope(engine) as s:
         assert s.scalars(select(StudySession.cohort)).all() == ["x"]
+
+
+def test_rejections_are_kept_by_the_schema(engine, cset):
+    """Revision 0007 admits the decision 'rejected'; its downgrade refuses while one is
+    stored, and without one it restores the old rule, which refuses 'rejected'."""
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    from db.migrate import alembic_config
+
+    study = create_study(spec(), engine)
+    sid = add_session(engine, study.id, {"participant": "x"}, "rejected", platform="link")
+    refused_downgrade(engine, "0006", "1 review\\(s\\) are rejections")
+    with session_scope(engine, write=True) as s:
+        s.execute(delete(Review))
+    with engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    with pytest.raises(IntegrityError), session_scope(engine, write=True) as s:
+        s.add(Review(session_id=sid, decision="rejected", admin="ada"))
 
 
 def test_not_sure_only_where_allowed(server, engine, cset, db_url, monkeypatch):

@@ -28,6 +28,10 @@ from stylestudy.cli import cli
 from stylestudy.errors import UserError
 
 TOKEN = "prolific-test-token"
+#: the stand-in's rejection categories (two names; Prolific's full list is not checked)
+CATEGORIES = ("FAILED_CHECK", "LOW_EFFORT")
+REJECT_TEXT = ("You answered two of the attention checks in this study wrongly; they compare "
+               "an image with an obvious mismatch, as the instructions explained.")
 
 
 @dataclass
@@ -38,6 +42,7 @@ class FakeProlific:
 
     subs: dict[str, dict] = field(default_factory=dict)
     transitions: list[str] = field(default_factory=list)
+    rejections: list[tuple[str, str, str]] = field(default_factory=list)  # sub, category, text
     bulks: dict[str, list[tuple[str, Decimal]]] = field(default_factory=dict)
     payments: list[tuple[str, Decimal]] = field(default_factory=list)  # (submission, amount)
     pay_fault: str | None = None
@@ -65,12 +70,22 @@ def fake_prolific(api: FakeProlific) -> Flask:
 
     @app.post("/api/v1/submissions/<sub_id>/transition/")
     def transition(sub_id: str):
-        sub = subs.get(sub_id)
-        if sub is None or request.json.get("action") != "APPROVE":
+        """APPROVE, or REJECT with a message of at least 100 characters and a category
+        (Prolific's API reference); idempotent."""
+        sub, body = subs.get(sub_id), request.json
+        action = body.get("action")
+        if sub is None or action not in ("APPROVE", "REJECT"):
             return jsonify({"error": "bad request"}), 400
+        if action == "REJECT" and (len(body.get("message") or "") < 100
+                                   or body.get("rejection_category") not in CATEGORIES):
+            return jsonify({"error": "message or rejection_category invalid"}), 400
         if sub["status"] == "AWAITING REVIEW":
-            sub["status"] = "APPROVED"
-            transitions.append(sub_id)
+            if action == "APPROVE":
+                sub["status"] = "APPROVED"
+                transitions.append(sub_id)
+            else:
+                sub["status"] = "REJECTED"
+                api.rejections.append((sub_id, body["rejection_category"], body["message"]))
         return jsonify(sub)
 
     @app.post("/api/v1/submissions/bonus-payments/")
@@ -178,17 +193,18 @@ def test_pay_approves_reviewed_awaiting_only_and_reruns_safely(study, prolific_a
     assert res.exit_code == 0, res.output
     assert re.search(r"would approve submission se-pp1 \(session \d+\)", res.output)
     # unreviewed: pp4 (returned on Prolific); unmatched: the stranger and pp5's impostor
-    assert "would approve 1, already done 1, to settle on Prolific 1, unreviewed 1" \
-        in res.output
+    assert "would approve 1, would reject 0, already done 1, to settle on Prolific 1, " \
+        "unreviewed 1" in res.output
     assert "settle on Prolific: submission se-pp2" in res.output
     assert "2 submission(s) match no session" in res.output
     assert transitions == []
     res = CliRunner().invoke(cli, ["prolific", "pay", "s1"])
-    assert res.exit_code == 0 and "approved 1, already done 1" in res.output
+    assert res.exit_code == 0 and "approved 1, rejected 0, already done 1" in res.output
     assert transitions == ["se-pp1"] and subs["se-pp1"]["status"] == "APPROVED"
     assert subs["se-pp2"]["status"] == "SCREENED OUT"  # never rejected from here
     res = CliRunner().invoke(cli, ["prolific", "pay", "s1"])
-    assert "approved 0, already done 2" in res.output and transitions == ["se-pp1"]
+    assert "approved 0, rejected 0, already done 2" in res.output
+    assert transitions == ["se-pp1"]
 
 
 def test_bad_token_missing_token_and_wrong_platform(study, engine, monkeypatch):
@@ -219,6 +235,41 @@ def session_ids(engine) -> dict[str, int]:
 
 def prolific(*args: str):
     return CliRunner().invoke(cli, ["prolific", *args])
+
+
+def test_pay_rejects_sessions_reviewed_rejected(study, prolific_api, engine):
+    """A session reviewed ``rejected`` is rejected with the given message and category,
+    once; without them, or with a message shorter than Prolific's 100 characters or a
+    category not in capitals, nothing at all is sent; Prolific refusing a category is one
+    clear error."""
+    add_session(engine, study.id, {"PROLIFIC_PID": "pp6", "SESSION_ID": "se-pp6",
+                                   "STUDY_ID": "st"}, "rejected")
+    prolific_api.subs["se-pp6"] = submission("se-pp6", "pp6", "AWAITING REVIEW")
+    assert len(REJECT_TEXT) >= 100
+    res = prolific("pay", "s1", "--dry-run")
+    assert res.exit_code == 0 and "would reject submission se-pp6" in res.output
+    assert "would approve 1, would reject 1, already done 1" in res.output
+    for args, words in [((), "give --reject-message"),
+                        (("--reject-message", "too short", "--reject-category",
+                          "FAILED_CHECK"), "at least 100 characters"),
+                        (("--reject-message", REJECT_TEXT, "--reject-category", "failed"),
+                         "in capitals"),
+                        (("--reject-message", REJECT_TEXT), "give both")]:
+        res = prolific("pay", "s1", *args)
+        assert res.exit_code != 0 and words in res.output and "Traceback" not in res.output
+    assert prolific_api.transitions == [] and prolific_api.rejections == []
+    res = prolific("pay", "s1", "--reject-message", REJECT_TEXT, "--reject-category",
+                   "NOT_A_CATEGORY")
+    assert res.exit_code != 0 and "HTTP 400" in res.output and "session" in res.output
+    assert prolific_api.rejections == []
+    res = prolific("pay", "s1", "--reject-message", REJECT_TEXT, "--reject-category",
+                   "FAILED_CHECK")
+    assert res.exit_code == 0 and "approved 0, rejected 1" in res.output, res.output
+    assert prolific_api.rejections == [("se-pp6", "FAILED_CHECK", REJECT_TEXT)]
+    assert prolific_api.subs["se-pp6"]["status"] == "REJECTED"
+    res = prolific("pay", "s1")  # nothing awaits review: no message needed, nothing sent
+    assert res.exit_code == 0 and "approved 0, rejected 0, already done 3" in res.output
+    assert len(prolific_api.rejections) == 1
 
 
 def test_bonus_pays_each_session_once_per_reason(study, prolific_api, engine, tmp_path):
