@@ -88,11 +88,13 @@ def load_judgments(source: str, csv: bool = False) -> tuple[pd.DataFrame, dict[s
 def analyze(df: pd.DataFrame, settings: Settings | None = None,
             out_dir: str | os.PathLike | None = None, title: str = "study",
             full: bool = True, progress: bool = False,
-            metrics: pd.DataFrame | None = None) -> Report:
+            metrics: pd.DataFrame | None = None,
+            provenance: dict[str, Any] | None = None) -> Report:
     """Analyse a validated long table; write CSV (and, with ``full``, the report) to ``out_dir``.
 
     ``metrics``: the table of ``stylestudy metrics`` (item_id, method, metric columns) for
-    the metric-human agreement section.
+    the metric-human agreement section; ``provenance`` (what shaped the data, e.g. the
+    study's rounds of active sampling) goes into the metadata.
 
     ``full=False`` computes the per-pair statistics and QC only (seconds); ``full=True``
     adds scaling, dependence-aware inference, agreement and the HTML/LaTeX report.
@@ -108,8 +110,11 @@ def analyze(df: pd.DataFrame, settings: Settings | None = None,
     pairs_all = pair_table(df, settings.focal_method, settings.family, settings.alpha)
     position = {q: position_bias(g) for q, g in kept.groupby("question")}
     position_table = pd.DataFrame([{"question": q, **v} for q, v in position.items()])
+    meta = _metadata(settings)
+    if provenance is not None:
+        meta["study"] = provenance
     report = Report(title, settings, df, qc, pairs, pairs_all, position, metrics=metrics,
-                    meta=_metadata(settings))
+                    meta=meta)
     report.scaling["tables"] = {"position_bias": position_table}
     if full:
         from analysis.pipeline import run_full
@@ -134,8 +139,9 @@ def analyze_study(slug: str, out_dir: str | os.PathLike | None = None,
     df, spec = data_mod.load_study(slug)
     settings = settings or load_settings(settings_file, spec)
     df, title = _cohort(df, slug, cohort)
+    provenance = {**data_mod.study_provenance(slug), "cohort": cohort}
     return analyze(df, settings, out_dir, title=title, full=full, progress=progress,
-                   metrics=load_metrics(metrics_file))
+                   metrics=load_metrics(metrics_file), provenance=provenance)
 
 
 def _cohort(df: pd.DataFrame, title: str, cohort: str | None) -> tuple[pd.DataFrame, str]:

@@ -23,6 +23,7 @@ __all__ = [
     "REQUIRED",
     "load_csv",
     "load_study",
+    "study_provenance",
     "pwcmp_table",
     "only_cohort",
     "real_trials",
@@ -244,3 +245,24 @@ def load_study(slug: str, engine: Any = None) -> tuple[pd.DataFrame, dict[str, A
     if df is None:
         raise UserError(f"study {slug!r} has no responses yet")
     return df, spec
+
+
+def study_provenance(slug: str, engine: Any = None) -> dict[str, Any]:
+    """What shaped study ``slug``'s data: its design version and the rounds of active
+    sampling that raised cell targets (``design_round``)."""
+    from sqlalchemy import select
+
+    from db.engine import session_scope
+    from db.models import DesignRound, Study
+
+    with session_scope(engine) as s:
+        study = s.scalar(select(Study).where(Study.slug == slug))
+        if study is None:
+            raise UserError(f"no study named {slug!r}")
+        rounds = s.scalars(select(DesignRound).where(DesignRound.study_id == study.id)
+                           .order_by(DesignRound.number)).all()
+        return {"slug": slug, "design_version": study.design_version,
+                "judgments_per_cell": (study.spec or {}).get("judgments_per_cell"),
+                "design_rounds": [{"number": r.number, "created_at": r.created_at.isoformat(),
+                                   "judgments_used": r.judgments, "cells_raised": len(r.cells),
+                                   **r.settings} for r in rounds]}

@@ -234,6 +234,22 @@ def test_a_round_raises_one_spanning_tree_per_group(warmed, db_url):
     assert r2.number == 2 and r2.judgments == len(real) + 12 and r2.open_places == 24
 
 
+def test_analysis_records_the_rounds(warmed, tmp_path):
+    """The report's metadata says how the design was shaped: each round's seed, mode and
+    size, so an adaptive design is never mistaken for a fixed one."""
+    import json
+
+    from analysis.api import analyze_study
+
+    r = run_round("s1", seed=5, engine=warmed)
+    analyze_study("s1", tmp_path, full=False)
+    meta = json.loads((tmp_path / "metadata.json").read_text())["study"]
+    assert (meta["slug"], meta["judgments_per_cell"], meta["cohort"]) == ("s1", 1, None)
+    [rnd] = meta["design_rounds"]
+    assert (rnd["number"], rnd["seed"], rnd["mode"], rnd["cells_raised"],
+            rnd["judgments_used"]) == (1, 5, "full", 12, r.judgments)
+
+
 def test_dry_run_is_reproducible_and_changes_nothing(warmed):
     a = run_round("s1", seed=9, dry_run=True, engine=warmed)
     b = run_round("s1", seed=9, dry_run=True, engine=warmed)
