@@ -211,14 +211,17 @@ def study_state(slug: str):
 @bp.post("/study/<slug>/cap")
 @login_required
 def study_cap(slug: str):
-    """Set (a positive number) or lift (empty) the study's participant cap."""
+    """Set (a positive number) or lift (empty) the study's participant cap, or that of
+    the cohort the form names."""
     raw = request.form.get("max_participants", "").strip()
     if raw and not (raw.isdigit() and int(raw) >= 1):
         abort(400, description="the cap must be a positive whole number, or empty for none")
+    _study(slug)
     try:
-        set_max_participants(slug, int(raw) if raw else None, engine())
+        set_max_participants(slug, int(raw) if raw else None, engine(),
+                             cohort=request.form.get("cohort") or None)
     except UserError as exc:
-        abort(404, description=exc.message)
+        abort(400, description=exc.message)
     return redirect(url_for("admin.study_view", slug=slug))
 
 

@@ -59,9 +59,19 @@ def test_places_by_cohort(admin, engine, db_url):
         n = dict(ss.execute(select(StudySession.cohort, func.count())
                             .group_by(StudySession.cohort)).all())
     assert sum(n.values()) == 4 and set(n) <= {"x", "y"}
-    page = login(admin).get(f"{admin}/admin/study/s2").text
+    s = login(admin)
+    page = s.get(f"{admin}/admin/study/s2").text
     assert re.search(rf'id="cohorts">Places by cohort \(g\):\s*x {n.get("x", 0)} of 5; '
                      rf'y {n.get("y", 0)} of no cap', page), page
+    cap = f"{admin}/admin/study/s2/cap"
+    r = s.post(cap, data={"cohort": "y", "max_participants": "7", "csrf_token": csrf(page)})
+    assert r.status_code == 200 and re.search(r"y \d+ of 7</p>", r.text)
+    r = s.post(cap, data={"cohort": "z", "max_participants": "7", "csrf_token": csrf(page)})
+    assert r.status_code == 400 and "no cohort &#39;z&#39;" in r.text
+    assert s.post(cap, data={"cohort": "y", "max_participants": "7"}).status_code == 400
+    with session_scope(engine) as ss:
+        caps = ss.scalar(select(Study.spec).where(Study.slug == "s2"))["cohorts"]["caps"]
+    assert caps == {"x": 5, "y": 7}
 
 
 def test_password_is_hashed(admin, engine):
