@@ -253,14 +253,14 @@ def study_provenance(slug: str, engine: Any = None) -> dict[str, Any]:
     from sqlalchemy import select
 
     from db.engine import session_scope
-    from db.models import DesignRound, Study
+    from db.models import Study
+    from study_server.active import design_rounds
 
     with session_scope(engine) as s:
         study = s.scalar(select(Study).where(Study.slug == slug))
         if study is None:
             raise UserError(f"no study named {slug!r}")
-        rounds = s.scalars(select(DesignRound).where(DesignRound.study_id == study.id)
-                           .order_by(DesignRound.number)).all()
+        rounds = design_rounds(s, study.id)
         return {"slug": slug, "design_version": study.design_version,
                 "judgments_per_cell": (study.spec or {}).get("judgments_per_cell"),
                 "design_rounds": [{"number": r.number, "created_at": r.created_at.isoformat(),

@@ -37,8 +37,10 @@ def item_id(content: Asset, style: Asset) -> str:
     return f"{asset_name(content)}+{asset_name(style)}"
 
 
-def judgment_rows(s: Session, slug: str) -> list[dict[str, Any]]:
-    """Every stored response of study ``slug`` as a long-format row, in session order.
+def judgment_rows(s: Session, slug: str, session_id: int | None = None
+                  ) -> list[dict[str, Any]]:
+    """Every stored response of study ``slug`` (of one session, given ``session_id``) as a
+    long-format row, in session order.
 
     Keys starting with ``_`` carry what only the JSON export needs (stimulus tokens,
     times); the rest are the columns of the long CSV (analysis.md §1).
@@ -48,6 +50,9 @@ def judgment_rows(s: Session, slug: str) -> list[dict[str, Any]]:
         raise UserError(f"no study {slug!r}")
     content, style, ref, a, b = (aliased(Asset) for _ in range(5))
     ma, mb = aliased(Method), aliased(Method)
+    which = [StudySession.study_id == study.id]
+    if session_id is not None:
+        which.append(StudySession.id == session_id)
     rows = s.execute(
         select(Response, Trial, DesignCell, StudySession, Participant.pid_hash, content,
                style, ma.label, mb.label, ref.token, a.token, b.token)
@@ -61,11 +66,11 @@ def judgment_rows(s: Session, slug: str) -> list[dict[str, Any]]:
         .join(a, a.id == DesignCell.a_asset_id).join(b, b.id == DesignCell.b_asset_id)
         .outerjoin(ma, ma.id == DesignCell.method_a_id)
         .outerjoin(mb, mb.id == DesignCell.method_b_id)
-        .where(StudySession.study_id == study.id)
+        .where(*which)
         .order_by(StudySession.id, Trial.position)).all()
     repeat_pub = dict(s.execute(select(Trial.id, Trial.public_id).join(
         StudySession, StudySession.id == Trial.session_id).where(
-        StudySession.study_id == study.id, Trial.kind == "real")).all())
+        *which, Trial.kind == "real")).all())
     out = []
     for resp, trial, cell, sess, pid, c, st, la, lb, rt, at, bt in rows:
         la, lb = la or "", lb or ""

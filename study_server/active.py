@@ -24,7 +24,8 @@ from db.models import DesignCell, DesignRound, Method, Study
 from study_server.asap import next_pairs
 from stylestudy.errors import UserError
 
-__all__ = ["ALGORITHM", "Round", "kept_judgments", "run_round", "watch_step"]
+__all__ = ["ALGORITHM", "Round", "design_rounds", "kept_judgments", "run_round",
+           "watch_step"]
 
 #: provenance of the pair choice (study_server/asap.py follows this code exactly)
 ALGORITHM = "ASAP mst (gfxdisp/asap python/asap_cpu.py @ 90082a3)"
@@ -97,6 +98,12 @@ def _choose(groups: dict[Group, dict[frozenset, int]], judged: list[tuple[Group,
         chosen += [cells[frozenset((labels[i], labels[j]))]
                    for i, j in next_pairs(wins, rng, allowed, approx, selective)]
     return chosen
+
+
+def design_rounds(s, study_id: int) -> list[DesignRound]:
+    """A study's rounds, first first."""
+    return list(s.scalars(select(DesignRound).where(DesignRound.study_id == study_id)
+                          .order_by(DesignRound.number)))
 
 
 def _study(s, slug: str) -> Study:

@@ -35,7 +35,6 @@ from db.models import (
     Asset,
     Bonus,
     DesignCell,
-    DesignRound,
     Method,
     Review,
     SessionEvent,
@@ -43,6 +42,7 @@ from db.models import (
     StudySession,
 )
 from study_server import exports, payments
+from study_server.active import design_rounds
 from study_server.bonuses import money
 from study_server.db import commit, engine, get_db
 from study_server.limits import limiter
@@ -178,23 +178,22 @@ def study_view(slug: str):
             .order_by(SessionEvent.session_id, SessionEvent.kind)):
         events.setdefault(sid, []).append(f"{kind} {n}")
     secret = current_app.config["SECRET"]
+    spec = stored_spec(study.spec)
     subs = [{"s": x, "qc": qc.get(x.id), "review": reviews.get(x.id),
-             "can_reject": bool(qc.get(x.id)) and (qc[x.id].catch_n - qc[x.id].catch_correct
-                                                   >= MIN_FAILED_CHECKS),
+             "can_reject": x.id in qc and qc[x.id].catch_failures >= MIN_FAILED_CHECKS,
              "events": ", ".join(events.get(x.id, [])), "bonus": ", ".join(bonus.get(x.id, [])),
              "code": completion_code(secret, study.spec, x.id, x.outcome) if x.outcome else ""}
             for x in sessions]
     return render_template(
         "admin/study.html", study=study, cells=cells, states=states, subs=subs,
-        cap=stored_spec(study.spec)["max_participants"],
+        cap=spec["max_participants"],
         places_taken=counted_participants(s, study.id),
         cohorts=[(name, counted_participants(s, study.id, cohort=name), cap) for name, cap in
-                 (stored_spec(study.spec)["cohorts"] or {"caps": {}})["caps"].items()],
+                 (spec["cohorts"] or {"caps": {}})["caps"].items()],
         catch_accuracy=(catch_ok / catch_n) if catch_n else None,
         median_rt=statistics.median(rts) if rts else None,
         flagged=[q for q in qc.values() if q.flags],
-        rounds=s.scalars(select(DesignRound).where(DesignRound.study_id == study.id)
-                         .order_by(DesignRound.number)).all(),
+        rounds=design_rounds(s, study.id),
         actions=[st for st, froms in STUDY_TRANSITIONS.items() if study.state in froms])
 
 
@@ -231,9 +230,8 @@ MIN_FAILED_CHECKS = 2
 
 
 def _failed_checks(s, study: Study, session_id: int) -> int:
-    q = session_qc([r for r in exports.judgments(s, study.slug)
-                    if r["session_id"] == session_id]).get(session_id)
-    return q.catch_n - q.catch_correct if q else 0
+    q = session_qc(exports.judgments(s, study.slug, session_id)).get(session_id)
+    return q.catch_failures if q else 0
 
 
 @bp.post("/study/<slug>/review/<int:session_id>")

@@ -141,15 +141,12 @@ def _report_round(slug: str, r, per_pair: int) -> None:
 @click.argument("slug")
 def rounds_cmd(slug: str) -> None:
     """List a study's rounds of active sampling."""
-    from sqlalchemy import select
-
     from db.engine import session_scope
-    from db.models import DesignRound
+    from study_server.active import design_rounds
 
     study = _get_study(slug)
     with session_scope() as s:
-        rounds = s.scalars(select(DesignRound).where(DesignRound.study_id == study.id)
-                           .order_by(DesignRound.number)).all()
+        rounds = design_rounds(s, study.id)
         for r in rounds:
             st = r.settings
             click.echo(f"round {r.number}\t{r.created_at:%Y-%m-%d %H:%M}\t{r.judgments} "

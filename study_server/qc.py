@@ -30,6 +30,10 @@ class SessionQC:
     def catch_accuracy(self) -> float | None:
         return self.catch_correct / self.catch_n if self.catch_n else None
 
+    @property
+    def catch_failures(self) -> int:
+        return self.catch_n - self.catch_correct
+
 
 def session_qc(rows: list[dict], rules: QCRules | None = None) -> dict[int, SessionQC]:
     """QC per session from long-format rows (``study_server.exports.judgments``), flagged
@@ -59,8 +63,7 @@ def session_qc(rows: list[dict], rules: QCRules | None = None) -> dict[int, Sess
     for sid, q in out.items():
         if sid in rts:
             q.median_rt_ms = statistics.median(rts[sid])
-        fails = q.catch_n - q.catch_correct
-        if q.catch_n and (fails >= rules.catch_max_failures
+        if q.catch_n and (q.catch_failures >= rules.catch_max_failures
                           or q.catch_accuracy < rules.catch_min_accuracy):
             q.flags.append("catch")
         if q.repeat_n and q.repeat_consistent / q.repeat_n < rules.repeat_min_consistency:

@@ -19,6 +19,7 @@ from db.models import AdminUser, Bonus, Review, SessionEvent, Study, StudySessio
 from study_server.active import run_round
 from study_server.admin import set_admin_password
 from study_server.client import ApiClient
+from study_server.exports import judgments
 from study_server.simulate import local_server, simulate
 from study_server.studies import create_study, set_max_participants
 from stylestudy.errors import UserError
@@ -227,6 +228,9 @@ def test_reject_only_after_two_failed_attention_checks(admin, engine):
     with session_scope(engine) as ss:
         assert [(x.session_id, x.decision) for x in ss.scalars(select(Review))] == [
             (two, "rejected")]
+        every = judgments(ss, "s3")
+        assert judgments(ss, "s3", two) == [r for r in every if r["session_id"] == two]
+        assert {r["session_id"] for r in every} == {one, two}
 
 
 def test_payments_download(admin, engine):
