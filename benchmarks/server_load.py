@@ -104,8 +104,11 @@ def _start(url: str, n: int) -> tuple[list[tuple[str, list[int]]], int, list[flo
         nonlocal errors
         c = ApiClient(url)
         t0 = time.perf_counter()
-        status, body = c.request("POST", "/api/studies/load/sessions", {"consent": True},
-                                 retries=0)
+        try:
+            status, body = c.request("POST", "/api/studies/load/sessions", {"consent": True},
+                                     retries=0)
+        except ConnectionError:  # timed out or refused: counted as a failed start
+            status = 0
         lat.append(time.perf_counter() - t0)
         if status == 201:
             c.token = body["token"]

@@ -15,12 +15,12 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from study_server import participation as flow
 from study_server.db import commit, get_db
-from study_server.limits import limiter, token_or_ip
+from study_server.limits import limiter, session_limit
 from study_server.openapi import openapi_document
 from study_server.participant import MOBILE_UA
 from study_server.participation import ApiError
 from study_server.platforms import EntryError, parse_entry
-from study_server.security import check_origin
+from study_server.security import check_origin, token_hash
 
 __all__ = ["bp"]
 
@@ -37,6 +37,17 @@ def _token() -> str | None:
     if auth.startswith("Bearer "):
         return auth[7:].strip() or None
     return None
+
+
+def _limit(token: str | None) -> None:
+    """Count a write against its session's rate limit; a token that matches no session
+    counts against the sender's address."""
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return
+    th = token_hash(token) if token else None
+    if th is not None and flow.session_for(get_db(write=True), th) is None:
+        th = None
+    session_limit.check(th)
 
 
 def _has_nul(value: Any) -> bool:
@@ -117,10 +128,11 @@ def state() -> Response:
 
 
 @bp.post("/responses")
-@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
 def responses() -> tuple[Response, int]:
     """Store one judgment (idempotent by ``response_id``)."""
-    status, body = flow.record_response(get_db(write=True), _token(), _json(), _secret())
+    token = _token()
+    _limit(token)
+    status, body = flow.record_response(get_db(write=True), token, _json(), _secret())
     commit()
     return jsonify(body), status
 
@@ -132,11 +144,11 @@ def _beacon() -> tuple[str | None, dict[str, Any]]:
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
     token = body.get("token") if isinstance(body.get("token"), str) else None
+    _limit(token)
     return token, body
 
 
 @bp.post("/beacon")
-@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
 def beacon() -> tuple[Response, int]:
     """``navigator.sendBeacon`` flush: like /responses with the token in the body."""
     token, body = _beacon()
@@ -146,16 +158,16 @@ def beacon() -> tuple[Response, int]:
 
 
 @bp.post("/events")
-@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
 def events() -> tuple[Response, int]:
     """Log a client event (idempotent by ``event_id``)."""
-    stored = flow.record_event(get_db(write=True), _token(), _json())
+    token = _token()
+    _limit(token)
+    stored = flow.record_event(get_db(write=True), token, _json())
     commit()
     return jsonify({"stored": stored}), 201 if stored else 200
 
 
 @bp.post("/events/beacon")
-@limiter.limit(lambda: current_app.config["RESPONSE_LIMIT"], key_func=token_or_ip)
 def events_beacon() -> tuple[Response, int]:
     """``navigator.sendBeacon`` flush of a queued event: like /events with the token in
     the body."""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import time
 from typing import Any
 
-from flask import Flask, Request, Response, g, jsonify, request
+from flask import Flask, Request, Response, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
@@ -17,14 +14,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from study_server import admin, api, participant
 from study_server import db as study_db
-from study_server.limits import limiter
+from study_server.limits import init_limits, storage_options
 from study_server.participation import ApiError
-from study_server.security import token_hash
+from study_server.request_log import RequestLog
 from stylestudy import config as ss_config
 
 __all__ = ["create_app"]
-
-request_log = logging.getLogger("stylestudy.requests")
 
 
 def default_config() -> dict[str, Any]:
@@ -40,6 +35,8 @@ def default_config() -> dict[str, Any]:
         "LOGIN_LIMIT": env.get("STYLESTUDY_LOGIN_LIMIT", "10/minute"),
         "RATELIMIT_ENABLED": env.get("STYLESTUDY_RATELIMIT", "on") != "off",
         "RATELIMIT_STORAGE_URI": env.get("STYLESTUDY_RATELIMIT_STORAGE", "memory://"),
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # a dead Redis must not refuse anyone
+        "WORKERS": 1,  # processes serving the app; `stylestudy serve` sets it
         "RATELIMIT_KEY_PREFIX": env.get("STYLESTUDY_RATELIMIT_PREFIX", "stylestudy"),
         "PROXIES": int(env.get("STYLESTUDY_PROXIES", "0")),
         "SESSION_COOKIE_SECURE": env.get("STYLESTUDY_INSECURE_COOKIES", "") != "1",
@@ -65,13 +62,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(default_config())
     app.config.update(config or {})
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                          storage_options(app.config["RATELIMIT_STORAGE_URI"]))
     app.json.sort_keys = False
     app.session_interface = _CookielessApi()
     if app.config["PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXIES"],
                                 x_proto=app.config["PROXIES"], x_host=app.config["PROXIES"])
+    if app.config["REQUEST_LOG"]:
+        app.wsgi_app = RequestLog(app.wsgi_app)
     study_db.init_app(app)
-    limiter.init_app(app)
+    init_limits(app)
     app.register_blueprint(participant.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
@@ -107,22 +108,4 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         resp.headers["Retry-After"] = "1"
         return resp, 503
 
-    if app.config["REQUEST_LOG"]:
-        @app.before_request
-        def _t0() -> None:
-            g.t0 = time.perf_counter()
-
-        @app.after_request
-        def _log(resp: Response) -> Response:
-            t0 = g.get("t0")
-            if t0 is not None and request_log.isEnabledFor(logging.INFO):
-                path = "/s/…" if request.path.startswith("/s/") else request.path
-                record = {"method": request.method, "path": path, "status": resp.status_code,
-                          "ms": round((time.perf_counter() - t0) * 1000, 2),
-                          "pid": os.getpid()}
-                auth = request.headers.get("Authorization", "")
-                if auth.startswith("Bearer "):  # the session's token_hash prefix
-                    record["session"] = token_hash(auth[7:].strip())[:12]
-                request_log.info(json.dumps(record))
-            return resp
     return app

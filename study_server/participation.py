@@ -296,16 +296,24 @@ _CELLS = DesignCell.__table__
 _RESPONSES = Response.__table__
 
 
-def _session_ids(s: Session, th: str) -> tuple[int, int]:
+def session_for(s: Session, th: str) -> tuple[int, int] | None:
+    """(session id, study id) of a token hash, or None; remembered per process."""
     ids = _token_cache.get(th)
     if ids is None:
         row = s.connection().execute(select(_SESSIONS.c.id, _SESSIONS.c.study_id)
                                      .where(_SESSIONS.c.token_hash == th)).first()
         if row is None:
-            raise ApiError(401, "bad_token", "unknown session token")
+            return None
         if len(_token_cache) > 200_000:
             _token_cache.clear()
         ids = _token_cache[th] = (row.id, row.study_id)
+    return ids
+
+
+def _session_ids(s: Session, th: str) -> tuple[int, int]:
+    ids = session_for(s, th)
+    if ids is None:
+        raise ApiError(401, "bad_token", "unknown session token")
     return ids
 
 

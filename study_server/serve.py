@@ -45,7 +45,7 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 4,
     GunicornServer({"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                     "worker_class": "gthread", "timeout": 60, "graceful_timeout": 10,
                     "keepalive": 5, "preload_app": False, "accesslog": None},
-                   {"DB_POOL_SIZE": threads, **(app_config or {})}).run()
+                   {"DB_POOL_SIZE": threads, "WORKERS": workers, **(app_config or {})}).run()
 
 
 def run_dev(host: str, port: int) -> None:

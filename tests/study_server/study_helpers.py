@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from db.models import (
     Review,
     StudySession,
 )
+from study_server.client import ApiClient
 
 
 def _image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -103,3 +105,18 @@ def refused_downgrade(engine: Engine, to: str, message: str) -> None:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, to)
     assert current_revision(engine) == head_revision(engine)
+
+
+def start(url: str, slug: str = "s1", params: dict | None = None) -> ApiClient:
+    c = ApiClient(url)
+    status, body = c.request("POST", f"/api/studies/{slug}/sessions",
+                             {"consent": True, "params": params or {}})
+    assert status == 201, body
+    c.token = body["token"]
+    return c
+
+
+def answer(c: ApiClient, trial: dict, choice: str = "left") -> tuple[int, dict]:
+    return c.request("POST", "/api/responses", {"response_id": str(uuid.uuid4()),
+                                                "trial": trial["id"], "choice": choice,
+                                                "rt_ms": 900})

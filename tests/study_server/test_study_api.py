@@ -12,7 +12,7 @@ import uuid
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, func, select, update
-from study_helpers import add_session, refused_downgrade, spec
+from study_helpers import add_session, answer, refused_downgrade, spec, start
 
 from db.engine import session_scope
 from db.models import (
@@ -28,21 +28,6 @@ from study_server import participation
 from study_server.client import ApiClient
 from study_server.studies import create_study, set_study_state
 from stylestudy.cli import cli
-
-
-def start(url: str, slug: str = "s1", params: dict | None = None) -> ApiClient:
-    c = ApiClient(url)
-    status, body = c.request("POST", f"/api/studies/{slug}/sessions",
-                             {"consent": True, "params": params or {}})
-    assert status == 201, body
-    c.token = body["token"]
-    return c
-
-
-def answer(c: ApiClient, trial: dict, choice: str = "left") -> tuple[int, dict]:
-    return c.request("POST", "/api/responses", {"response_id": str(uuid.uuid4()),
-                                                "trial": trial["id"], "choice": choice,
-                                                "rt_ms": 900})
 
 
 @pytest.fixture
