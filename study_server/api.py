@@ -39,13 +39,13 @@ def _token() -> str | None:
     return None
 
 
-def _limit(token: str | None) -> None:
-    """Count a write against its session's rate limit; a token that matches no session
+def _limit(token: str | None, write: bool = True) -> None:
+    """Count a request against its session's rate limit; a token that matches no session
     counts against the sender's address."""
     if not current_app.config["RATELIMIT_ENABLED"]:
         return
     th = token_hash(token) if token else None
-    if th is not None and flow.session_for(get_db(write=True), th) is None:
+    if th is not None and flow.session_for(get_db(write=write), th) is None:
         th = None
     session_limit.check(th)
 
@@ -124,7 +124,9 @@ def start(slug: str) -> tuple[Response, int]:
 
 @bp.get("/session")
 def state() -> Response:
-    return jsonify(flow.session_state(get_db(), _token(), _secret()))
+    token = _token()
+    _limit(token, write=False)
+    return jsonify(flow.session_state(get_db(), token, _secret()))
 
 
 @bp.post("/responses")
@@ -180,7 +182,9 @@ def events_beacon() -> tuple[Response, int]:
 @bp.post("/session/reload")
 def reload() -> Response:
     """The page resumed this session; may end it under the study's ``max_reloads``."""
-    out = flow.report_reload(get_db(write=True), _token(), _secret())
+    token = _token()
+    _limit(token)
+    out = flow.report_reload(get_db(write=True), token, _secret())
     commit()
     return jsonify(out)
 
@@ -189,13 +193,17 @@ def reload() -> Response:
 def complete() -> Response:
     body = _json()
     feedback = body.get("feedback") if isinstance(body, dict) else None
-    action = flow.complete(get_db(write=True), _token(), feedback, _secret())
+    token = _token()
+    _limit(token)
+    action = flow.complete(get_db(write=True), token, feedback, _secret())
     commit()
     return jsonify({"state": "completed", "completion": action})
 
 
 @bp.post("/session/return")
 def withdraw() -> Response:
-    out = flow.withdraw(get_db(write=True), _token(), _secret())
+    token = _token()
+    _limit(token)
+    out = flow.withdraw(get_db(write=True), token, _secret())
     commit()
     return jsonify(out)

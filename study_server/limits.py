@@ -3,13 +3,14 @@
 - ``limiter`` (Flask-Limiter): session starts per client address and admin login, counted
   in ``STYLESTUDY_RATELIMIT_STORAGE`` (default in memory, per process; with several
   gunicorn workers set e.g. ``redis://localhost:6379``). Should that storage fail, they
-  count in process memory until it answers again: a limit never refuses anyone.
-- ``session_limit``: the participant write endpoints (responses, events, their beacons),
-  which carry every judgment. ``RESPONSE_LIMIT`` per session, or per client address for
-  a token that matches no session (so made-up tokens share their sender's budget). Each
-  of ``WORKERS`` processes counts its share (limit ÷ workers, at least 1) in memory with
-  Flask-Limiter's engine (the ``limits`` package, fixed windows): the server as a whole
-  never admits more than the limit, and a judgment depends on no other service.
+  count in process memory until it answers again, so its failure refuses no one.
+- ``session_limit``: every endpoint a session token opens (its state, responses, events,
+  their beacons, reload, complete, return), the path of every judgment. ``RESPONSE_LIMIT``
+  per session, or per client address for a token that matches no session (so made-up
+  tokens share their sender's budget). Each of ``WORKERS`` processes counts its share
+  (limit ÷ workers, at least 1) in memory with Flask-Limiter's engine (the ``limits``
+  package, fixed windows): the server as a whole never admits more than the limit, and a
+  judgment depends on no other service.
 """
 
 from __future__ import annotations

@@ -39,9 +39,9 @@ def test_flask_limiters_global_check_is_removed():
 
 @pytest.fixture
 def limited(db_url, cset):
-    """The app with limits on: RESPONSE_LIMIT 4/minute over 2 workers (2 per process)."""
+    """The app with limits on: RESPONSE_LIMIT 8/minute over 2 workers (4 per process)."""
     with local_server({"DATABASE_URL": db_url, "RATELIMIT_ENABLED": True,
-                       "RESPONSE_LIMIT": "4/minute", "WORKERS": 2}) as url:
+                       "RESPONSE_LIMIT": "8/minute", "WORKERS": 2}) as url:
         yield url
 
 
@@ -50,36 +50,39 @@ def _stored(engine, model) -> int:
         return s.scalar(select(func.count()).select_from(model))
 
 
+def _event(c: ApiClient) -> int:
+    return c.request("POST", "/api/events", {"event_id": str(uuid.uuid4()), "kind": "blur",
+                                             "payload": {}}, retries=0)[0]
+
+
 def test_session_limit_refuses_beyond_the_share_and_stores_nothing(limited, engine):
     create_study(spec(), engine)
     a, b = start(limited), start(limited)
-    trials = a.request("GET", "/api/session")[1]["trials"]
-    assert [answer(a, t)[0] for t in trials[:2]] == [201, 201]
+    trials = a.request("GET", "/api/session")[1]["trials"]  # 1 of a's 4
+    assert [answer(a, t)[0] for t in trials[:3]] == [201, 201, 201]
     status, err = a.request("POST", "/api/responses",
-                            {"response_id": str(uuid.uuid4()), "trial": trials[2]["id"],
+                            {"response_id": str(uuid.uuid4()), "trial": trials[3]["id"],
                              "choice": "left", "rt_ms": 900}, retries=0)
     assert (status, err["error"]) == (429, "too_many_requests")
-    assert "4/minute" in err["message"]
-    assert _stored(engine, Response) == 2
+    assert "8/minute" in err["message"]
+    assert _stored(engine, Response) == 3
+    # every endpoint the token opens shares the session's budget
+    assert _event(a) == 429 and _stored(engine, SessionEvent) == 0
+    assert a.request("GET", "/api/session", retries=0)[0] == 429
+    assert a.request("POST", "/api/session/complete", {}, retries=0)[0] == 429
     # another session has its own budget
     assert answer(b, b.request("GET", "/api/session")[1]["trials"][0])[0] == 201
-    # events share the session's budget (a's is spent)
-    status, _ = a.request("POST", "/api/events", {"event_id": str(uuid.uuid4()),
-                                                  "kind": "blur", "payload": {}}, retries=0)
-    assert status == 429 and _stored(engine, SessionEvent) == 0
 
 
 def test_made_up_tokens_share_their_senders_budget(limited, engine):
     create_study(spec(), engine)
     real = start(limited)
     codes = []
-    for _ in range(4):
+    for _ in range(5):
         fake = ApiClient(limited)
         fake.token = uuid.uuid4().hex
-        codes.append(fake.request("POST", "/api/events",
-                                  {"event_id": str(uuid.uuid4()), "kind": "blur",
-                                   "payload": {}}, retries=0)[0])
-    assert codes == [401, 401, 429, 429]
+        codes.append(_event(fake))
+    assert codes == [401, 401, 401, 401, 429]
     # a real session is counted by its own key, not the address the fakes spent
     trial = real.request("GET", "/api/session")[1]["trials"][0]
     assert answer(real, trial)[0] == 201
@@ -92,9 +95,9 @@ def test_beacon_is_counted_by_the_token_in_its_body(limited, engine):
     codes = [a.request("POST", "/api/beacon",
                        {"token": a.token, "response_id": str(uuid.uuid4()),
                         "trial": t["id"], "choice": "left", "rt_ms": 900}, retries=0)[0]
-             for t in trials[:3]]
-    assert codes == [201, 201, 429]
-    assert _stored(engine, Response) == 2
+             for t in trials[:4]]
+    assert codes == [201, 201, 201, 429]
+    assert _stored(engine, Response) == 3
 
 
 def test_start_limit_counts_in_memory_while_the_store_is_down(db_url, cset, engine):
