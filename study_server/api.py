@@ -39,15 +39,16 @@ def _token() -> str | None:
     return None
 
 
-def _limit(token: str | None, write: bool = True) -> None:
-    """Count a request against its session's rate limit; a token that matches no session
-    counts against the sender's address."""
+def _limit(token: str | None, write: bool = True) -> str | None:
+    """Count a request against its session's rate limit (a token that matches no session
+    counts against the sender's address); returns the token."""
     if not current_app.config["RATELIMIT_ENABLED"]:
-        return
+        return token
     th = token_hash(token) if token else None
     if th is not None and flow.session_for(get_db(write=write), th) is None:
         th = None
     session_limit.check(th)
+    return token
 
 
 def _has_nul(value: Any) -> bool:
@@ -124,16 +125,14 @@ def start(slug: str) -> tuple[Response, int]:
 
 @bp.get("/session")
 def state() -> Response:
-    token = _token()
-    _limit(token, write=False)
+    token = _limit(_token(), write=False)
     return jsonify(flow.session_state(get_db(), token, _secret()))
 
 
 @bp.post("/responses")
 def responses() -> tuple[Response, int]:
     """Store one judgment (idempotent by ``response_id``)."""
-    token = _token()
-    _limit(token)
+    token = _limit(_token())
     status, body = flow.record_response(get_db(write=True), token, _json(), _secret())
     commit()
     return jsonify(body), status
@@ -146,8 +145,7 @@ def _beacon() -> tuple[str | None, dict[str, Any]]:
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
     token = body.get("token") if isinstance(body.get("token"), str) else None
-    _limit(token)
-    return token, body
+    return _limit(token), body
 
 
 @bp.post("/beacon")
@@ -162,8 +160,7 @@ def beacon() -> tuple[Response, int]:
 @bp.post("/events")
 def events() -> tuple[Response, int]:
     """Log a client event (idempotent by ``event_id``)."""
-    token = _token()
-    _limit(token)
+    token = _limit(_token())
     stored = flow.record_event(get_db(write=True), token, _json())
     commit()
     return jsonify({"stored": stored}), 201 if stored else 200
@@ -182,8 +179,7 @@ def events_beacon() -> tuple[Response, int]:
 @bp.post("/session/reload")
 def reload() -> Response:
     """The page resumed this session; may end it under the study's ``max_reloads``."""
-    token = _token()
-    _limit(token)
+    token = _limit(_token())
     out = flow.report_reload(get_db(write=True), token, _secret())
     commit()
     return jsonify(out)
@@ -193,8 +189,7 @@ def reload() -> Response:
 def complete() -> Response:
     body = _json()
     feedback = body.get("feedback") if isinstance(body, dict) else None
-    token = _token()
-    _limit(token)
+    token = _limit(_token())
     action = flow.complete(get_db(write=True), token, feedback, _secret())
     commit()
     return jsonify({"state": "completed", "completion": action})
@@ -202,8 +197,7 @@ def complete() -> Response:
 
 @bp.post("/session/return")
 def withdraw() -> Response:
-    token = _token()
-    _limit(token)
+    token = _limit(_token())
     out = flow.withdraw(get_db(write=True), token, _secret())
     commit()
     return jsonify(out)

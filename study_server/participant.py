@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
+from sqlalchemy import bindparam, select
 
 from db.assets import asset_path
 from db.models import Asset, DesignCell, Study
 from study_server.db import get_db
+from study_server.participation import A_IMG, B_IMG, CELL_IMAGES, REF_IMG
 from study_server.platforms import EntryError, parse_entry
 from study_server.security import participant_headers, script_nonce
 from study_server.spec import stored_spec
@@ -35,17 +35,23 @@ def _headers(resp: Response) -> Response:
     return participant_headers(resp, script_nonce())
 
 
+_CELLS = DesignCell.__table__
+#: the first catch cell of a question (``:sid``, ``:q``): its worked example
+_EXAMPLE = (select(REF_IMG.c.token, A_IMG.c.token, B_IMG.c.token).select_from(CELL_IMAGES)
+            .where(_CELLS.c.study_id == bindparam("sid"), _CELLS.c.question == bindparam("q"),
+                   _CELLS.c.kind == "catch").order_by(_CELLS.c.id).limit(1))
+#: the widest option image of a study (``:sid``)
+_WIDEST = (select(A_IMG.c.width, A_IMG.c.height).select_from(CELL_IMAGES)
+           .where(_CELLS.c.study_id == bindparam("sid")).order_by(A_IMG.c.width.desc())
+           .limit(1))
+
+
 def _examples(study: Study) -> list[dict]:
     """One worked example per question, from catch cells (known answer)."""
-    ref, a, b = aliased(Asset), aliased(Asset), aliased(Asset)
     out = []
+    conn = get_db().connection()
     for q in study.spec["questions"]:
-        row = get_db().execute(
-            select(ref.token, a.token, b.token).select_from(DesignCell)
-            .join(ref, ref.id == DesignCell.reference_asset_id)
-            .join(a, a.id == DesignCell.a_asset_id).join(b, b.id == DesignCell.b_asset_id)
-            .where(DesignCell.study_id == study.id, DesignCell.question == q,
-                   DesignCell.kind == "catch").order_by(DesignCell.id).limit(1)).first()
+        row = conn.execute(_EXAMPLE, {"sid": study.id, "q": q}).first()
         if row is not None:
             out.append({"question": q, "prompt": study.spec["prompts"][q],
                         "reference": f"/s/{row[0]}", "left": f"/s/{row[1]}",
@@ -58,11 +64,7 @@ def _min_viewport(study: Study) -> tuple[int, int]:
     if study.spec["min_viewport"]:
         w, h = study.spec["min_viewport"]
         return int(w), int(h)
-    a = aliased(Asset)
-    row = get_db().execute(select(a.width, a.height).select_from(DesignCell)
-                           .join(a, a.id == DesignCell.a_asset_id)
-                           .where(DesignCell.study_id == study.id)
-                           .order_by(a.width.desc()).limit(1)).first()
+    row = get_db().connection().execute(_WIDEST, {"sid": study.id}).first()
     return (2 * row[0] + 64, row[1] + 160) if row else (0, 0)
 
 

@@ -15,12 +15,12 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from db.engine import autocommit_twin
 from db.models import (
@@ -41,8 +41,9 @@ from study_server.platforms import Entry, completion_action
 from study_server.security import new_token, pid_hash, token_hash
 from study_server.spec import stored_spec
 
-__all__ = ["ApiError", "complete", "counted_participants", "get_study", "maybe_sweep",
-           "record_event", "record_response", "session_state", "start_session", "withdraw"]
+__all__ = ["A_IMG", "B_IMG", "CELL_IMAGES", "REF_IMG", "ApiError", "complete",
+           "counted_participants", "get_study", "maybe_sweep", "record_event",
+           "record_response", "session_for", "session_state", "start_session", "withdraw"]
 
 #: the answers a response may carry ("not_sure" only where the study allows it)
 CHOICES = ("left", "right", "not_sure")
@@ -184,21 +185,30 @@ def _inactive(secret: bytes, study: Study, sess: StudySession) -> ApiError:
                     state=sess.state, completion=action)
 
 
+#: design cells joined to their reference and both option images, as Core aliases built
+#: once: ORM aliases cost more to build per request than the queries take to run
+REF_IMG, A_IMG, B_IMG = (Asset.__table__.alias(n) for n in ("ref", "opt_a", "opt_b"))
+_C = DesignCell.__table__
+CELL_IMAGES = (_C.join(REF_IMG, REF_IMG.c.id == _C.c.reference_asset_id)
+               .join(A_IMG, A_IMG.c.id == _C.c.a_asset_id)
+               .join(B_IMG, B_IMG.c.id == _C.c.b_asset_id))
+_T, _R = Trial.__table__, Response.__table__
+#: a session's trials with their images' tokens and sizes, in order (``:sid``)
+_SESSION_TRIALS = (
+    select(_T.c.public_id, _T.c.position, _T.c.kind, _T.c.left_is_a, _C.c.question,
+           REF_IMG.c.token, A_IMG.c.token, B_IMG.c.token, A_IMG.c.width, A_IMG.c.height,
+           REF_IMG.c.width, REF_IMG.c.height, _R.c.id.is_not(None))
+    .select_from(_T.join(CELL_IMAGES, _C.c.id == _T.c.cell_id)
+                 .outerjoin(_R, _R.c.trial_id == _T.c.id))
+    .where(_T.c.session_id == bindparam("sid")).order_by(_T.c.position))
+
+
 def session_state(s: Session, token: str | None, secret: bytes) -> dict[str, Any]:
     """Everything the participant page needs to (re)build itself; no method identity."""
     sess = _session(s, token)
     study = s.get(Study, sess.study_id)
     spec = stored_spec(study.spec)
-    ref, a, b = aliased(Asset), aliased(Asset), aliased(Asset)
-    rows = s.execute(
-        select(Trial.public_id, Trial.position, Trial.kind, Trial.left_is_a,
-               DesignCell.question, ref.token, a.token, b.token, a.width, a.height,
-               ref.width, ref.height, Response.id.is_not(None))
-        .join(DesignCell, DesignCell.id == Trial.cell_id)
-        .join(ref, ref.id == DesignCell.reference_asset_id)
-        .join(a, a.id == DesignCell.a_asset_id).join(b, b.id == DesignCell.b_asset_id)
-        .outerjoin(Response, Response.trial_id == Trial.id)
-        .where(Trial.session_id == sess.id).order_by(Trial.position)).all()
+    rows = s.connection().execute(_SESSION_TRIALS, {"sid": sess.id}).all()
     trials = []
     for (pid, pos, kind, left_a, q, rt, at, bt, w, h, rw, rh, answered) in rows:
         left, right = (at, bt) if left_a else (bt, at)
