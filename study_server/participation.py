@@ -185,22 +185,24 @@ def _inactive(secret: bytes, study: Study, sess: StudySession) -> ApiError:
                     state=sess.state, completion=action)
 
 
+_SESSIONS = StudySession.__table__
+_TRIALS = Trial.__table__
+_CELLS = DesignCell.__table__
+_RESPONSES = Response.__table__
 #: design cells joined to their reference and both option images, as Core aliases built
 #: once: ORM aliases cost more to build per request than the queries take to run
 REF_IMG, A_IMG, B_IMG = (Asset.__table__.alias(n) for n in ("ref", "opt_a", "opt_b"))
-_C = DesignCell.__table__
-CELL_IMAGES = (_C.join(REF_IMG, REF_IMG.c.id == _C.c.reference_asset_id)
-               .join(A_IMG, A_IMG.c.id == _C.c.a_asset_id)
-               .join(B_IMG, B_IMG.c.id == _C.c.b_asset_id))
-_T, _R = Trial.__table__, Response.__table__
+CELL_IMAGES = (_CELLS.join(REF_IMG, REF_IMG.c.id == _CELLS.c.reference_asset_id)
+               .join(A_IMG, A_IMG.c.id == _CELLS.c.a_asset_id)
+               .join(B_IMG, B_IMG.c.id == _CELLS.c.b_asset_id))
 #: a session's trials with their images' tokens and sizes, in order (``:sid``)
 _SESSION_TRIALS = (
-    select(_T.c.public_id, _T.c.position, _T.c.kind, _T.c.left_is_a, _C.c.question,
-           REF_IMG.c.token, A_IMG.c.token, B_IMG.c.token, A_IMG.c.width, A_IMG.c.height,
-           REF_IMG.c.width, REF_IMG.c.height, _R.c.id.is_not(None))
-    .select_from(_T.join(CELL_IMAGES, _C.c.id == _T.c.cell_id)
-                 .outerjoin(_R, _R.c.trial_id == _T.c.id))
-    .where(_T.c.session_id == bindparam("sid")).order_by(_T.c.position))
+    select(_TRIALS.c.public_id, _TRIALS.c.position, _TRIALS.c.kind, _TRIALS.c.left_is_a,
+           _CELLS.c.question, REF_IMG.c.token, A_IMG.c.token, B_IMG.c.token, A_IMG.c.width,
+           A_IMG.c.height, REF_IMG.c.width, REF_IMG.c.height, _RESPONSES.c.id.is_not(None))
+    .select_from(_TRIALS.join(CELL_IMAGES, _CELLS.c.id == _TRIALS.c.cell_id)
+                 .outerjoin(_RESPONSES, _RESPONSES.c.trial_id == _TRIALS.c.id))
+    .where(_TRIALS.c.session_id == bindparam("sid")).order_by(_TRIALS.c.position))
 
 
 def session_state(s: Session, token: str | None, secret: bytes) -> dict[str, Any]:
@@ -300,10 +302,6 @@ def validate_response(body: Any) -> tuple[str, str, bool | None, float | None, s
 #: change after creation
 _token_cache: dict[str, tuple[int, int]] = {}
 _study_cache: dict[tuple[URL, int], tuple[int, int, bool]] = {}
-_SESSIONS = StudySession.__table__
-_TRIALS = Trial.__table__
-_CELLS = DesignCell.__table__
-_RESPONSES = Response.__table__
 
 
 def session_for(s: Session, th: str) -> tuple[int, int] | None:
