@@ -13,9 +13,9 @@ reference measured in the same run, the same
 client hammers ``GET /healthz`` (one ``SELECT 1`` per request); the ratio shows what the
 response path costs beyond the HTTP + database floor. Target (issue 5): at least 1000
 responses/s, p99 < 100 ms, zero lost on 2 cores with PostgreSQL. Rate limits and request
-logs are off unless ``--production`` turns them on (limits counted in Redis, as with
-several workers in production; the start limit is raised because every simulated
-participant comes from one address).
+logs are off unless ``--production`` turns them on (the start limit counted in Redis, as
+with several workers in production, and raised because every simulated participant comes
+from one address; each session's requests counted by its worker's share).
 
     python benchmarks/server_load.py [--participants 256] [--concurrency 32] [--trials 24]
                                      [--workers 2] [--threads 4] [--db postgres,sqlite] [--procs 2]
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from study_server.client import ApiClient  # noqa: E402
 
-#: ``--production``: rate limits in Redis (a fresh key prefix per invocation), request logs on
+#: ``--production``: Flask-Limiter in Redis (a fresh key prefix per invocation), request logs on
 PRODUCTION_ENV = {"STYLESTUDY_RATELIMIT_STORAGE": "redis://127.0.0.1:6379",
                   "STYLESTUDY_RATELIMIT_PREFIX": f"bench{secrets.token_hex(4)}",
                   "STYLESTUDY_START_LIMIT": "100000/minute"}
