@@ -257,14 +257,9 @@ def _write_private(path: str, text: str) -> None:
               help="Threads per gunicorn worker.")
 def serve_cmd(dev: bool, host: str, port: int, workers: int, threads: int) -> None:
     """Serve studies: gunicorn (production) or the Flask dev server (--dev)."""
-    from db.engine import make_engine
-    from db.migrate import upgrade
+    from study_server.serve import prepare_database, run_dev, run_gunicorn
 
-    engine = make_engine()  # migrate once in the master, then drop its connections
-    upgrade(engine)
-    engine.dispose()
-    from study_server.serve import run_dev, run_gunicorn
-
+    prepare_database()  # migrate once in the master; workers connect after the fork
     if dev:
         run_dev(host, port)
     else:

@@ -8,7 +8,33 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-__all__ = ["GunicornServer", "run_dev", "run_gunicorn"]
+from stylestudy.errors import UserError
+
+__all__ = ["GunicornServer", "prepare_database", "run_dev", "run_gunicorn"]
+
+
+def prepare_database() -> None:
+    """Migrate the configured database once, before any worker starts; a database that
+    cannot be reached, created or read is a ``UserError`` naming it (password hidden)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    from stylestudy import config
+
+    url = config.database_url()
+    try:
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()  # workers open their own connections after the fork
+    except (DBAPIError, OSError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise UserError(f"cannot use the database {shown}: {reason}") from None
 
 
 def _log_to_stderr() -> None:
