@@ -17,6 +17,7 @@ from study_server import db as study_db
 from study_server.limits import init_limits, storage_options
 from study_server.participation import ApiError
 from study_server.request_log import RequestLog
+from study_server.security import api_headers
 from stylestudy import config as ss_config
 
 __all__ = ["create_app"]
@@ -81,6 +82,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def healthz() -> Response:
         study_db.get_db().execute(text("SELECT 1"))
         return jsonify({"ok": True})
+
+    @app.after_request
+    def _json_headers(resp: Response) -> Response:
+        return api_headers(resp) if request.path.startswith(("/api/", "/healthz")) else resp
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from sqlalchemy import bindparam, select
 
 from db.assets import asset_path
@@ -24,6 +24,10 @@ __all__ = ["bp"]
 
 bp = Blueprint("participant", __name__)
 
+#: the headers of every image (crowd-protocol.md §5), beside Content-Type and -Length
+IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "Referrer-Policy": "no-referrer",
+                 "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "default-src 'none'"}
 MOBILE_UA = r"Mobi|Android|iPhone|iPad|iPod|Tablet|Kindle|Silk|Opera Mini"
 _paths: dict[str, Path] = {}
 
@@ -95,7 +99,9 @@ def study_page(slug: str) -> tuple[str, int] | str:
 
 @bp.get("/s/<token>")
 def image(token: str) -> Response:
-    """An asset by its random token: no name, private caching, no referrer."""
+    """An asset by its random token, with the same headers for every image: nothing that
+    names the file or dates it (no Last-Modified, ETag or Expires), so no header tells
+    one method's outputs from another's."""
     if len(token) > 64:
         abort(404)
     path = _paths.get(token)
@@ -107,14 +113,9 @@ def image(token: str) -> Response:
         if len(_paths) > 100_000:
             _paths.clear()
         _paths[token] = path
-    if not path.exists():
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
         current_app.logger.error("asset file missing for token %s", token)
         abort(404)
-    resp = send_file(path, mimetype="image/png", etag=False, last_modified=None,
-                     max_age=3600, conditional=False)
-    resp.headers.pop("Content-Disposition", None)  # it would name the file by its hash
-    resp.headers["Cache-Control"] = "private, max-age=3600"
-    resp.headers["Referrer-Policy"] = "no-referrer"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Content-Security-Policy"] = "default-src 'none'"
-    return resp
+    return Response(data, mimetype="image/png", headers=IMAGE_HEADERS)

@@ -14,6 +14,7 @@ from flask import Request, Response, abort, g, request, session
 
 __all__ = [
     "admin_headers",
+    "api_headers",
     "check_origin",
     "csrf_token",
     "new_token",
@@ -68,6 +69,14 @@ def admin_headers(resp: Response) -> Response:
         "frame-ancestors 'none'; form-action 'self'")
     resp.headers["X-Frame-Options"] = "DENY"
     _common(resp)
+    return resp
+
+
+def api_headers(resp: Response) -> Response:
+    """JSON answers (session tokens, completion codes) are never stored or sniffed."""
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
 
 
