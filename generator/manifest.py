@@ -45,6 +45,8 @@ class Manifest:
     allow_random_weights: bool = False
     #: (content, style) → guide kind → image file
     guides: dict[tuple[Path, Path], dict[str, Path]] = field(default_factory=dict)
+    #: (content, style) → point pairs [content r, content c, style r, style c] (STROTSS)
+    points: dict[tuple[Path, Path], list[list[float]]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -158,25 +160,40 @@ def _pairs(src: Path, spec: Any, contents: list[Path], styles: list[Path]):
     return out
 
 
+def _points(src: Path, i: int, value: Any) -> list[list[float]]:
+    """Point pairs of guides[i]: rows [content r, content c, style r, style c], pixels."""
+    if not isinstance(value, list) or not all(
+            isinstance(row, list) and len(row) == 4 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < float("inf")
+                for v in row) for row in value):
+        raise _fail(src, f"guides[{i}]: 'points' must be a list of [content r, content c, "
+                         "style r, style c] rows of non-negative pixel coordinates")
+    return [[float(v) for v in row] for row in value]
+
+
 def _guides(src: Path, spec: Any, pairs: list[tuple[Path, Path]]):
     if spec is None:
-        return {}
+        return {}, {}
     if not isinstance(spec, list):
         raise _fail(src, "'guides' must be a list of {content, style, content_regions, "
-                         "style_regions} mappings")
+                         "style_regions, points} mappings")
     by_name = {(c.name, s.name): (c, s) for c, s in pairs}
     out: dict[tuple[Path, Path], dict[str, Path]] = {}
+    points: dict[tuple[Path, Path], list[list[float]]] = {}
     for i, entry in enumerate(spec):
         if not isinstance(entry, dict) or not {"content", "style"} <= set(entry):
             raise _fail(src, f"guides[{i}] needs 'content' and 'style' file names")
-        unknown = set(entry) - {"content", "style", *GUIDE_KINDS}
+        unknown = set(entry) - {"content", "style", "points", *GUIDE_KINDS}
         if unknown:
             raise _fail(src, f"guides[{i}] has unknown key {sorted(unknown)[0]!r} "
-                             f"(allowed: content, style, {', '.join(GUIDE_KINDS)})")
+                             f"(allowed: content, style, {', '.join(GUIDE_KINDS)}, points)")
         pair = by_name.get((entry["content"], entry["style"]))
         if pair is None:
             raise _fail(src, f"guides[{i}]: [{entry['content']}, {entry['style']}] is not a "
                              "pair of this manifest")
+        if pair in out or pair in points:
+            raise _fail(src, f"guides[{i}]: [{entry['content']}, {entry['style']}] has an "
+                             "earlier entry")
         files = {}
         for kind in GUIDE_KINDS:
             if kind in entry:
@@ -184,10 +201,14 @@ def _guides(src: Path, spec: Any, pairs: list[tuple[Path, Path]]):
                 if not path.is_file():
                     raise _fail(src, f"guides[{i}]: {kind} {entry[kind]!r} does not exist")
                 files[kind] = path
-        if not files:
-            raise _fail(src, f"guides[{i}] names no guide image")
-        out[pair] = files
-    return out
+        pts = _points(src, i, entry["points"]) if "points" in entry else []
+        if not files and not pts:
+            raise _fail(src, f"guides[{i}] names no guide image and no points")
+        if files:
+            out[pair] = files
+        if pts:
+            points[pair] = pts
+    return out, points
 
 
 def parse(raw: Any, source: Path) -> Manifest:
@@ -215,11 +236,14 @@ def parse(raw: Any, source: Path) -> Manifest:
     if not isinstance(allow_random, bool):
         raise _fail(source, "'allow_random_weights' must be true or false")
     pairs = _pairs(source, raw.get("pairs"), contents, styles)
+    conditions = _conditions(source, raw.get("methods"))
+    guides, points = _guides(source, raw.get("guides"), pairs)
+    if points and any(c.params.get("points") for c in conditions):
+        raise _fail(source, "give point guidance either in 'guides' (per pair) or in a "
+                            "method's 'points' parameter, not both")
     return Manifest(name=name.strip(), source=source, size=size, seeds=sorted(set(seeds)),
-                    contents=contents, styles=styles, pairs=pairs,
-                    conditions=_conditions(source, raw.get("methods")),
-                    allow_random_weights=allow_random, raw=raw,
-                    guides=_guides(source, raw.get("guides"), pairs))
+                    contents=contents, styles=styles, pairs=pairs, conditions=conditions,
+                    allow_random_weights=allow_random, raw=raw, guides=guides, points=points)
 
 
 def load(path: str | Path) -> Manifest:

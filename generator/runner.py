@@ -67,11 +67,15 @@ class Shard:
 
 
 def inputs_key(content_sha: str, style_sha: str, size: int | None,
-               guides: dict[str, str] | None = None) -> str:
-    """Hash of everything a generation reads: input hashes, output size, guide hashes."""
+               guides: dict[str, str] | None = None,
+               points: list[list[float]] | None = None) -> str:
+    """Hash of everything a generation reads: input hashes, output size, guide hashes and
+    guide points."""
     key: dict[str, Any] = {"content": content_sha, "style": style_sha, "size": size}
     if guides:
         key["guides"] = guides
+    if points:
+        key["points"] = points
     return hashlib.sha256(registry.canonical_json(key).encode()).hexdigest()
 
 
@@ -125,14 +129,16 @@ def plan(manifest: Manifest, engine: Engine | None = None) -> int:
                 c, s = stored[str(c_path)], stored[str(s_path)]
                 guides = {kind: store_file(session, path, "guide").sha256 for kind, path in
                           manifest.guides.get((c_path, s_path), {}).items()}
-                key = inputs_key(c.sha256, s.sha256, manifest.size, guides)
+                points = manifest.points.get((c_path, s_path), [])
+                key = inputs_key(c.sha256, s.sha256, manifest.size, guides, points)
                 for seed in manifest.seeds:
                     _insert_ignore(session, Generation, {
                         "method_id": meth.id, "content_asset_id": c.id, "style_asset_id": s.id,
                         "inputs_key": key, "size": manifest.size, "seed": seed,
                         "status": "pending", "attempts": 0,
                         "inputs": {"content": c.sha256, "style": s.sha256,
-                                   "checkpoint": cond.checkpoint, "guides": guides},
+                                   "checkpoint": cond.checkpoint, "guides": guides,
+                                   **({"points": points} if points else {})},
                         "provenance": {}, "created_at": utcnow(),
                     }, ["method_id", "inputs_key", "seed"])
                     gen_id = session.scalar(select(Generation.id).where(
@@ -247,7 +253,13 @@ def load_job(gen_id: int, engine: Engine | None = None) -> Job:
         inputs = {"content": gen.content.sha256, "style": gen.style.sha256}
         if guide_shas:
             inputs["guides"] = guide_shas
-        return Job(gen.id, meth.name, dict(meth.params), meth.label,
+        params = dict(meth.params)
+        points = (gen.inputs or {}).get("points")
+        if points:  # a pair's guide points reach the methods that take points
+            inputs["points"] = points
+            if "points" in registry.get(meth.name).params:
+                params["points"] = points
+        return Job(gen.id, meth.name, params, meth.label,
                    (gen.inputs or {}).get("checkpoint"), load_pixels(gen.content),
                    load_pixels(gen.style), int(gen.seed), gen.size, inputs, guides)
 
