@@ -32,8 +32,8 @@ from stylestudy.errors import UserError
 
 __all__ = ["GramStyle", "MetricJob", "jobs_for_set", "jobs_from_table", "score"]
 
-#: Gatys et al. style layers in torchvision VGG19 ``features``: relu1_1 … relu5_1
-GRAM_LAYERS = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20, "relu5_1": 29}
+#: Gatys et al. style layers (encoder taps of VGG19)
+GRAM_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 @dataclass(frozen=True)
@@ -105,48 +105,34 @@ def jobs_from_table(path: str | os.PathLike) -> list[MetricJob]:
 class GramStyle(torch.nn.Module):
     """Gatys style distance Σ_l w_l ‖G_l(x) − G_l(s)‖_F² / (4 N_l² M_l²), w_l = 1/5.
 
-    Layers relu1_1 … relu5_1 of VGG19 (``generator.vgg``: torchvision ImageNet weights
-    ``vgg19`` or the Caffe ``vgg19-caffe-q8``, each with its own input convention).
+    Layers relu1_1 … relu5_1 of VGG19 through the shared encoder (``generator.encoder``:
+    torchvision ImageNet weights ``vgg19`` or the Caffe ``vgg19-caffe-q8``, each with its
+    own input convention).
     """
 
-    def __init__(self, weights: str, features: torch.nn.Module, record: dict[str, Any]):
+    def __init__(self, weights: str, encoder: torch.nn.Module, record: dict[str, Any]):
         super().__init__()
-        self.weights, self.features, self.record = weights, features, record
+        self.weights, self.encoder, self.record = weights, encoder, record
 
     @classmethod
     def load(cls, device: str = "cpu") -> GramStyle | None:
         """The first VGG19 whose verified weights exist, or None."""
-        from generator.vgg import vgg_features
+        from generator.encoder import load_encoder
         from generator.weights import WeightsMissing
 
         for name in ("vgg19", "vgg19-caffe-q8"):
             try:
-                feats, record = vgg_features(name, device=device)
+                enc, record = load_encoder(name, GRAM_LAYERS, device=device)
             except WeightsMissing:
                 continue
-            return cls(name, feats[: max(GRAM_LAYERS.values()) + 1], record)
+            return cls(name, enc, record)
         return None
 
-    def _prep(self, x: torch.Tensor) -> torch.Tensor:
-        from generator.vgg import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
-
-        if self.weights == "vgg19-caffe-q8":
-            mean = torch.tensor(CAFFE_MEAN_BGR, device=x.device).view(1, 3, 1, 1)
-            return x.flip(1) * 255.0 - mean
-        mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-        return (x - mean) / std
-
     def _grams(self, x: torch.Tensor) -> list[tuple[torch.Tensor, int, int]]:
-        out, want = [], set(GRAM_LAYERS.values())
-        x = self._prep(x)
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in want:
-                n, c, h, w = x.shape
-                f = x.reshape(n, c, h * w)
-                out.append((f @ f.transpose(1, 2), c, h * w))
-        return out
+        from generator.encoder import gram
+
+        return [(gram(f.flatten(2)), f.shape[1], f.shape[2] * f.shape[3])
+                for f in self.encoder(x).values()]
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:

@@ -16,19 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from generator.encoder import gram
 from generator.imageops import output_shape, resize
 from generator.method import Method, Param, Request, register
 
 __all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "gram", "style_layer_loss", "content_loss"]
 
-#: torchvision VGG19 ``features`` indices of the ReLUs after conv1_1 … conv5_1 and conv4_2
-STYLE_LAYERS = {"conv1_1": 1, "conv2_1": 6, "conv3_1": 11, "conv4_1": 20, "conv5_1": 29}
-CONTENT_LAYER = ("conv4_2", 22)
-
-
-def gram(f):
-    """G_ij = Σ_k F_ik F_jk for F of shape N_l × M_l (eq. 3)."""
-    return f @ f.t()
+#: the paper's layer names → encoder taps (outputs after the ReLU of each named conv)
+STYLE_LAYERS = {"conv1_1": "relu1_1", "conv2_1": "relu2_1", "conv3_1": "relu3_1",
+                "conv4_1": "relu4_1", "conv5_1": "relu5_1"}
+CONTENT_LAYER = ("conv4_2", "relu4_2")
 
 
 def style_layer_loss(f, a):
@@ -70,44 +67,24 @@ class Gatys(Method):
 
     def _net(self, backbone: str, pooling: str):
         import torch
-        from torch import nn
 
-        from generator.vgg import vgg_features
+        from generator.encoder import load_encoder
 
         key = (backbone, pooling)
         if key not in self._nets:
-            feats, record = vgg_features(backbone, allow_random=self.ctx.allow_random_weights,
-                                         weights_dir=self.ctx.weights_dir)
+            taps = (*STYLE_LAYERS.values(), CONTENT_LAYER[1])
+            enc, record = load_encoder(backbone, taps, pooling=pooling,
+                                       allow_random=self.ctx.allow_random_weights,
+                                       weights_dir=self.ctx.weights_dir,
+                                       device=torch.device(self.ctx.device))
             self.ctx.weights_used[backbone] = record
-            feats = feats[: CONTENT_LAYER[1] + 8]  # up to relu5_1 (index 29)
-            if pooling == "avg":
-                for i, layer in enumerate(feats):
-                    if isinstance(layer, nn.MaxPool2d):
-                        feats[i] = nn.AvgPool2d(2, 2)
-            self._nets[key] = feats.to(torch.device(self.ctx.device))
+            self._nets[key] = enc
         return self._nets[key]
 
-    def _prep(self, img, backbone: str):
-        """RGB [0, 1] → network input (Caffe: BGR 0–255 minus mean; torchvision: mean/std)."""
-        import torch
-
-        from generator.vgg import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
-
-        if backbone == "vgg19-caffe-q8":
-            mean = torch.tensor(CAFFE_MEAN_BGR, device=img.device).view(1, 3, 1, 1)
-            return img.flip(1) * 255.0 - mean
-        mean = torch.tensor(IMAGENET_MEAN, device=img.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=img.device).view(1, 3, 1, 1)
-        return (img - mean) / std
-
-    def _features(self, net, x) -> dict[int, Any]:
-        taps = set(STYLE_LAYERS.values()) | {CONTENT_LAYER[1]}
-        out = {}
-        for i, layer in enumerate(net):
-            x = layer(x)
-            if i in taps:
-                out[i] = x[0].reshape(x.shape[1], -1)
-        return out
+    @staticmethod
+    def _features(net, x) -> dict[str, Any]:
+        """Each tap of the single image ``x`` as an N_l × M_l matrix."""
+        return {k: v[0].reshape(v.shape[1], -1) for k, v in net(x).items()}
 
     def run(self, request: Request) -> np.ndarray:
         import torch
@@ -124,8 +101,8 @@ class Gatys(Method):
                                                       dtype=np.float32))
         style = style.permute(2, 0, 1)[None].to(dev)
         with torch.no_grad():
-            fc = self._features(net, self._prep(content, p["backbone"]))
-            fs = self._features(net, self._prep(style, p["backbone"]))
+            fc = self._features(net, content)
+            fs = self._features(net, style)
             grams = {i: gram(fs[i]) for i in STYLE_LAYERS.values()}
             target = fc[CONTENT_LAYER[1]]
         gen = torch.Generator().manual_seed(request.seed)
@@ -142,7 +119,7 @@ class Gatys(Method):
         def closure():
             opt.zero_grad()
             self.evaluations += 1
-            f = self._features(net, self._prep(x, p["backbone"]))
+            f = self._features(net, x)
             ls = sum(style_layer_loss(f[i], grams[i]) for i in STYLE_LAYERS.values()) / 5.0
             loss = alpha * content_loss(f[CONTENT_LAYER[1]], target) + beta * ls
             loss.backward()

@@ -1,9 +1,9 @@
 """The STROTSS hypercolumn: raw RGB plus nine VGG16 ReLU maps (``vgg_pt.forward_base``).
 
-Taps after ``features`` indices [1, 3, 6, 8, 11, 13, 15, 22, 29] = relu1_1, relu1_2, relu2_1,
-relu2_2, relu3_1, relu3_2, relu3_3, relu4_3, relu5_3; the unnormalised image in [0, 1] is
-prepended; total 3 + 64·2 + 128·2 + 256·3 + 512·2 = 2179 channels (``specs/strotss.md``
-§1.5). The VGG input is ImageNet-normalised (official commit ``c4f0abf``).
+Taps relu1_1, relu1_2, relu2_1, relu2_2, relu3_1, relu3_2, relu3_3, relu4_3, relu5_3 of the
+shared encoder (``generator.encoder``); the unnormalised image in [0, 1] is prepended; total
+3 + 64·2 + 128·2 + 256·3 + 512·2 = 2179 channels (``specs/strotss.md`` §1.5). The VGG input
+is ImageNet-normalised (official commit ``c4f0abf``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from generator.vgg import IMAGENET_MEAN, IMAGENET_STD
+from generator.encoder import Encoder
 
 __all__ = ["TAPS", "CHANNELS", "HYPERCOLUMN_DIM", "Hypercolumn", "gather_bilinear",
            "gather_floor"]
 
-TAPS = (1, 3, 6, 8, 11, 13, 15, 22, 29)
+TAPS = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
+        "relu4_3", "relu5_3")
 CHANNELS = (3, 64, 64, 128, 128, 256, 256, 256, 512, 512)
 HYPERCOLUMN_DIM = sum(CHANNELS)  # 2179
 #: maps with at most this many positions are read through a dense weight matrix
@@ -25,26 +26,20 @@ DENSE_MAX_POSITIONS = 1024
 
 
 class Hypercolumn(nn.Module):
-    """Maps an image (1×3×H×W, [0, 1]) to the 10 feature maps of the hypercolumn.
+    """Maps an image (N×3×H×W, [0, 1]) to the 10 feature maps of the hypercolumn.
 
-    The VGG layers run in channels-last memory order (faster on CPU; the maps are the same
-    up to float rounding), and the gathers below read them as (H·W) × C rows.
+    Built from the VGG16 ``features`` module (verified ImageNet weights); the encoder runs
+    in channels-last memory order (faster on CPU; the maps are the same up to float
+    rounding), and the gathers below read the maps as (H·W) × C rows.
     """
 
     def __init__(self, vgg16_features: nn.Sequential):
         super().__init__()
-        self.layers = vgg16_features[: TAPS[-1] + 1].to(memory_format=torch.channels_last)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.encoder = Encoder(vgg16_features, "vgg16", "torchvision", TAPS,
+                               channels_last=True)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        maps = [x]
-        h = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i in TAPS:
-                maps.append(h)
-        return maps
+        return [x, *self.encoder(x).values()]
 
 
 class _RowGather(torch.autograd.Function):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from generator.encoder import covariance
+
 __all__ = ["YUV", "StyleStats", "to_yuv", "cosine_cost", "palette_cost", "remd_from_cost",
            "pair_cosine", "remd_cosine", "remd_palette", "moment_loss", "moment_loss_reference",
            "self_similarity_loss", "combine"]
@@ -99,8 +101,6 @@ class StyleStats:
         import numpy as np
 
         s = s.detach()
-        mu = s.mean(0, keepdim=True)
-        sc = s - mu
         if keys is None:
             first = np.arange(s.shape[0])
             counts = np.ones(s.shape[0])
@@ -109,7 +109,7 @@ class StyleStats:
                                          return_counts=True)
         idx = torch.from_numpy(first).to(s.device)
         u = s.index_select(0, idx)
-        return cls(mean=mu, cov=sc.t() @ sc / s.shape[0],
+        return cls(mean=s.mean(0, keepdim=True), cov=covariance(s),
                    unit=u / _norm(u, keepdim=True), yuv=to_yuv(u[:, :3]),
                    weight=torch.from_numpy(counts / counts.sum()).to(s),
                    feats=s)
@@ -203,9 +203,7 @@ def moment_loss(x: torch.Tensor, mean_s: torch.Tensor, cov_s: torch.Tensor) -> t
 def moment_loss_reference(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """``moment_loss`` as written: both covariances from the samples, autograd."""
     mx, ms = x.mean(0, keepdim=True), s.mean(0, keepdim=True)
-    cx = (x - mx).t() @ (x - mx) / x.shape[0]
-    cs = (s - ms).t() @ (s - ms) / s.shape[0]
-    return (mx - ms).abs().mean() + (cx - cs).abs().mean()
+    return (mx - ms).abs().mean() + (covariance(x) - covariance(s)).abs().mean()
 
 
 class _SymGram(torch.autograd.Function):

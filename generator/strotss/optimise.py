@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from generator.encoder import covariance
 from generator.imageops import output_shape
 from generator.strotss.features import Hypercolumn, gather_bilinear, gather_floor
 from generator.strotss.guidance import augment_points, mask_at
@@ -239,8 +240,7 @@ def _prepare_scale(p: _Pair, s: torch.Tensor, hw: tuple[int, int], features: Hyp
         sampler = OutputSampler.grid(m, p.rng, config.sampling, pairing)
         if p.pts is not None:
             both = torch.cat([st.feats, p.pts.feats], 0)
-            mu = both.mean(0, keepdim=True)
-            cov = (both - mu).t() @ (both - mu) / both.shape[0]
+            mu, cov = both.mean(0, keepdim=True), covariance(both)
         else:
             mu, cov = st.mean, st.cov
         p.state.append(_Region(sampler, st, mu, cov))

@@ -23,18 +23,21 @@ def test_content_loss_hand_case():
 
 
 def test_layers_are_the_papers():
+    """Each paper layer maps to the ReLU right after that conv in torchvision's VGG19."""
     import torchvision
 
-    feats = torchvision.models.vgg19(weights=None).features
+    from generator.encoder import layer_names
     from generator.methods.gatys import CONTENT_LAYER, STYLE_LAYERS
 
+    feats = torchvision.models.vgg19(weights=None).features
     convs = [i for i, m in enumerate(feats) if isinstance(m, torch.nn.Conv2d)]
     names = [f"conv{b}_{c}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
              for c in range(1, n + 1)]
     by_name = dict(zip(names, convs, strict=True))
-    for name, idx in STYLE_LAYERS.items():
-        assert idx == by_name[name] + 1 and isinstance(feats[idx], torch.nn.ReLU)
-    assert CONTENT_LAYER[1] == by_name["conv4_2"] + 1
+    index = {n: i for i, n in enumerate(layer_names("vgg19"))}
+    assert len(index) == len(feats)
+    for paper, tap in [*STYLE_LAYERS.items(), CONTENT_LAYER]:
+        assert index[tap] == by_name[paper] + 1 and isinstance(feats[index[tap]], torch.nn.ReLU)
 
 
 @pytest.mark.slow
