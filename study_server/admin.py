@@ -182,7 +182,8 @@ def study_view(slug: str):
     subs = [{"s": x, "qc": qc.get(x.id), "review": reviews.get(x.id),
              "can_reject": x.id in qc and qc[x.id].catch_failures >= MIN_FAILED_CHECKS,
              "events": ", ".join(events.get(x.id, [])), "bonus": ", ".join(bonus.get(x.id, [])),
-             "code": completion_code(secret, study.spec, x.id, x.outcome) if x.outcome else ""}
+             "code": (completion_code(secret, study.spec, x.id, x.outcome) or "(none: return)")
+             if x.outcome else ""}
             for x in sessions]
     return render_template(
         "admin/study.html", study=study, cells=cells, states=states, subs=subs,

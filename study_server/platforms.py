@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 
 from study_server.security import sign
 
-__all__ = ["MTURK_PREVIEW", "Entry", "completion_action", "completion_code", "parse_entry"]
+__all__ = ["MTURK_PREVIEW", "RETURN_MESSAGES", "Entry", "completion_action", "completion_code",
+           "parse_entry"]
 
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 PROLIFIC_COMPLETE = "https://app.prolific.com/submissions/complete"
@@ -85,13 +86,25 @@ def _platform_entry(spec: dict, params: dict[str, Any]) -> Entry:
     return Entry("link", ext, payment={"participant": ext} if ext else {})
 
 
-def completion_code(secret: bytes, spec: dict, session_id: int, outcome: str) -> str:
-    """The configured code for ``outcome``, else a per-session code the admin can verify."""
+#: the platform's no-code path: what a participant is asked to do for an outcome that
+#: has no code of its own (Prolific accepts only its own codes; an MTurk submit is paid)
+RETURN_MESSAGES = {
+    "prolific": "Please return your submission on Prolific (open Prolific and choose "
+                "'Return submission'); do not enter a completion code.",
+    "mturk": "Please return this HIT on MTurk; do not submit it.",
+}
+
+
+def completion_code(secret: bytes, spec: dict, session_id: int, outcome: str) -> str | None:
+    """The code for ``outcome``: the configured one; else, on a link study, a per-session
+    code the admin can verify (its first letter names the outcome); else None: Prolific and
+    MTurk take the platform's no-code path, so no outcome is paid with another's code."""
     codes = spec["completion_codes"]
     if outcome in codes:
         return codes[outcome]
-    if spec["platform"] == "prolific":  # Prolific accepts only its own codes
-        return codes.get("technical_error", codes["completed"])
+    if spec["platform"] == "prolific" or (spec["platform"] == "mturk"
+                                          and outcome != "completed"):
+        return None
     mac = hmac.new(secret, f"code:{session_id}:{outcome}".encode(), hashlib.sha256)
     return f"{outcome[0].upper()}{mac.hexdigest()[:9].upper()}"
 
@@ -108,9 +121,12 @@ def _submit_host(spec: dict, turk_submit_to: str | None) -> str:
 
 def completion_action(secret: bytes, spec: dict, session_id: int, outcome: str,
                       data: dict[str, Any]) -> dict[str, Any]:
-    """What the participant's page does once the session is ``completed``."""
+    """What the participant's page does once the session has ended: a code, a redirect
+    or a submit form for an outcome that has its own code, else ``{"kind": "return"}``."""
     code = completion_code(secret, spec, session_id, outcome)
     platform = spec["platform"]
+    if code is None:
+        return {"kind": "return", "outcome": outcome, "message": RETURN_MESSAGES[platform]}
     if platform == "prolific":
         return {"kind": "redirect", "outcome": outcome, "code": code,
                 "url": f"{PROLIFIC_COMPLETE}?{urlencode({'cc': code})}"}

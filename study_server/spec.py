@@ -245,6 +245,13 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
             for k, v in codes.items()):
         raise _fail(source, "completion_codes must map completed/screened_out/technical_error "
                             "to codes of letters, digits, '_' or '-'")
+    for i, outcome in enumerate(OUTCOME_CODES):
+        shared = [o for o in OUTCOME_CODES[:i] if o in codes and codes[o] == codes.get(outcome)]
+        if shared:
+            raise _fail(source, f"completion_codes.{outcome} is the code of {shared[0]}: a "
+                                f"participant who ends {outcome} would be paid as {shared[0]}; "
+                                "give each outcome its own code, or none (Prolific and MTurk "
+                                "then ask the participant to return the study)")
     spec["completion_codes"] = dict(codes)
     if spec["platform"] == "prolific" and "completed" not in codes:
         raise _fail(source, "a prolific study needs completion_codes.completed (from Prolific)")

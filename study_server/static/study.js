@@ -344,10 +344,14 @@
     show("done");
     const screened = action.outcome !== "completed";
     $("done-title").textContent = screened ? "Thank you for your time" : "Thank you";
-    $("done-text").textContent = message || (screened
-      ? "The study has ended for you. Please use the code below so that you are paid."
-      : "All your answers are saved.");
-    $("code").textContent = action.code;
+    // no code of its own for this outcome: the platform's no-code path (return the study)
+    const noCode = action.kind === "return";
+    $("done-text").textContent = noCode ? "The study has ended for you. " + action.message
+      : message || (screened
+        ? "The study has ended for you. Please use the code below so that you are paid."
+        : "All your answers are saved.");
+    $("code").textContent = action.code || "";
+    $("code").parentElement.hidden = noCode;
     local.removeItem(OUTBOX_KEY);
     if (action.kind === "mturk") {
       const form = $("mturk-form");

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from study_server.openapi import openapi_document
-from study_server.platforms import MTURK_PREVIEW, completion_action, parse_entry
+from study_server.platforms import MTURK_PREVIEW, RETURN_MESSAGES, completion_action, parse_entry
 from study_server.qc import session_qc
 from study_server.scheduling import Planned, order_trials, plan_counts
 from study_server.security import check_origin, pid_hash, sign
@@ -108,8 +108,9 @@ def test_prolific_entry_and_redirect():
     a = completion_action(b"k", spec, 7, "completed", {})
     assert a["url"] == "https://app.prolific.com/submissions/complete?cc=C1"
     assert completion_action(b"k", spec, 7, "screened_out", {})["code"] == "S1"
-    # no technical_error code configured: fall back to the completed code
-    assert completion_action(b"k", spec, 7, "technical_error", {})["code"] == "C1"
+    # no technical_error code configured: Prolific's no-code path, never the completed code
+    assert completion_action(b"k", spec, 7, "technical_error", {}) == {
+        "kind": "return", "outcome": "technical_error", "message": RETURN_MESSAGES["prolific"]}
 
 
 def test_mturk_entry_and_submit_host():
