@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,19 @@ TOP_KEYS = {"name", "size", "seeds", "contents", "styles", "pairs", "methods",
 #: guidance images a pair may carry (colour-coded region maps, STROTSS §1.8)
 GUIDE_KINDS = ("content_regions", "style_regions")
 METHOD_KEYS = {"name", "label", "params", "sweep", "checkpoint"}
+#: a method of your own: outputs made elsewhere, or a command run per generation
+OWN_KEYS = {"name", "label", "version", "notes", "params", "sweep"}
+PREMADE_KEYS = OWN_KEYS | {"outputs"}
+COMMAND_KEYS = OWN_KEYS | {"command", "cwd", "env", "timeout", "shell", "gpus"}
 
 
 @dataclass(frozen=True)
 class Condition:
-    """One method with one complete parameter set (a study condition)."""
+    """One method with one complete parameter set (a study condition).
+
+    ``source`` says how its outputs are made: ``method`` (a registered class, built-in or
+    plugin), ``command`` (a process per generation) or ``premade`` (files made elsewhere).
+    """
 
     name: str
     version: str
@@ -30,6 +39,9 @@ class Condition:
     params_hash: str
     label: str
     checkpoint: str | None = None
+    source: str = "method"
+    command: Any = None  # generator.command.CommandSpec
+    premade: Any = None  # generator.premade.PremadeSpec
 
 
 @dataclass
@@ -89,6 +101,107 @@ def _label(name: str, params: dict[str, Any], defaults: dict[str, Any]) -> str:
     return name + "[" + ",".join(f"{k}={changed[k]}" for k in sorted(changed)) + "]"
 
 
+def _expand(src: Path, i: int, params: Any, sweep: Any):
+    """Check ``params``/``sweep`` mappings; yield (swept values, merged params)."""
+    if not isinstance(params, dict) or not isinstance(sweep, dict):
+        raise _fail(src, f"methods[{i}]: 'params' and 'sweep' must be mappings")
+    if any(not isinstance(v, list) or not v for v in sweep.values()):
+        raise _fail(src, f"methods[{i}]: every 'sweep' value must be a non-empty list")
+    keys = list(sweep)
+    for values in itertools.product(*(sweep[k] for k in keys)):
+        swept = dict(zip(keys, values, strict=True))
+        yield swept, {**params, **swept}
+
+
+def _swept_label(base: str, swept: dict[str, Any]) -> str:
+    return f"{base}[" + ",".join(f"{k}={v}" for k, v in swept.items()) + "]" if swept else base
+
+
+def _method_conditions(src: Path, i: int, entry: dict) -> list[Condition]:
+    """A registered method (built-in or installed plugin)."""
+    unknown = set(entry) - METHOD_KEYS
+    if unknown:
+        own = " (a method of your own needs 'outputs' or 'command')" if unknown & (
+            OWN_KEYS - METHOD_KEYS) else ""
+        raise _fail(src, f"methods[{i}] has unknown key {sorted(unknown)[0]!r} "
+                         f"(allowed: {', '.join(sorted(METHOD_KEYS))}){own}")
+    cls = registry.get(str(entry["name"]))
+    checkpoint = entry.get("checkpoint")
+    if checkpoint is not None:
+        checkpoint = str((src.parent / str(checkpoint)).resolve())
+        if not Path(checkpoint).is_file():
+            raise _fail(src, f"methods[{i}]: checkpoint {entry['checkpoint']!r} not found")
+    elif cls.needs_checkpoint:
+        raise _fail(src, f"method {cls.name!r} needs a 'checkpoint' (train one with "
+                         f"`stylestudy train {cls.name}`)")
+    defaults = cls.validate_params({})
+    base = entry.get("label")
+    out = []
+    for swept, merged in _expand(src, i, entry.get("params") or {}, entry.get("sweep") or {}):
+        try:
+            full = cls.validate_params(merged)
+        except UserError as exc:
+            raise _fail(src, f"methods[{i}] ({cls.name}): {exc.message}") from None
+        label = _label(cls.name, full, defaults) if base is None else _swept_label(
+            str(base), swept)
+        out.append(Condition(cls.name, cls.version, full, registry.params_hash(full),
+                             label, checkpoint))
+    return out
+
+
+def _own_conditions(src: Path, i: int, entry: dict) -> list[Condition]:
+    """A method of the researcher's own: pre-made ``outputs`` or a ``command``."""
+    from generator import command, premade
+
+    if "command" in entry and "outputs" in entry:
+        raise _fail(src, f"methods[{i}] has both 'command' and 'outputs'; give one")
+    source = "command" if "command" in entry else "premade"
+    allowed = COMMAND_KEYS if source == "command" else PREMADE_KEYS
+    unknown = set(entry) - allowed
+    if unknown:
+        raise _fail(src, f"methods[{i}] has unknown key {sorted(unknown)[0]!r} "
+                         f"(allowed: {', '.join(sorted(allowed))})")
+    name = entry["name"]
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", name):
+        raise _fail(src, f"methods[{i}]: 'name' must be 1-64 letters, digits or ._+- "
+                         f"(got {name!r})")
+    if name in registry.available():
+        raise _fail(src, f"methods[{i}]: {name!r} is the name of an installed method; "
+                         "give your own method another name")
+    version = entry.get("version", "1")
+    if isinstance(version, bool) or not isinstance(version, str | int | float) or not (
+            0 < len(str(version)) <= 32):
+        raise _fail(src, f"methods[{i}]: 'version' must be text of at most 32 characters")
+    if entry.get("notes") is not None and not isinstance(entry["notes"], str):
+        raise _fail(src, f"methods[{i}]: 'notes' must be text")
+    where = f"{src}: methods[{i}] ({name})"
+    base = str(entry.get("label", name))
+    out = []
+    for swept, params in _expand(src, i, entry.get("params") or {}, entry.get("sweep") or {}):
+        bad = next((k for k, v in params.items() if not isinstance(k, str) or not
+                    re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) or not isinstance(
+                        v, str | int | float | bool)), None)
+        if bad is not None:
+            raise _fail(src, f"methods[{i}]: parameter {bad!r} must be a name with a "
+                             "text, number or true/false value")
+        clash = sorted(set(params) & (set(command.PLACEHOLDERS) | set(premade.PATTERN_FIELDS)))
+        if clash:
+            raise _fail(src, f"methods[{i}]: parameter {clash[0]!r} has the name of a "
+                             "placeholder; rename it")
+        label = _swept_label(base, swept)
+        if source == "command":
+            spec = command.parse_spec(where, entry, src.parent, set(params))
+            identity = {"params": params, **spec.identity()}
+            out.append(Condition(name, str(version), params, registry.params_hash(identity),
+                                 label, source="command", command=spec))
+        else:
+            spec = premade.parse_spec(where, entry, src.parent, params)
+            identity = {"params": params, "source": "premade"}
+            out.append(Condition(name, str(version), params, registry.params_hash(identity),
+                                 label, source="premade", premade=spec))
+    return out
+
+
 def _conditions(src: Path, entries: Any) -> list[Condition]:
     if not isinstance(entries, list) or not entries:
         raise _fail(src, "'methods' must be a non-empty list")
@@ -98,42 +211,9 @@ def _conditions(src: Path, entries: Any) -> list[Condition]:
             entry = {"name": entry}
         if not isinstance(entry, dict) or "name" not in entry:
             raise _fail(src, f"methods[{i}] must be a name or a mapping with 'name'")
-        unknown = set(entry) - METHOD_KEYS
-        if unknown:
-            raise _fail(src, f"methods[{i}] has unknown key {sorted(unknown)[0]!r} "
-                             f"(allowed: {', '.join(sorted(METHOD_KEYS))})")
-        cls = registry.get(str(entry["name"]))
-        params = entry.get("params") or {}
-        sweep = entry.get("sweep") or {}
-        if not isinstance(params, dict) or not isinstance(sweep, dict):
-            raise _fail(src, f"methods[{i}]: 'params' and 'sweep' must be mappings")
-        if any(not isinstance(v, list) or not v for v in sweep.values()):
-            raise _fail(src, f"methods[{i}]: every 'sweep' value must be a non-empty list")
-        checkpoint = entry.get("checkpoint")
-        if checkpoint is not None:
-            checkpoint = str((src.parent / str(checkpoint)).resolve())
-            if not Path(checkpoint).is_file():
-                raise _fail(src, f"methods[{i}]: checkpoint {entry['checkpoint']!r} not found")
-        elif cls.needs_checkpoint:
-            raise _fail(src, f"method {cls.name!r} needs a 'checkpoint' (train one with "
-                             f"`stylestudy train {cls.name}`)")
-        defaults = cls.validate_params({})
-        base = entry.get("label")
-        keys = list(sweep)
-        for values in itertools.product(*(sweep[k] for k in keys)):
-            swept = dict(zip(keys, values, strict=True))
-            try:
-                full = cls.validate_params({**params, **swept})
-            except UserError as exc:
-                raise _fail(src, f"methods[{i}] ({cls.name}): {exc.message}") from None
-            if base is None:
-                label = _label(cls.name, full, defaults)
-            elif swept:
-                label = f"{base}[" + ",".join(f"{k}={v}" for k, v in swept.items()) + "]"
-            else:
-                label = str(base)
-            out.append(Condition(cls.name, cls.version, full, registry.params_hash(full),
-                                 label, checkpoint))
+        own = "command" in entry or "outputs" in entry
+        out.extend(_own_conditions(src, i, entry) if own else
+                   _method_conditions(src, i, entry))
     labels = [c.label for c in out]
     dup = next((lb for lb in labels if labels.count(lb) > 1), None)
     if dup:
@@ -237,6 +317,13 @@ def parse(raw: Any, source: Path) -> Manifest:
         raise _fail(source, "'allow_random_weights' must be true or false")
     pairs = _pairs(source, raw.get("pairs"), contents, styles)
     conditions = _conditions(source, raw.get("methods"))
+    if any(c.premade is not None for c in conditions):
+        for key, images in (("contents", contents), ("styles", styles)):
+            stems = [p.stem for p in images]
+            dup = next((s for s in stems if stems.count(s) > 1), None)
+            if dup:
+                raise _fail(source, f"two '{key}' images have the stem {dup!r}; pre-made "
+                                    "outputs are matched by stem, so stems must be unique")
     guides, points = _guides(source, raw.get("guides"), pairs)
     if points and any(c.params.get("points") for c in conditions):
         raise _fail(source, "give point guidance either in 'guides' (per pair) or in a "

@@ -243,7 +243,23 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 _REGISTRY: dict[str, type[Method]] = {}
+#: entry-point group through which installed distributions add methods
+PLUGIN_GROUP = "stylestudy.methods"
 
+
+@dataclass(frozen=True)
+class Plugin:
+    """Where a plugin method comes from: its entry point and installed distribution."""
+
+    entry_point: str
+    distribution: str
+    version: str
+
+
+_PLUGINS: dict[str, Plugin] = {}
+#: "entry point (distribution version)" -> why it could not be loaded
+_BROKEN: dict[str, str] = {}
+_plugins_loaded = False
 
 
 def register(cls: type[Method]) -> type[Method]:
@@ -265,13 +281,80 @@ def _load_builtins() -> None:
         importlib.import_module(f"{pkg.__name__}.{info.name}")
 
 
+def _load_plugin(ep, builtins: dict[str, type[Method]]) -> list[type[Method]]:
+    """Load one entry point (a ``Method`` subclass, or a module that registers some)."""
+    import inspect
+
+    before = dict(_REGISTRY)
+    try:
+        obj = ep.load()
+        if inspect.ismodule(obj):
+            found = [c for n, c in _REGISTRY.items() if before.get(n) is not c]
+        elif inspect.isclass(obj) and issubclass(obj, Method) and not inspect.isabstract(obj):
+            found = [obj]
+        else:
+            raise TypeError(f"{ep.value} is not a Method subclass with run()")
+        if not found:
+            raise TypeError(f"{ep.value} registers no method")
+        for cls in found:
+            if not isinstance(getattr(cls, "name", None), str) or not cls.name.strip():
+                raise TypeError(f"{cls.__name__} has no 'name'")
+            if cls.name in builtins and builtins[cls.name] is not cls:
+                raise TypeError(f"{cls.__name__} takes the name {cls.name!r} of a built-in "
+                                "method")
+            if not isinstance(getattr(cls, "version", None), str):
+                raise TypeError(f"{cls.__name__}.version must be a string")
+            register(cls)
+        return found
+    except Exception:
+        _REGISTRY.clear()
+        _REGISTRY.update(before)
+        raise
+
+
+def _load_plugins() -> None:
+    """Register the methods of every installed ``stylestudy.methods`` entry point, once per
+    process; a plugin that fails is recorded in :func:`broken_plugins`, the rest load."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    builtins = dict(_REGISTRY)
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        dist = ep.dist
+        where = Plugin(ep.name, dist.name if dist else "?", dist.version if dist else "?")
+        try:
+            for cls in _load_plugin(ep, builtins):
+                _PLUGINS[cls.name] = where
+        except Exception as exc:  # a broken plugin must not break the other methods
+            _BROKEN[f"{ep.name} ({where.distribution} {where.version})"] = (
+                f"{type(exc).__name__}: {exc}")
+
+
 def available() -> dict[str, type[Method]]:
+    """Every method: built-ins, then installed plugins, by name."""
     _load_builtins()
+    _load_plugins()
     return dict(sorted(_REGISTRY.items()))
+
+
+def plugin_of(name: str) -> Plugin | None:
+    """The entry point and distribution a registered method came from (None: built-in)."""
+    available()
+    return _PLUGINS.get(name)
+
+
+def broken_plugins() -> dict[str, str]:
+    """Plugins that failed to load: "entry point (distribution version)" -> the error."""
+    available()
+    return dict(_BROKEN)
 
 
 def get(name: str) -> type[Method]:
     methods = available()
     if name not in methods:
-        raise UserError(f"unknown method {name!r} (known: {', '.join(methods)})")
+        broken = "".join(f"; plugin {k} failed to load: {v}" for k, v in _BROKEN.items())
+        raise UserError(f"unknown method {name!r} (known: {', '.join(methods)}){broken}")
     return methods[name]

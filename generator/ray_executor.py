@@ -16,6 +16,7 @@ from typing import Any
 from tqdm import tqdm
 
 from generator import method as registry
+from generator.command import CommandFailed
 from generator.runner import Job, MethodCache, claim, execute, finish, load_job, worker_id
 from stylestudy.errors import UserError
 
@@ -46,6 +47,14 @@ def resources_for(cls: type[registry.Method], device: str, gpus_in_cluster: floa
     if cls.memory_bytes:
         res["memory"] = cls.memory_bytes
     return res
+
+
+def job_resources(job: Job, device: str, gpus_in_cluster: float) -> dict:
+    """Ray resources for one job: a command's task takes one CPU and the GPUs it asks for."""
+    if job.command is None:
+        return resources_for(registry.get(job.method), device, gpus_in_cluster)
+    gpus = int(job.command.get("gpus", 0))
+    return {"num_cpus": 1, "num_gpus": gpus if gpus and device != "cpu" else 0}
 
 
 def run_ray(set_name: str, ids: list[int], device: str = "auto",
@@ -90,7 +99,7 @@ def _drive(ray, set_name, ids, device, allow_random, retry_failed, show_progress
                 continue
             try:
                 job = load_job(gen_id)
-                opts = resources_for(registry.get(job.method), device, cluster.get("GPU", 0))
+                opts = job_resources(job, device, cluster.get("GPU", 0))
             except UserError as exc:
                 finish(gen_id, worker, None, None, error=exc.message)
                 tally["failed"] += 1
@@ -109,9 +118,10 @@ def _drive(ray, set_name, ids, device, allow_random, retry_failed, show_progress
                 state = "done" if finish(gen_id, worker, image, prov) else "skipped"
             except ray.exceptions.RayTaskError as exc:
                 cause = exc.cause if getattr(exc, "cause", None) else exc
-                msg = cause.message if isinstance(cause, UserError) else (
+                msg = cause.message if isinstance(cause, UserError | CommandFailed) else (
                     f"{type(cause).__name__}: {cause}")
-                finish(gen_id, worker, None, None, error=msg)
+                record = cause.record if isinstance(cause, CommandFailed) else None
+                finish(gen_id, worker, None, record, error=msg)
                 state = "failed"
             except ray.exceptions.RayError as exc:  # worker died more than MAX_RETRIES times
                 finish(gen_id, worker, None, None, error=f"ray: {type(exc).__name__}: {exc}")

@@ -20,3 +20,8 @@ def write_manifest(tmp_path: Path, **over) -> Path:
     path = tmp_path / "manifest.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def all_done(n: int) -> dict[str, int]:
+    """``runner.set_counts`` of a set whose ``n`` generations are all done."""
+    return {"done": n, "running": 0, "interrupted": 0, "failed": 0, "pending": 0}
