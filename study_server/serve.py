@@ -68,9 +68,16 @@ class GunicornServer(BaseApplication):
 
 def run_gunicorn(host: str, port: int, workers: int, threads: int = 4,
                  app_config: dict[str, Any] | None = None) -> None:
+    """gthread workers that buffer each request before a thread takes it (slow clients
+    hold no thread), and no control socket (gunicorn's default path is one per user, so
+    servers of one user would share it); signals to the master do what it would."""
+    from study_server.request_buffer import BufferingWorker, request_timeout
+
+    request_timeout()  # a bad STYLESTUDY_REQUEST_TIMEOUT stops here, not in every worker
     GunicornServer({"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-                    "worker_class": "gthread", "timeout": 60, "graceful_timeout": 10,
-                    "keepalive": 5, "preload_app": False, "accesslog": None},
+                    "worker_class": BufferingWorker, "timeout": 60, "graceful_timeout": 10,
+                    "keepalive": 5, "preload_app": False, "accesslog": None,
+                    "control_socket_disable": True},
                    {"DB_POOL_SIZE": threads, "WORKERS": workers, **(app_config or {})}).run()
 
 
