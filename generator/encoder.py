@@ -84,8 +84,17 @@ class Encoder(nn.Module):
             return x.flip(1) * self.pixel_scale - self.mean
         return (x - self.mean) / self.std
 
+    def restore(self, h: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`prepare`: the network's convention → RGB (unclamped)."""
+        if self.convention == "caffe":
+            return ((h + self.mean) / self.pixel_scale).flip(1)
+        return h * self.std + self.mean
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.prepare(x)
+        return self.features(self.prepare(x))
+
+    def features(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The taps of an input already in the network's convention (:meth:`prepare`)."""
         if self.channels_last:
             h = h.contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
