@@ -9,6 +9,7 @@ request, a rate-limited login, salted password hashes (werkzeug scrypt), and
 from __future__ import annotations
 
 import functools
+import re
 import statistics
 from collections import Counter
 
@@ -214,7 +215,7 @@ def study_cap(slug: str):
     """Set (a positive number) or lift (empty) the study's participant cap, or that of
     the cohort the form names."""
     raw = request.form.get("max_participants", "").strip()
-    if raw and not (raw.isdigit() and int(raw) >= 1):
+    if raw and not (re.fullmatch(r"[0-9]{1,9}", raw) and int(raw) >= 1):  # ASCII digits only
         abort(400, description="the cap must be a positive whole number, or empty for none")
     _study(slug)
     try:

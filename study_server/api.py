@@ -51,29 +51,44 @@ def _limit(token: str | None, write: bool = True) -> str | None:
     return token
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
+    """Text that no database column stores: a NUL character, or a lone surrogate (which
+    has no UTF-8 form)."""
     if isinstance(value, str):
-        return "\x00" in value
+        return "\x00" in value or not value.isascii() and not _utf8(value)
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_unstorable(v) for v in value)
     return False
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: JSON escapes that can decode to a NUL or a lone surrogate (case-insensitive hex)
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
 def _json() -> Any:
-    """The request body as JSON; text holding NUL characters (which no database column
-    stores) is refused here, not retried as a database error."""
+    """The request body as JSON; text that no database column stores (a NUL character, a
+    lone surrogate) is refused here, not retried as a database error."""
     data = request.get_data(cache=True)
     if not data:
         return {}
     try:
         body = json.loads(data)
-        nul = b"\\u0000" in data and _has_nul(body)
+        bad = _SUSPECT.search(data) is not None and _unstorable(body)
     except (ValueError, RecursionError):  # not JSON, or nested beyond Python's depth
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
-    if nul:
-        raise ApiError(400, "bad_json", "text in the body must not contain NUL characters")
+    if bad:
+        raise ApiError(400, "bad_json", "text in the body must not contain NUL characters "
+                                        "or lone surrogates")
     return body
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from db.models import Participant, SessionEvent, Study, StudySession
 from stylestudy.errors import UserError
 
 __all__ = ["EVENT_COLUMNS", "LONG_COLUMNS", "PWCMP_COLUMNS", "csv_text", "event_rows",
-           "judgments", "render"]
+           "judgments", "neutralise", "render"]
 
 PWCMP_COLUMNS = ["Observer", "Session", "Scene", "Condition_1", "Condition_2", "Selection"]
 LONG_COLUMNS = [
@@ -41,12 +42,25 @@ EVENT_COLUMNS = ["observer", "session_id", "kind", "payload", "client_time", "re
 UNUSABLE = ("screened_out", "technical_error")
 
 
+#: a cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula, with a leading apostrophe (OWASP's
+    rule); other values unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_text(rows: list[dict], columns: list[str]) -> str:
-    """``rows`` as CSV text with a header line; keys outside ``columns`` are ignored."""
+    """``rows`` as CSV text with a header line, formulas neutralised; keys outside
+    ``columns`` are ignored."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows({k: neutralise(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()
 
 

@@ -250,7 +250,9 @@ def _response_body(trial_public_id: str, response_id: str, received_at: dt.datet
     return body
 
 
-def _replay(s: Session, response_id: str, session_id: int) -> dict[str, Any] | None:
+def _replay(s: Session, response_id: str, session_id: int, trial: str) -> dict[str, Any] | None:
+    """The first answer to ``response_id`` when this is a replay of it, else None; a 409
+    when the id answered another session's trial or another trial."""
     row = s.execute(select(Response, Trial.public_id, Trial.kind, DesignCell.expected)
                     .join(Trial, Trial.id == Response.trial_id)
                     .join(DesignCell, DesignCell.id == Trial.cell_id)
@@ -260,6 +262,8 @@ def _replay(s: Session, response_id: str, session_id: int) -> dict[str, Any] | N
     resp, public_id, kind, expected = row
     if resp.session_id != session_id:
         raise ApiError(409, "response_id_taken", "this response_id belongs to another session")
+    if public_id != trial:
+        raise ApiError(409, "response_id_reused", "this response_id answered another trial")
     correct = _correct(resp.chose_a, expected) if kind == "practice" else None
     return _response_body(public_id, resp.response_id, resp.received_at, correct)
 
@@ -290,11 +294,15 @@ def validate_response(body: Any) -> tuple[str, str, bool | None, float | None, s
     if rt is not None and (isinstance(rt, bool) or not isinstance(rt, int | float)
                            or not 0 <= rt <= MAX_RT_MS):
         raise ApiError(422, "bad_rt", f"rt_ms must be a number in [0, {MAX_RT_MS}]")
-    ct = body.get("client_time")
-    if ct is not None and (not isinstance(ct, str) or len(ct) > 40):
-        raise ApiError(422, "bad_client_time", "client_time must be a string (max 40)")
+    _client_time(body.get("client_time"))
     left = None if choice == "not_sure" else choice == "left"
-    return rid.lower(), tid, left, (float(rt) if rt is not None else None), ct
+    return rid.lower(), tid, left, (float(rt) if rt is not None else None), body.get("client_time")
+
+
+def _client_time(ct: Any) -> None:
+    """The client's clock reading: printable text of at most 40 characters, or absent."""
+    if ct is not None and (not isinstance(ct, str) or len(ct) > 40 or not ct.isprintable()):
+        raise ApiError(422, "bad_client_time", "client_time must be printable text (max 40)")
 
 
 #: per-process caches of immutable facts: token hash → (session id, study id), and
@@ -365,18 +373,18 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
         else:
             row = _record_autocommit(s, params)
         if not row.cas:
-            return _not_started(s, rid, session_id, study_id, secret)
+            return _not_started(s, rid, tid, session_id, study_id, secret)
         if row.kind is None:
-            _no_trial(s, rid, session_id)
+            _no_trial(s, rid, tid, session_id)
         if not row.inserted:
-            return _conflict(s, rid, session_id)
+            return _conflict(s, rid, tid, session_id)
         kind, chose_a, expected = row.kind, _chose_a(chose_left, row.left_is_a), row.expected
     else:
         conn = s.connection()
         if conn.execute(update(_SESSIONS)
                         .where(_SESSIONS.c.id == session_id, _SESSIONS.c.state == "started")
                         .values(lease_expires_at=lease)).rowcount != 1:
-            return _not_started(s, rid, session_id, study_id, secret)
+            return _not_started(s, rid, tid, session_id, study_id, secret)
         trial = conn.execute(select(_TRIALS.c.id, _TRIALS.c.kind, _TRIALS.c.left_is_a,
                                     _TRIALS.c.cell_id, _CELLS.c.method_a_id,
                                     _CELLS.c.method_b_id, _CELLS.c.expected)
@@ -384,7 +392,7 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
                              .where(_TRIALS.c.public_id == tid,
                                     _TRIALS.c.session_id == session_id)).first()
         if trial is None:
-            _no_trial(s, rid, session_id)
+            _no_trial(s, rid, tid, session_id)
         kind, chose_a, expected = trial.kind, _chose_a(chose_left, trial.left_is_a), \
             trial.expected
         chosen = None if chose_a is None else trial.method_a_id if chose_a else trial.method_b_id
@@ -394,7 +402,7 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
             rt_ms=rt, client_time=ct, received_at=now)
             .on_conflict_do_nothing().returning(_RESPONSES.c.id)).scalar()
         if new_id is None:
-            return _conflict(s, rid, session_id)
+            return _conflict(s, rid, tid, session_id)
         if kind in ("real", "catch"):
             conn.execute(update(_CELLS).where(_CELLS.c.id == trial.cell_id)
                          .values(served=_CELLS.c.served + 1))
@@ -473,10 +481,10 @@ def _record_autocommit(s: Session, params: dict[str, Any]) -> Any:
     raise AssertionError("unreachable")
 
 
-def _not_started(s: Session, rid: str, session_id: int, study_id: int, secret: bytes
-                 ) -> tuple[int, dict[str, Any]]:
+def _not_started(s: Session, rid: str, tid: str, session_id: int, study_id: int,
+                 secret: bytes) -> tuple[int, dict[str, Any]]:
     """The session is not ``started``: a late replay is answered, anything else refused."""
-    replay = _replay(s, rid, session_id)
+    replay = _replay(s, rid, session_id, tid)
     if replay is not None:
         return 200, replay
     sess = s.get(StudySession, session_id)
@@ -486,14 +494,13 @@ def _not_started(s: Session, rid: str, session_id: int, study_id: int, secret: b
                    state=sess.state)
 
 
-def _no_trial(s: Session, rid: str, session_id: int) -> None:
-    if _replay(s, rid, session_id) is not None:
-        raise ApiError(409, "response_id_reused", "this response_id answered another trial")
+def _no_trial(s: Session, rid: str, tid: str, session_id: int) -> None:
+    _replay(s, rid, session_id, tid)  # a 409 when the id answered a trial of the session
     raise ApiError(404, "no_trial", "no such trial in this session")
 
 
-def _conflict(s: Session, rid: str, session_id: int) -> tuple[int, dict[str, Any]]:
-    replay = _replay(s, rid, session_id)
+def _conflict(s: Session, rid: str, tid: str, session_id: int) -> tuple[int, dict[str, Any]]:
+    replay = _replay(s, rid, session_id, tid)
     if replay is not None:  # a retry, or the same response_id committed concurrently
         return 200, replay
     raise ApiError(409, "trial_answered", "this trial already has a response")
@@ -593,8 +600,7 @@ def record_event(s: Session, token: str | None, body: Any) -> bool:
     eid, ct = body.get("event_id"), body.get("client_time")
     if eid is not None and (not isinstance(eid, str) or not UUID_RE.match(eid)):
         raise ApiError(422, "bad_event_id", "event_id must be a UUIDv4 string")
-    if ct is not None and (not isinstance(ct, str) or len(ct) > 40):
-        raise ApiError(422, "bad_client_time", "client_time must be a string (max 40)")
+    _client_time(ct)
     values = {"session_id": sess.id, "event_id": eid.lower() if eid else None,
               "kind": body["kind"], "payload": payload, "client_time": ct,
               "created_at": utcnow()}

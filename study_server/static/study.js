@@ -322,16 +322,29 @@
     show("finish");
   }
 
+  // Only a network error, 429 or 5xx is retried; a refusal (say, feedback the server
+  // cannot store) is shown, and the participant may change it and finish again.
   async function submit() {
     $("submit").disabled = true;
     $("saving").hidden = false;
+    $("saving").textContent = "Saving your answers…";
     await waitForOutbox();
-    for (;;) {
-      const r = await api("POST", "/api/session/complete", { feedback: $("feedback-text").value || null });
+    for (let wait = 1500; ; wait = Math.min(2 * wait, 10000)) {
+      let r;
+      try {
+        r = await api("POST", "/api/session/complete", { feedback: $("feedback-text").value || null });
+      } catch (e) { r = { status: 0, data: {} }; }
       if (r.status === 200) return finished(r.data.completion);
       if (r.data && r.data.completion) return handleInactive(r.data);
       if (r.status === 409 && r.data.error === "incomplete") return load(false);
-      await new Promise((res) => setTimeout(res, 1500));
+      if (!transient(r.status)) {
+        report("client_error", { status: r.status, error: r.data.error || "" });
+        $("saving").textContent = `This could not be saved (${r.data.message || r.status}). ` +
+          "Please change your answer above and press Finish again.";
+        $("submit").disabled = false;
+        return;
+      }
+      await new Promise((res) => setTimeout(res, wait));
     }
   }
 
