@@ -7,6 +7,7 @@ import click
 from generator import manifest as manifest_mod
 from generator import method as registry
 from generator import runner
+from generator.sets_cli import commands as set_commands
 
 
 def _source(name: str) -> str:
@@ -155,4 +156,4 @@ def generate_cmd(manifest: str, executor: str, workers: int, shard: str, device:
         raise SystemExit(1)
 
 
-commands = [methods_cmd, generate_cmd]
+commands = [methods_cmd, generate_cmd, *set_commands]

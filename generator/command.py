@@ -267,7 +267,10 @@ def execute(spec: CommandSpec, *, content: np.ndarray, style: np.ndarray, seed: 
         try:
             with Image.open(io.BytesIO(data)) as im:
                 image = np.asarray(im.convert("RGB"))
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except UnidentifiedImageError:
+            raise CommandFailed("the command's output is not an image format Pillow can "
+                                "read", record) from None
+        except (OSError, SyntaxError, ValueError) as exc:
             raise CommandFailed(f"the command's output is not a readable image: {exc}",
                                 record) from None
         try:

@@ -204,7 +204,9 @@ def _decode(data: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise UserError("not an image format Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise UserError(str(exc)) from None
 
 

@@ -118,7 +118,8 @@ def test_partial_folder_one_message_then_completed_by_rerun(home, tmp_path):
     assert message.startswith("pre-made outputs of 'my-method' (out): 2 imported now, "
                               "0 already imported")
     assert "\n  missing (2): out/astronaut__ihc.*, out/chelsea__hubble.*" in message
-    assert "\n  unreadable (1): out/chelsea__ihc.png (cannot identify image file" in message
+    assert "\n  unreadable (1): out/chelsea__ihc.png (not an image format Pillow can read)" \
+        in message
     assert f"\n  wrongly sized (1): out/coffee__ihc.png is {SIZE}×{SIZE} px, expected " \
            f"{w}×{h}" in message
     assert "\n  extra (no generation of the set) (2): out/Chelsea__hubble.png, " \

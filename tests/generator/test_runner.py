@@ -20,7 +20,8 @@ from generator import manifest, runner
 from generator.executors import run_pool
 from generator.method import Method, register
 from generator.methods.classical import reinhard_transfer
-from tests.generator.manifests import CLI, all_done, write_manifest
+from stylestudy.errors import UserError
+from tests.generator.manifests import CLI, DEMO, all_done, write_manifest
 
 
 def run_all(path, workers=1, retry=False):
@@ -290,3 +291,33 @@ def test_batch_size_follows_the_device(home, tmp_path):
     assert [len(g) for g in runner.batches(ids)] == [1] * 9
     gpu = runner.batches(ids, methods=runner.MethodCache(device="cuda:0"))
     assert [len(g) for g in gpu] == [8, 1] and sum(gpu, []) == ids
+
+
+def test_a_manifest_that_differs_from_its_set_needs_extend(home, tmp_path):
+    """Changing size, conditions or seeds under a set's name used to grow the set silently."""
+    one = [str(Path(DEMO) / "styles" / "ihc.png")]
+    path = write_manifest(tmp_path, methods=["content-copy"], styles=one)
+    spec, tally = run_all(path)
+    assert tally["done"] == 3
+    bigger = write_manifest(tmp_path, methods=["content-copy"], styles=one, size=96)
+    res = subprocess.run([*CLI, "generate", str(bigger)], env=_env(home),
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "comparison set 'set' already holds 3 generations and this manifest differs: " \
+           "size 48 → 96; it would add 3 generation(s) and keep 3 that it no longer names. " \
+           "Run with --extend" in res.stderr
+    assert runner.set_counts("set")["done"] == 3 and sum(runner.set_counts("set").values()) == 3
+    more = write_manifest(tmp_path, methods=["content-copy", "reinhard"], styles=one,
+                          seeds=[0, 1])
+    with pytest.raises(UserError) as err:
+        runner.plan(manifest.load(more), extend=False)
+    assert "conditions added: reinhard; seeds added: 1;" in err.value.message
+    assert "it would add 9 generation(s)." in err.value.message
+    same = write_manifest(tmp_path, methods=["content-copy"], styles=one)
+    runner.plan(manifest.load(same), extend=False)  # the set's own manifest again: fine
+    bigger = write_manifest(tmp_path, methods=["content-copy"], styles=one, size=96)
+    res = subprocess.run([*CLI, "generate", str(bigger), "--extend", "--no-progress"],
+                         env=_env(home), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert runner.set_counts("set")["done"] == 6
