@@ -61,9 +61,11 @@ def agreement(real: pd.DataFrame) -> dict[str, float]:
     out = {"units": int(multi.sum()), "ratings": int(per_unit[multi].sum()),
            "krippendorff_alpha": np.nan, "fleiss_kappa": np.nan,
            "raw_agreement": raw_agreement(counts)}
-    if multi.sum() >= 2 and np.unique(cat[multi[units]]).size >= 2:
-        out["krippendorff_alpha"] = krippendorff_alpha(rel[:, multi])
-    if len(per_unit) >= 2 and np.unique(per_unit).size == 1 and per_unit[0] >= 2:
+    kept = rel[:, multi]  # a worker who rated a unit twice keeps one rating here
+    if multi.sum() >= 2 and np.unique(kept[np.isfinite(kept)]).size >= 2:
+        out["krippendorff_alpha"] = krippendorff_alpha(kept)
+    if (len(per_unit) >= 2 and np.unique(per_unit).size == 1 and per_unit[0] >= 2
+            and np.unique(cat).size >= 2):
         order = np.argsort(units, kind="stable")
         out["fleiss_kappa"] = fleiss(cat[order].reshape(-1, per_unit[0]).astype(int))
     return out
@@ -73,7 +75,8 @@ def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
                seed: int = 0) -> dict[str, float]:
     """Split-half reliability of the JOD vector: mean Spearman–Brown over random splits.
 
-    Splits where either half's comparison graph is disconnected are skipped (counted).
+    Splits where either half's comparison graph is disconnected are skipped (counted);
+    ``reason`` says why there is no value.
     """
     from analysis.jod import is_connected, observer_matrices, scale
 
@@ -82,7 +85,8 @@ def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
     rng = np.random.default_rng(seed)
     rhos, skipped = [], 0
     if n < 4 or len(conditions) < 3:
-        return {"split_half": np.nan, "split_half_rho": np.nan, "splits": 0, "skipped": 0}
+        return {"split_half": np.nan, "split_half_rho": np.nan, "splits": 0, "skipped": 0,
+                "reason": "split-half needs >= 4 workers and >= 3 conditions"}
     for _ in range(repeats):
         perm = rng.permutation(n)
         a, b = MM[perm[: n // 2]].sum(axis=0), MM[perm[n // 2:]].sum(axis=0)
@@ -94,8 +98,9 @@ def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
             rhos.append(rho)
     if not rhos:
         return {"split_half": np.nan, "split_half_rho": np.nan, "splits": 0,
-                "skipped": skipped}
+                "skipped": skipped, "reason": "no split with two connected halves and "
+                                              "varying scales"}
     rhos = np.asarray(rhos)
     sb = 2 * rhos / (1 + rhos)
     return {"split_half": float(np.mean(sb[rhos > -1])), "split_half_rho": float(rhos.mean()),
-            "splits": len(rhos), "skipped": skipped}
+            "splits": len(rhos), "skipped": skipped, "reason": ""}

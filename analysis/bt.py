@@ -20,13 +20,18 @@ __all__ = ["ALPHA", "bradley_terry", "bt_to_jod"]
 ALPHA = 1e-4
 
 
-def bradley_terry(D: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
-    """Mean-zero BT log-strengths θ from a count matrix (D[i, j] = i beat j)."""
+def bradley_terry(D: np.ndarray, alpha: float = ALPHA, tol: float = 1e-5) -> np.ndarray:
+    """Mean-zero BT log-strengths θ from a count matrix (D[i, j] = i beat j).
+
+    The penalty makes the optimum unique even where a condition never lost (or never won);
+    there the distance is set by α, not by the solver's tolerance ``tol`` (Newton-CG with
+    the exact Hessian converges to it).
+    """
     import choix
 
     D = np.asarray(D, dtype=int)
     data = [(i, j) for i, j in zip(*np.nonzero(D), strict=True) for _ in range(D[i, j])]
-    theta = choix.opt_pairwise(D.shape[0], data, alpha=alpha, method="Newton-CG")
+    theta = choix.opt_pairwise(D.shape[0], data, alpha=alpha, method="Newton-CG", tol=tol)
     return theta - theta.mean()
 
 

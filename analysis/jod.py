@@ -6,7 +6,16 @@ compared pairs, ``−Σ log(prior + 0.1)``); ``'mean0'`` regularisation 0.01·me
 ``'fix0'`` (q_1 ≡ 0); BFGS with the analytic gradient from q = 0 (pwcmp uses ``fminunc``).
 The likelihood and prior are evaluated in log space (pwcmp multiplies probabilities, which
 underflows for large counts); where pwcmp's products do not underflow the two agree.
-A disconnected comparison graph is refused (pwcmp links the components and warns).
+A disconnected comparison graph is refused (pwcmp links the components and warns); the
+report scales each connected component on its own.
+
+Where no judgment ever reversed an ordering (the win graph is not strongly connected), the
+likelihood has no maximum and pwcmp's prior does not always bound it (two conditions, or a
+chain of unanimous pairs): the distance would be set by the optimiser's tolerance. Those
+*separated* pairs (compared, in different strongly connected components of the win graph)
+get a Gaussian prior on their difference, N(0, :data:`SEPARATION_SD`²); every other pair is
+scaled exactly as pwcmp. Ford (1957) gives the condition for the Bradley–Terry likelihood;
+the same argument holds for Thurstone Case V.
 pwcmp's gradient of the mean0 term is 0.02·mean(q)·q/N rather than 0.02·mean(q)/N; both
 vanish, with the likelihood gradient (whose entries sum to zero), only where mean(q) = 0,
 so the optimum is the same; the port uses the exact gradient.
@@ -44,11 +53,16 @@ __all__ = [
     "outliers",
     "residuals",
     "scale",
+    "separated_pairs",
     "significance",
 ]
 
 #: pwcmp's σ: Φ(1/σ) = 0.75, so 1 JOD = 75 % preference (pw_scale.m)
 SIGMA = 1.4826
+#: SD (JOD) of the prior on a separated pair's difference: with it two conditions judged
+#: n to 0 end up further apart than n − 1 to 1 for every n below 640, and within 0.012 JOD of
+#: it up to n = 10,000 (analysis.md §4)
+SEPARATION_SD = float(np.sqrt(2.0))
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
@@ -85,6 +99,17 @@ def components(D: np.ndarray) -> list[list[int]]:
     by ``scipy.sparse.csgraph.connected_components`` (analysis.md §1)."""
     n, labels = connected_components(csr_matrix((D + D.T) > 0), directed=False)
     return [list(np.flatnonzero(labels == k)) for k in range(n)]
+
+
+def separated_pairs(D: np.ndarray) -> list[tuple[int, int]]:
+    """Compared pairs (i < j) whose conditions lie in different strongly connected components
+    of the win graph (an edge i → j when i beat j at least once): no chain of wins leads
+    back, so the data alone cannot bound their distance."""
+    D = np.asarray(D, float)
+    _, labels = connected_components(csr_matrix(D > 0), directed=True, connection="strong")
+    i, j = np.nonzero(np.triu((D + D.T) > 0, 1))
+    keep = labels[i] != labels[j]
+    return list(zip(i[keep].tolist(), j[keep].tolist(), strict=True))
 
 
 def is_connected(D: np.ndarray) -> bool:
@@ -132,6 +157,8 @@ class _Objective:
         kc[ua & (self.k != 0)] -= 1
         self.kn = np.vstack([kc, n - kc])
         self.prior, self.reg = prior, regularization
+        sep = np.array(separated_pairs(D), int).reshape(-1, 2)
+        self.si, self.sj = sep[:, 0], sep[:, 1]
 
     def full(self, qt: np.ndarray) -> np.ndarray:
         return qt if self.reg == "mean0" else np.concatenate([[0.0], qt])
@@ -160,6 +187,13 @@ class _Objective:
         grad = np.zeros(self.N)
         np.add.at(grad, self.i, dx / SIGMA)
         np.add.at(grad, self.j, -dx / SIGMA)
+        if self.si.size:
+            # the separation prior −log N(q_i − q_j; 0, s²), doubled as the likelihood is
+            # (pw_scale.m sums it over both orders of every pair)
+            d = q[self.si] - q[self.sj]
+            f += np.sum(d * d) / SEPARATION_SD ** 2
+            np.add.at(grad, self.si, 2 * d / SEPARATION_SD ** 2)
+            np.add.at(grad, self.sj, -2 * d / SEPARATION_SD ** 2)
         if self.reg == "mean0":
             m = q.mean()
             f += 0.01 * m * m
@@ -175,7 +209,9 @@ def scale(D: np.ndarray, prior: str = "gaussian", regularization: str = "mean0",
 
     Test vectors (analysis.md §4.6, pwcmp in Octave): D = [[0,25,0],[75,0,25],[0,75,0]] gives
     [−1, 0, 1] (mean0) and [0, 1, 2] (fix0) within 1e-4. ``gtol`` is the gradient norm at
-    which BFGS stops (``fminunc``'s default optimality tolerance is also 1e-6). ``start``
+    which BFGS stops (``fminunc``'s default optimality tolerance is also 1e-6); the optimum
+    always exists (the separation prior bounds what the data do not), so the result does not
+    depend on it beyond its own precision. ``start``
     replaces pwcmp's q = 0 starting point (the bootstrap starts from the full-data solution;
     same optimum). ``check=False`` skips the connectivity check (the caller has done it).
     """
@@ -235,13 +271,16 @@ def bootstrap(MM: np.ndarray, samples: int = 1000, alpha: float = 0.05, seed: in
               names: Sequence[str] | None = None, progress: bool = False) -> BootstrapResult:
     """pw_scale_bootstrp.m: resample observers (first axis of ``MM``) with replacement.
 
-    A resample whose graph is disconnected cannot be scaled and is drawn again.
+    A resample whose graph is disconnected cannot be scaled and is drawn again. With one
+    observer (or ``samples`` < 2) there is nothing to resample: the interval and covariance
+    are NaN.
     """
     MM = np.asarray(MM, float)
     jod = scale(MM.sum(axis=0), prior, regularization, names)
     N = MM.shape[1]
-    if samples < 2 or MM.shape[0] < 2:
-        return BootstrapResult(jod, jod.copy(), jod.copy(), np.zeros((N, N)),
+    if samples < 2 or MM.shape[0] < 2:  # nothing to resample: no interval
+        nan = np.full(N, np.nan)
+        return BootstrapResult(jod, nan, nan.copy(), np.full((N, N), np.nan),
                                np.empty((0, N)))
     rng = np.random.default_rng(seed)
     out = np.empty((samples, N))

@@ -3,7 +3,8 @@
 Intervals: Wilson (primary) and Clopper–Pearson through
 ``statsmodels.stats.proportion.proportion_confint`` with the method always explicit (its
 default is Wald). Exact test: ``scipy.stats.binomtest(k, n, 0.5, 'two-sided')``.
-Corrections: ``multipletests(..., method='holm' | 'fdr_bh')``; never the default ``'hs'``.
+Corrections: Holm and Benjamini–Hochberg (:func:`adjust`, equal to statsmodels'
+``multipletests(..., method='holm' | 'fdr_bh')``); never its default Holm–Šidák.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis.data import real_trials
+from analysis.validity import side_separation
 
 __all__ = [
     "adjust",
@@ -41,13 +42,29 @@ def binom_p(k: int, n: int) -> float:
 
 
 def adjust(pvals, method: str) -> np.ndarray:
-    """Holm (``'holm'``) or Benjamini–Hochberg (``'fdr_bh'``) adjusted p-values."""
+    """Holm (``'holm'``) or Benjamini–Hochberg (``'fdr_bh'``) adjusted p-values.
+
+    With p₍₁₎ ≤ … ≤ p₍ₘ₎: Holm (1979) p̃₍ᵢ₎ = max_{j ≤ i} min(1, (m − j + 1)·p₍ⱼ₎);
+    Benjamini & Hochberg (1995) p̃₍ᵢ₎ = min_{j ≥ i} min(1, m·p₍ⱼ₎/j). The same numbers as
+    statsmodels' ``multipletests`` (tested), whose Holm branch runs a full garbage
+    collection on every call.
+    """
     if method not in ("holm", "fdr_bh"):
         raise ValueError(f"correction must be 'holm' or 'fdr_bh', got {method!r}")
     p = np.asarray(pvals, dtype=float)
-    if p.size == 0:
+    m = p.size
+    if m == 0:
         return p
-    return multipletests(p, alpha=0.05, method=method)[1]
+    order = np.argsort(p, kind="stable")
+    ps = p[order]
+    rank = np.arange(1, m + 1)
+    if method == "holm":
+        adj = np.maximum.accumulate(np.minimum(1.0, (m - rank + 1) * ps))
+    else:
+        adj = np.minimum.accumulate(np.minimum(1.0, m * ps / rank)[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = adj
+    return out
 
 
 def canonical_pairs(df: pd.DataFrame, focal: str | None = None) -> pd.DataFrame:
@@ -90,7 +107,9 @@ def pair_table(df: pd.DataFrame, focal: str | None = None, family: str = "questi
 
     Columns: k (A chosen), n, rate, Wilson and Clopper–Pearson bounds, exact two-sided p,
     Holm- and BH-adjusted p over the family (``'question'``: one family per question;
-    ``'all'``: both questions together), and the pair's left-choice rate.
+    ``'all'``: both questions together), the pair's left-choice rate, and ``reason``: why
+    no logit model exists for the pair (one side always chosen: separation; always or never
+    chosen on one side: quasi-separation by position), else empty.
     Holm's family is the focal method against each other method when ``focal`` is given,
     otherwise every pair; BH always covers every pair.
     """
@@ -103,15 +122,19 @@ def pair_table(df: pd.DataFrame, focal: str | None = None, family: str = "questi
         side = g[g["left_is_A"].notna()]
         n_side = len(side)
         k_left = int((side["chose_A"] == side["left_is_A"].astype(bool)).sum())
+        side = g["left_is_A"].map({True: 1.0, False: -1.0}).astype(float).fillna(0.0)
+        reason = (f"separation: {'A' if k else 'B'} always chosen ({k}/{n})" if k in (0, n)
+                  else side_separation(g["chose_A"].to_numpy(float), side.to_numpy()))
         rows.append({
             "question": q, "method_A": ma, "method_B": mb, "k": k, "n": n, "rate": k / n,
             "wilson_low": wl, "wilson_high": wh, "cp_low": cl, "cp_high": ch,
             "p_exact": binom_p(k, n), "workers": g["worker_id"].nunique(),
             "items": g["item_id"].nunique(),
-            "left_rate": k_left / n_side if n_side else np.nan,
+            "left_rate": k_left / n_side if n_side else np.nan, "reason": reason,
         })
     cols = ["question", "method_A", "method_B", "k", "n", "rate", "wilson_low", "wilson_high",
-            "cp_low", "cp_high", "p_exact", "p_holm", "p_bh", "workers", "items", "left_rate"]
+            "cp_low", "cp_high", "p_exact", "p_holm", "p_bh", "workers", "items", "left_rate",
+            "reason"]
     table = pd.DataFrame(rows, columns=[c for c in cols if c not in ("p_holm", "p_bh")])
     table["p_holm"] = np.nan
     table["p_bh"] = np.nan

@@ -8,96 +8,89 @@ import numpy as np
 import pandas as pd
 
 from analysis import agreement as agr
-from analysis import clustered, jod
-from analysis.bt import bradley_terry, bt_to_jod
+from analysis import clustered, jod, validity
 from analysis.data import real_trials
-from analysis.pairs import adjust, canonical_pairs
+from analysis.pairs import canonical_pairs
+from analysis.scaling import Component, graph_components, scale_question
 from stylestudy.errors import UserError
 
 if TYPE_CHECKING:
     from analysis.api import Report
     from analysis.settings import Settings
 
-__all__ = ["OUTLIER_THRESHOLD", "run_full", "scale_question"]
+__all__ = ["OUTLIER_THRESHOLD", "run_full"]
 
 #: pwcmp README: observers with dist_L above about 1.5 deserve inspection
 OUTLIER_THRESHOLD = 1.5
-
-
-def scale_question(real: pd.DataFrame, conditions: list[str], samples: int, seed: int,
-                   alpha: float = 0.05, progress: bool = False
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, jod.BootstrapResult]:
-    """JOD with bootstrap CIs and BT per condition; JOD differences with two-sided p (Holm)."""
-    _, MM = jod.observer_matrices(real, conditions)
-    boot = jod.bootstrap(MM, samples, alpha, seed, names=conditions, progress=progress)
-    theta = bradley_terry(MM.sum(axis=0))
-    scale = pd.DataFrame({"condition": conditions, "jod": boot.jod, "jod_low": boot.low,
-                          "jod_high": boot.high, "bt_theta": theta, "bt_jod": bt_to_jod(theta)})
-    if samples >= 2 and real["worker_id"].nunique() > 1 and real["item_id"].nunique() > 1:
-        try:
-            lo, hi = jod.crossed_bootstrap(real, conditions, samples, alpha, seed, boot.jod)
-        except UserError:  # too sparse to resample items as well: observer intervals only
-            lo = hi = np.full(len(conditions), np.nan)
-        scale.insert(4, "jod_crossed_low", lo)
-        scale.insert(5, "jod_crossed_high", hi)
-    p, dq = jod.significance(boot.jod, boot.cov)
-    iu = np.triu_indices(len(conditions), 1)
-    diffs = pd.DataFrame({
-        "condition_A": np.asarray(conditions)[iu[0]], "condition_B": np.asarray(conditions)[iu[1]],
-        "jod_diff": dq[iu], "se": np.sqrt(np.maximum(
-            np.diag(boot.cov)[iu[0]] + np.diag(boot.cov)[iu[1]] - 2 * boot.cov[iu], 0)),
-        "p_two_sided": p[iu], "p_pwcmp_one_sided": p[iu] / 2})
-    diffs["p_holm"] = adjust(diffs["p_two_sided"].fillna(1.0), "holm")
-    return scale, diffs, boot
 
 
 def _dependence(real: pd.DataFrame, settings: Settings, focal: str | None) -> pd.DataFrame:
     rows = []
     oriented = canonical_pairs(real, focal)
     for (a, b), g in oriented.groupby(["method_A", "method_B"], sort=True):
-        d = clustered.pair_frame(g)
-        k, n = int(d["y"].sum()), len(d)
-        row = {"method_A": a, "method_B": b, "k": k, "n": n, "rate": k / n}
-        row.update(clustered.cluster_glm(d))
-        row["se_ratio"] = row["se_cluster"] / row["se_naive"]
-        lo, hi = clustered.crossed_bootstrap(d, max(2000, settings.bootstrap), settings.seed,
-                                             settings.alpha)
-        row.update(crossed_low=lo, crossed_high=hi)
-        row.update(clustered.variance_components(d))
+        row = {"method_A": a, "method_B": b}
+        row.update(clustered.pair_inference(clustered.pair_frame(g), settings.pair_bootstrap,
+                                            settings.seed, settings.alpha))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _outliers(real: pd.DataFrame, conditions: list[str]
-              ) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """pwcmp's outlier table and the JOD without the flagged observers (None if none)."""
-    obs, MM = jod.observer_matrices(real, conditions)
-    if len(obs) < 4:
-        return pd.DataFrame({"worker_id": obs}), None
-    L, dist = jod.outliers(MM)
-    table = pd.DataFrame({"worker_id": obs, "loglik_per_pair": L, "dist_L": dist,
-                          "flagged": dist > OUTLIER_THRESHOLD})
-    keep = ~table["flagged"].to_numpy()
-    D = MM[keep].sum(axis=0)
-    if keep.all() or not jod.is_connected(D):
-        return table, None
-    return table, jod.scale(D, check=False)
+def _outliers(real: pd.DataFrame, comps: list[Component]
+              ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """pwcmp's outlier table per component and the JOD without the flagged observers
+    (by condition; empty when nobody is flagged or the rest fall apart)."""
+    tables, without = [], {}
+    for comp in comps:
+        sub = real[real["method_A"].isin(comp.conditions)
+                   & real["method_B"].isin(comp.conditions)]
+        obs, MM = jod.observer_matrices(sub, comp.conditions)
+        if len(obs) < 4:
+            tables.append(pd.DataFrame({"worker_id": obs, "component": comp.number,
+                                        "reason": "fewer than 4 workers: not analysed"}))
+            continue
+        L, dist = jod.outliers(MM)
+        infinite = np.isinf(dist)  # the middle half of the workers agree exactly (IQR 0)
+        reason = np.where(np.isfinite(L), "", "the graph needs this worker to stay "
+                                              "connected: not scored")
+        reason = np.where(infinite, "below the first quartile while the IQR is 0: distance "
+                                    "undefined, flagged", reason)
+        table = pd.DataFrame({"worker_id": obs, "component": comp.number,
+                              "loglik_per_pair": L, "dist_L": np.where(infinite, np.nan, dist),
+                              "flagged": dist > OUTLIER_THRESHOLD, "reason": reason})
+        tables.append(table)
+        keep = ~table["flagged"].to_numpy()
+        D = MM[keep].sum(axis=0)
+        if not keep.all() and jod.is_connected(D):
+            without.update(zip(comp.conditions, jod.scale(D, check=False), strict=True))
+    return pd.concat(tables, ignore_index=True), without
 
 
-def _scenes(real: pd.DataFrame, conditions: list[str], samples: int, seed: int,
-            alpha: float) -> pd.DataFrame:
+def _scenes(real: pd.DataFrame, samples: int, seed: int, alpha: float) -> pd.DataFrame:
+    """JOD per scene (item), each connected component of its graph alone."""
     rows = []
     for scene, g in real.groupby("item_id", sort=True):
         conds = sorted(set(g["method_A"]) | set(g["method_B"]))
-        _, MM = jod.observer_matrices(g, conds)
-        if len(conds) < 2 or len(jod.components(MM.sum(axis=0))) > 1:
-            rows += [{"scene": scene, "condition": c, "jod": np.nan, "jod_low": np.nan,
-                      "jod_high": np.nan, "note": "disconnected: not scaled"} for c in conds]
-            continue
-        boot = jod.bootstrap(MM, samples, alpha, seed)
-        rows += [{"scene": scene, "condition": c, "jod": q, "jod_low": lo, "jod_high": hi,
-                  "note": ""} for c, q, lo, hi in zip(conds, boot.jod, boot.low, boot.high,
-                                                     strict=True)]
+        comps = graph_components(g, conds)
+        for number, names in enumerate(comps, 1):
+            sub = g[g["method_A"].isin(names) & g["method_B"].isin(names)]
+            _, MM = jod.observer_matrices(sub, names)
+            note = (f"component {number} of {len(comps)}: relative to it only"
+                    if len(comps) > 1 else "")
+            try:
+                boot = jod.bootstrap(MM, samples, alpha, seed)
+                est, lo, hi = boot.jod, boot.low, boot.high
+                if MM.shape[0] < 2 or samples < 2:
+                    note = validity.join(note, "one worker: no bootstrap interval")
+            except UserError as exc:
+                est = jod.scale(MM.sum(axis=0), check=False)
+                lo = hi = np.full(len(names), np.nan)
+                note = validity.join(note, f"no bootstrap interval: {exc.message}")
+            for c, q, low, high in zip(names, est, lo, hi, strict=True):
+                low, high, widened = validity.contain(q, low, high)
+                rows.append({"scene": scene, "component": number, "condition": c, "jod": q,
+                             "jod_low": low, "jod_high": high, "reason": validity.join(
+                                 note, "bootstrap interval widened to contain the estimate"
+                                 if widened else "")})
     return pd.DataFrame(rows)
 
 
@@ -120,6 +113,8 @@ def _metric_tables(report: Report, kept: pd.DataFrame, tables: dict) -> None:
             scores.append(t.assign(question=q))
             paired.append(p.assign(question=q))
         boot = report.scaling["questions"][q]["bootstrap"]
+        if boot is None:  # several components: no common scale to rank methods on
+            continue
         lv = method_level(tables[f"jod_{q}"], boot.samples, report.metrics, cols, st.seed,
                           st.alpha)
         if not lv.empty:
@@ -131,6 +126,15 @@ def _metric_tables(report: Report, kept: pd.DataFrame, tables: dict) -> None:
         tables["metric_method_level"] = pd.concat(level, ignore_index=True)
 
 
+def _trade_off(content: pd.DataFrame, style: pd.DataFrame) -> pd.DataFrame:
+    """JOD content against JOD style per condition, with both questions' reasons."""
+    cols = ["condition", "jod", "jod_low", "jod_high", "reason"]
+    t = content[cols].merge(style[cols], on="condition", suffixes=("_content", "_style"))
+    t["reason"] = [validity.join(f"content: {a}" if a else "", f"style: {b}" if b else "")
+                   for a, b in zip(t.pop("reason_content"), t.pop("reason_style"), strict=True)]
+    return t
+
+
 def run_full(report: Report, kept: pd.DataFrame, progress: bool = False) -> None:
     """Fill ``report.scaling`` with tables (by name) and summary values per question."""
     st = report.settings
@@ -140,38 +144,38 @@ def run_full(report: Report, kept: pd.DataFrame, progress: bool = False) -> None
     agreement_rows = []
     for q, real in real_trials(kept).groupby("question", sort=True):
         conditions = sorted(set(real["method_A"]) | set(real["method_B"]))
-        try:
-            scale, diffs, boot = scale_question(real, conditions, st.bootstrap, st.seed,
-                                                st.alpha, progress)
-        except UserError as exc:
-            raise UserError(f"question {q!r}: {exc.message}") from None
+        scale, diffs, comps = scale_question(real, conditions, st.bootstrap, st.seed,
+                                             st.alpha, progress)
         unexcluded = all_real[all_real["question"] == q]
         conds_all = sorted(set(unexcluded["method_A"]) | set(unexcluded["method_B"]))
-        D_all = jod.count_matrix(unexcluded, conds_all)
-        if len(jod.components(D_all)) == 1:
-            q_all = dict(zip(conds_all, jod.scale(D_all), strict=True))
-            scale["jod_without_exclusions"] = scale["condition"].map(q_all)
-        out_table, out_jod = _outliers(real, conditions)
-        if out_jod is not None:
-            scale["jod_without_outliers"] = out_jod
+        without: dict[str, float] = {}
+        for names in graph_components(unexcluded, conds_all):
+            sub = unexcluded[unexcluded["method_A"].isin(names)]
+            without.update(zip(names, jod.scale(jod.count_matrix(sub, names), check=False),
+                               strict=True))
+        reason = scale.pop("reason")
+        scale["jod_without_exclusions"] = scale["condition"].map(without)
+        out_table, out_jod = _outliers(real, comps)
+        if out_jod:
+            scale["jod_without_outliers"] = scale["condition"].map(out_jod)
+        scale["reason"] = reason
         tables[f"jod_{q}"] = scale
         tables[f"jod_differences_{q}"] = diffs
         tables[f"outliers_{q}"] = out_table
         tables[f"dependence_{q}"] = _dependence(real, st, st.focal_method)
-        tables[f"scenes_{q}"] = _scenes(real, conditions, st.bootstrap, st.seed, st.alpha)
+        tables[f"scenes_{q}"] = _scenes(real, st.bootstrap, st.seed, st.alpha)
         a = agr.agreement(real)
         a.update(agr.split_half(real, conditions, st.bootstrap, st.seed))
         a["question"] = q
         agreement_rows.append(a)
-        summary[q] = {"conditions": conditions, "bootstrap": boot}
+        summary[q] = {"conditions": conditions, "components": comps,
+                      "bootstrap": comps[0].boot if len(comps) == 1 else None}
     if agreement_rows:
         cols = ["question", "units", "ratings", "krippendorff_alpha", "fleiss_kappa",
-                "raw_agreement", "split_half", "split_half_rho", "splits", "skipped"]
+                "raw_agreement", "split_half", "split_half_rho", "splits", "skipped",
+                "reason"]
         tables["agreement"] = pd.DataFrame(agreement_rows)[cols]
     if report.metrics is not None:
         _metric_tables(report, kept, tables)
     if {"content", "style"} <= set(summary):
-        c, s = tables["jod_content"], tables["jod_style"]
-        tables["trade_off"] = c[["condition", "jod", "jod_low", "jod_high"]].merge(
-            s[["condition", "jod", "jod_low", "jod_high"]], on="condition",
-            suffixes=("_content", "_style"))
+        tables["trade_off"] = _trade_off(tables["jod_content"], tables["jod_style"])

@@ -19,6 +19,7 @@ analysis:
   focal_method: ours           # Holm family = focal vs each other method
   family: question             # 'question' (one family per question) or 'all'
   bootstrap: 1000              # bootstrap samples (observers), B >= 1000
+  pair_bootstrap: 2000         # per-pair crossed bootstrap and sampled sign-flip tests
   seed: 0
 ```
 """
@@ -57,6 +58,7 @@ class Settings:
     focal_method: str | None = None
     family: str = "question"
     bootstrap: int = 1000
+    pair_bootstrap: int = 2000
     seed: int = 0
     alpha: float = 0.05
 
@@ -98,6 +100,8 @@ class Settings:
             raise UserError("analysis.family must be 'question' or 'all'")
         if int(settings.bootstrap) < 0:
             raise UserError("analysis.bootstrap must be >= 0")
+        if int(settings.pair_bootstrap) < 1:
+            raise UserError("analysis.pair_bootstrap must be >= 1")
         return settings
 
 

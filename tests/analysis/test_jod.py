@@ -183,3 +183,61 @@ def test_crossed_bootstrap_seeded_and_brackets():
     assert np.all(lo <= q) and np.all(q <= hi)
     lo2, hi2 = jod.crossed_bootstrap(df, list(truth), 100, seed=2, start=q)
     assert np.allclose(lo, lo2) and np.allclose(hi, hi2)
+
+
+UNANIMOUS = {
+    "two conditions, 5 to 0": np.array([[0, 5], [0, 0]]),
+    "two conditions, 12 to 0": np.array([[0, 12], [0, 0]]),
+    "a chain of unanimous pairs": np.array([[0, 5, 0], [0, 0, 5], [0, 0, 0]]),
+    "every pair unanimous": np.triu(np.full((4, 4), 3), 1),
+}
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "none"])
+@pytest.mark.parametrize("name", list(UNANIMOUS))
+def test_unanimous_distance_does_not_depend_on_the_tolerance(name, prior):
+    """Before: ±3.4 to ±5.3 JOD for 12 to 0 as gtol went from 1e-4 to 1e-10."""
+    D = UNANIMOUS[name]
+    qs = [jod.scale(D, prior, gtol=g) for g in (1e-4, 1e-6, 1e-8, 1e-10)]
+    for q in qs[:-1]:
+        assert q == pytest.approx(qs[-1], abs=2e-3)
+    assert np.all(np.abs(qs[-1]) < 5)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 12, 50])
+def test_separation_prior_by_hand(n):
+    """Two conditions judged n to 0: the mode of n·log Φ(d/σ) − d²/(2·2) (one likelihood,
+    the N(0, 2) prior on d), solved by root finding; n − 1 to 1 stays closer."""
+    from scipy.optimize import brentq
+
+    s = jod.SIGMA
+    d = brentq(lambda x: n * norm.pdf(x / s) / (s * norm.cdf(x / s)) - x / 2, 1e-9, 50)
+    q = jod.scale(np.array([[0, n], [0, 0]]), gtol=1e-10)
+    assert q[0] - q[1] == pytest.approx(d, abs=1e-5)
+    if n > 1:
+        r = jod.scale(np.array([[0, n - 1], [1, 0]]), gtol=1e-10)
+        assert 0 < r[0] - r[1] < d
+
+
+def test_separated_pairs_are_those_no_chain_of_wins_reverses():
+    D = np.array([[0, 10, 5], [0, 0, 5], [5, 5, 0]])  # 0 ≻ 1 always, but 1 ≻ 2 ≻ 0 occurs
+    assert jod.separated_pairs(D) == []
+    assert jod.separated_pairs(UNANIMOUS["a chain of unanimous pairs"]) == [(0, 1), (1, 2)]
+    D = np.array([[0, 3, 0, 0], [1, 0, 4, 0], [0, 0, 0, 2], [0, 0, 1, 0]])
+    assert jod.separated_pairs(D) == [(1, 2)]  # {0, 1} always beat {2, 3} across 1–2
+
+
+@pytest.mark.parametrize("name", list(UNANIMOUS))
+def test_bt_unanimous_set_by_alpha_not_tolerance(name):
+    D = UNANIMOUS[name]
+    thetas = [bradley_terry(D, tol=t) for t in (1e-3, 1e-5, 1e-8, 1e-10)]
+    for t in thetas[:-1]:
+        assert t == pytest.approx(thetas[-1], abs=1e-6)
+    # a weaker penalty moves the estimate: α, not the tolerance, bounds it
+    assert np.abs(bradley_terry(D, alpha=1e-6)).max() > np.abs(thetas[-1]).max() + 0.5
+
+
+def test_bootstrap_of_one_observer_has_no_interval():
+    res = jod.bootstrap(README[None], samples=20)
+    assert np.all(np.isnan(res.low)) and np.all(np.isnan(res.high))
+    assert res.jod == pytest.approx([-1, 0, 1], abs=1e-4)

@@ -52,6 +52,17 @@ def test_bh_vector():
     assert (adjust(PVALS, "fdr_bh") < .05).sum() == 2
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_adjust_equals_statsmodels(seed):
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(seed).random(seed + 3) ** 3
+    p[0] = p[-1]  # a tie
+    for method in ("holm", "fdr_bh"):
+        assert adjust(p, method) == pytest.approx(multipletests(p, method=method)[1],
+                                                  abs=1e-15)
+
+
 def test_holm_sidak_default_refused():
     with pytest.raises(ValueError):
         adjust(PVALS, "hs")

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from report_checks import check_outputs
 
 from analysis import api
 from analysis.settings import Settings
 from analysis.simulate import simulate_study
 from stylestudy.cli import cli
-from stylestudy.errors import UserError
 
 TRUTH = {"ours": 1.0, "gatys": 0.3, "copy": -0.8}
 
@@ -94,10 +94,12 @@ def _open_in_chromium(path: Path, shot: Path):
     assert shot.stat().st_size > 10_000
 
 
-def test_quick_analysis_and_disconnected_refusal():
+def test_quick_analysis_and_disconnected_graph(tmp_path):
+    """A pilot that never compared {a, b} with {c, d}: exit 2 before; now per-pair
+    statistics for everything and JOD per connected component, labelled."""
     rows = []
     for w in range(4):
-        for t, (a, b) in enumerate([("a", "b"), ("c", "d")]):
+        for t, (a, b) in enumerate([("a", "b"), ("c", "d"), ("c", "e"), ("d", "e")]):
             rows.append({"worker_id": f"w{w}", "trial_id": f"{w}-{t}", "item_id": "i",
                          "question": "content", "method_A": a, "method_B": b,
                          "chose_A": (w + t) % 2 == 0})
@@ -105,6 +107,24 @@ def test_quick_analysis_and_disconnected_refusal():
 
     df = validate(pd.DataFrame(rows))
     report = api.analyze(df, Settings(bootstrap=10), full=False)
-    assert len(report.pairs) == 2 and "a vs b" in str(report)
-    with pytest.raises(UserError, match=r"question 'content'.*disconnected"):
-        api.analyze(df, Settings(bootstrap=10), full=True)
+    assert len(report.pairs) == 4 and "a vs b" in str(report)
+    df.to_csv(tmp_path / "j.csv", index=False)
+    (tmp_path / "s.yaml").write_text("analysis:\n  bootstrap: 10\n")
+    res = CliRunner().invoke(cli, ["analyze", "--csv", str(tmp_path / "j.csv"), "-o",
+                                   str(tmp_path / "out"), "--settings", str(tmp_path / "s.yaml")])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out"
+    check_outputs(out)
+    assert len(pd.read_csv(out / "dependence_content.csv")) == 4
+    jod = pd.read_csv(out / "jod_content.csv").set_index("condition")
+    assert jod["component"].to_dict() == {"a": 2, "b": 2, "c": 1, "d": 1, "e": 1}
+    assert jod.loc["a", "reason"].startswith("component 2 of 2 (a, b): JOD relative to this")
+    assert jod.loc[["a", "b"], "jod"].sum() == pytest.approx(0, abs=1e-6)  # mean 0 within
+    assert jod.loc[["c", "d", "e"], "jod"].sum() == pytest.approx(0, abs=1e-6)
+    diffs = pd.read_csv(out / "jod_differences_content.csv").set_index(
+        ["condition_A", "condition_B"])
+    assert np.isnan(diffs.loc[("a", "c"), "jod_diff"])
+    assert diffs.loc[("a", "c"), "reason"] == "different components: no common scale"
+    assert np.isfinite(diffs.loc[("c", "d"), "jod_diff"])
+    html = (out / "report.html").read_text()
+    assert "component 2 of 2" in html
