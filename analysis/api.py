@@ -79,7 +79,8 @@ class Report:
 
 
 def load_judgments(source: str, csv: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The long table and spec from a study slug, or from a CSV file when ``csv``."""
+    """The long table and spec from a study slug, or from a CSV file (long or pwcmp) when
+    ``csv``."""
     if csv:
         return data_mod.load_csv(source), {}
     return data_mod.load_study(source)
@@ -153,9 +154,12 @@ def _cohort(df: pd.DataFrame, title: str, cohort: str | None) -> tuple[pd.DataFr
 def analyze_csv(path: str | os.PathLike, out_dir: str | os.PathLike | None = None,
                 settings_file: str | os.PathLike | None = None, full: bool = True,
                 progress: bool = False, metrics_file: str | os.PathLike | None = None,
-                cohort: str | None = None) -> Report:
-    """Analyse an exported long-format CSV, no database needed."""
-    df, title = _cohort(data_mod.load_csv(path), Path(path).stem, cohort)
+                cohort: str | None = None, question: str | None = None) -> Report:
+    """Analyse an exported long-format CSV or a pwcmp table, no database needed.
+
+    ``question`` labels a pwcmp table that has no question column (default content).
+    """
+    df, title = _cohort(data_mod.load_csv(path, question=question), Path(path).stem, cohort)
     return analyze(df, load_settings(settings_file), out_dir, title=title, full=full,
                    progress=progress, metrics=load_metrics(metrics_file))
 

@@ -14,7 +14,8 @@ __all__ = ["analyze", "commands", "metrics", "power"]
 @click.command()
 @click.argument("study", required=False)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
-              help="Analyse an exported long-format CSV instead of a study (no database).")
+              help="Analyse an exported long-format CSV or a pwcmp table instead of a study "
+                   "(no database).")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: analysis-<study>).")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False),
@@ -24,19 +25,24 @@ __all__ = ["analyze", "commands", "metrics", "power"]
 @click.option("--quick", is_flag=True,
               help="Per-pair statistics, QC and CSV exports only (no scaling or HTML).")
 @click.option("--cohort", default=None, help="Only the judgments of this recruitment cohort.")
+@click.option("--question", type=click.Choice(["content", "style"]), default=None,
+              help="The question of a pwcmp table without a question column (default "
+                   "content).")
 def analyze(study: str | None, csv_path: str | None, out_dir: str | None,
             settings_file: str | None, metrics_file: str | None, quick: bool,
-            cohort: str | None) -> None:
+            cohort: str | None, question: str | None) -> None:
     """Preference statistics, JOD scaling, QC and the report for STUDY (or --csv FILE)."""
     from analysis import api
 
     if (study is None) == (csv_path is None):
         raise UserError("give a STUDY slug or --csv FILE (exactly one)")
+    if question is not None and csv_path is None:
+        raise UserError("--question is for a pwcmp table given with --csv")
     name = study if study is not None else Path(csv_path).stem
     out = Path(out_dir or f"analysis-{name}")
     kw = dict(full=not quick, progress=True, metrics_file=metrics_file, cohort=cohort)
     if csv_path is not None:
-        report = api.analyze_csv(csv_path, out, settings_file, **kw)
+        report = api.analyze_csv(csv_path, out, settings_file, question=question, **kw)
     else:
         report = api.analyze_study(study, out, settings_file, **kw)
     click.echo(str(report))

@@ -20,7 +20,10 @@ __all__ = [
     "COLUMNS",
     "EXPORT_EXTRAS",
     "PWCMP_COLUMNS",
+    "PWCMP_NAMES",
     "REQUIRED",
+    "from_pwcmp",
+    "is_pwcmp",
     "load_csv",
     "load_study",
     "study_provenance",
@@ -157,14 +160,79 @@ def validate(df: pd.DataFrame, methods: set[str] | None = None) -> pd.DataFrame:
     return df.loc[:, list(COLUMNS)].reset_index(drop=True)
 
 
-def load_csv(path: str | os.PathLike, methods: set[str] | None = None) -> pd.DataFrame:
-    """Read and validate an exported long-format CSV."""
+#: pwcmp's column names, lower-cased, and the long-table column each becomes: those of
+#: ``pw_scale_table`` (condition_A/B, a 0/1 selection) and of the README's table and the
+#: study server's export (Condition_1/2, Selection 1 or 2)
+PWCMP_NAMES = {"observer": "worker_id", "session": "session_id", "scene": "item_id",
+               "condition_a": "method_A", "condition_b": "method_B",
+               "condition_1": "method_A", "condition_2": "method_B",
+               "is_a_selected": "chose_A", "selected_a": "chose_A", "selection": "selection",
+               "question": "question", "rt_ms": "rt_ms"}
+
+
+def is_pwcmp(df: pd.DataFrame) -> bool:
+    """Whether ``df`` is in one of pwcmp's layouts (an observer column, no worker_id)."""
+    cols = {str(c).strip().lower() for c in df.columns}
+    return "observer" in cols and "worker_id" not in cols
+
+
+def from_pwcmp(df: pd.DataFrame, question: str | None = None) -> pd.DataFrame:
+    """A pwcmp table as a long table (not yet validated).
+
+    Required: observer, the two conditions and the selection (``is_A_selected``/``selected_A``
+    0/1, or ``Selection`` 1 = the first condition, 2 = the second); optional: session,
+    scene (the item; one item when absent), question (else ``question``, default content),
+    rt_ms. Trial ids are the CSV's line numbers.
+    """
+    names = {c: str(c).strip().lower() for c in df.columns}
+    unknown = [c for c, low in names.items() if low not in PWCMP_NAMES]
+    if unknown:
+        raise UserError(f"pwcmp table has unknown column(s) {', '.join(map(str, unknown))}; "
+                        "allowed: observer, session, scene, condition_A, condition_B "
+                        "(or Condition_1, Condition_2), is_A_selected (or selected_A, or "
+                        "Selection 1/2), question, rt_ms")
+    t = df.rename(columns={c: PWCMP_NAMES[low] for c, low in names.items()})
+    if t.columns.duplicated().any():
+        raise UserError("pwcmp table names a column twice (e.g. condition_A and Condition_1)")
+    missing = [n for n, have in (("condition_A/Condition_1", "method_A" in t),
+                                 ("condition_B/Condition_2", "method_B" in t),
+                                 ("is_A_selected/Selection",
+                                  "chose_A" in t or "selection" in t)) if not have]
+    if missing:
+        raise UserError(f"pwcmp table lacks {', '.join(missing)}")
+    if "selection" in t:
+        if "chose_A" in t:
+            raise UserError("pwcmp table has both Selection and is_A_selected")
+        sel = t.pop("selection").astype(str).str.strip()
+        bad = ~sel.isin(["1", "2", "1.0", "2.0"])
+        if bad.any():
+            raise UserError(f"column Selection must be 1 (first condition) or 2 (second); row "
+                            f"{int(bad.to_numpy().argmax()) + 2} has {sel[bad].iloc[0]!r}")
+        t["chose_A"] = sel.str.startswith("1")
+    if "question" in t:
+        if question is not None:
+            raise UserError("--question is for a pwcmp table without a question column")
+    else:
+        t["question"] = question or "content"
+    if "item_id" not in t:
+        t["item_id"] = "all"
+    t["trial_id"] = [f"line{i + 2}" for i in range(len(t))]
+    return t
+
+
+def load_csv(path: str | os.PathLike, methods: set[str] | None = None,
+             question: str | None = None) -> pd.DataFrame:
+    """Read and validate a long-format CSV, or a pwcmp table (see :func:`from_pwcmp`)."""
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=True)
     except FileNotFoundError:
         raise UserError(f"judgment file not found: {path}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read judgment CSV {path}: {exc}") from None
+    if is_pwcmp(df):
+        df = from_pwcmp(df, question)
+    elif question is not None:
+        raise UserError("--question is for a pwcmp table without a question column")
     return validate(df, methods)
 
 
