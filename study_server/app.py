@@ -12,7 +12,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from study_server import admin, api, participant
+from study_server import admin, api, guide, participant
 from study_server import db as study_db
 from study_server.limits import init_limits, storage_options
 from study_server.participation import ApiError
@@ -77,6 +77,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(participant.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(guide.bp)
 
     @app.get("/healthz")
     def healthz() -> Response:

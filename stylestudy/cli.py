@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "generator.weights_cli",
     "generator.translation_cli",
     "study_server.cli",
+    "study_server.guide_cli",
     "analysis.cli",
     "stylestudy.demo",
 )
