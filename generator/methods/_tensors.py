@@ -12,7 +12,7 @@ from generator.imageops import output_shape, resize
 def to_tensor(image: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     """H×W×3 float in [0, 1] → 1×3×H×W float32."""
     arr = np.ascontiguousarray(image, dtype=np.float32)
-    return torch.from_numpy(arr).permute(2, 0, 1)[None].to(device)
+    return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous().to(device)
 
 
 def to_image(x: torch.Tensor) -> np.ndarray:
@@ -40,7 +40,7 @@ def lbfgs(x0: torch.Tensor, energy, max_iter: int, history_size: int,
           line_search_fn: str | None = None) -> tuple[torch.Tensor, int]:
     """Minimise ``energy(x)`` from ``x0`` with one ``torch.optim.LBFGS.step`` (step size 1);
     returns the final x and the number of energy evaluations."""
-    x = x0.detach().clone().requires_grad_(True)
+    x = x0.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     opt = torch.optim.LBFGS([x], lr=1.0, max_iter=max_iter, history_size=history_size,
                             tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
                             line_search_fn=line_search_fn)
