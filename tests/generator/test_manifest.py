@@ -97,3 +97,56 @@ def test_bad_guides(tmp_path, guides, message):
     with pytest.raises(UserError) as err:
         manifest.load(write(tmp_path, base(guides=[guides])))
     assert message in err.value.message
+
+
+def own(**entry):
+    return base(methods=[{"name": "mine", **entry}])
+
+
+@pytest.mark.parametrize("data, message", [
+    (own(command="prog {content} {output}"), "program 'prog' of 'command' not found"),
+    (own(command="python {content} {outptu}"), "unknown placeholder {outptu} in 'command'"),
+    (own(command="python {content}"), "'command' must name {output}"),
+    (own(command="python 'unclosed {output}"), "cannot split 'command' into arguments"),
+    (own(command="python {output}", cwd="nowhere"), "'cwd' 'nowhere' is not a folder"),
+    (own(command="python {output}", timeout=0), "'timeout' must be a positive number"),
+    (own(command="python {output}", env={"A": [1]}), "'env' must map variable names"),
+    (own(command="python {output}", shell="yes"), "'shell' must be true or false"),
+    (own(command="python {output}", outputs="."), "has both 'command' and 'outputs'"),
+    (own(command="python {output}", checkpoint="x"), "unknown key 'checkpoint'"),
+    (own(command="python {output} {seed}", params={"seed": 1}), "name of a placeholder"),
+    (own(outputs=".", params={"a": [1]}), "parameter 'a' must be a name with a text"),
+    (own(outputs=".", version="x" * 33), "'version' must be text of at most 32"),
+    (base(methods=[{"name": "reinhard", "outputs": "."}]), "'reinhard' is the name of an "
+                                                           "installed method"),
+    (base(methods=[{"name": "reinhard", "version": "2"}]), "unknown key 'version' (allowed: "
+     "checkpoint, label, name, params, sweep) (a method of your own needs 'outputs' or "
+     "'command')"),
+])
+def test_bad_own_methods(tmp_path, data, message):
+    with pytest.raises(UserError) as err:
+        manifest.load(write(tmp_path, data))
+    assert message in err.value.message
+
+
+def test_command_entry(tmp_path):
+    import sys
+
+    (tmp_path / "tool").mkdir()
+    m = manifest.load(write(tmp_path, own(
+        command=f"{sys.executable} run.py --in {{content}} --out {{output}} --a {{alpha}}",
+        cwd="tool", env={"N": 3}, timeout=5, version=2, sweep={"alpha": [1, 2]})))
+    first, second = m.conditions
+    assert (first.label, first.version, first.source) == ("mine[alpha=1]", "2", "command")
+    assert first.command.cwd == str(tmp_path / "tool") and first.command.env == {"N": "3"}
+    assert first.command.timeout == 5.0 and first.params == {"alpha": 1}
+    assert first.params_hash != second.params_hash
+    # cwd, env and timeout do not change what the condition is; the command line does
+    again = manifest.load(write(tmp_path, own(
+        command=f"{sys.executable} run.py --in {{content}} --out {{output}} --a {{alpha}}",
+        sweep={"alpha": [1]}, version=2)))
+    assert again.conditions[0].params_hash == first.params_hash
+    other = manifest.load(write(tmp_path, own(
+        command=f"{sys.executable} run.py --in {{content}} --out {{output}} --b {{alpha}}",
+        sweep={"alpha": [1]}, version=2)))
+    assert other.conditions[0].params_hash != first.params_hash
