@@ -231,6 +231,8 @@ class StudySession(Base):
     viewport: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     platform_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     cohort: Mapped[str | None] = mapped_column(String(64))  # the spec's ``cohorts`` group
+    #: keyed hash of the client address that started it (open sessions per address)
+    client_hash: Mapped[str | None] = mapped_column(String(32))
     feedback: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -304,6 +306,18 @@ class AdminUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AdminLogin(Base):
+    """One admin login, held on the server: its cookie carries a random token, whose hash
+    is the key; logout (or a new password) deletes the row, so no copy of the cookie opens
+    the admin after it."""
+
+    __tablename__ = "admin_login"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin_user_id: Mapped[int] = mapped_column(ForeignKey("admin_user.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -8,6 +8,7 @@ request, a rate-limited login, salted password hashes (werkzeug scrypt), and
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import statistics
@@ -18,13 +19,14 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import aliased
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -32,6 +34,7 @@ from analysis.settings import Settings
 from db.engine import get_engine, session_scope
 from db.models import (
     REVIEW_DECISIONS,
+    AdminLogin,
     AdminUser,
     Asset,
     Bonus,
@@ -41,6 +44,7 @@ from db.models import (
     SessionEvent,
     Study,
     StudySession,
+    utcnow,
 )
 from study_server import exports, payments
 from study_server.active import design_rounds
@@ -50,18 +54,28 @@ from study_server.limits import limiter
 from study_server.participation import counted_participants
 from study_server.platforms import completion_code
 from study_server.qc import session_qc
-from study_server.security import admin_headers, csrf_token, verify_csrf
+from study_server.security import admin_headers, csrf_token, new_token, token_hash, verify_csrf
 from study_server.spec import stored_spec
 from study_server.studies import STUDY_TRANSITIONS, set_max_participants, set_study_state
 from stylestudy.errors import UserError
 
-__all__ = ["bp", "set_admin_password"]
+__all__ = ["bp", "current_admin", "set_admin_password"]
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+#: how long an admin login lasts without logging out
+LOGIN_HOURS = 12
+#: the hash a login checks when no such user exists, so that it does the same work as for
+#: a real user (werkzeug's default scrypt parameters; a test keeps them in step)
+DECOY_HASH = ("scrypt:32768:8:1$HnhZ0IWP6HBvSrKu$c08eda79d812f06d661a7458faf70bc51ddace6d7"
+              "60e74525d28fa17db2ecbcc627ea1eb3055af8817e3f327ec0a267b25e84060df315e5e850dec"
+              "9b9184607e")
+
+
 def set_admin_password(username: str, password: str) -> None:
-    """Create or reset an admin user; only a salted hash is stored."""
+    """Create or reset an admin user; only a salted hash is stored. A new password ends
+    the user's logins."""
     if len(password) < 10:
         raise UserError("admin passwords need at least 10 characters")
     with session_scope(get_engine(), write=True) as s:
@@ -70,6 +84,8 @@ def set_admin_password(username: str, password: str) -> None:
             user = AdminUser(username=username)
             s.add(user)
         user.password_hash = generate_password_hash(password)
+        s.flush()
+        s.execute(delete(AdminLogin).where(AdminLogin.admin_user_id == user.id))
 
 
 @bp.after_request
@@ -88,10 +104,24 @@ def _inject() -> dict:
     return {"csrf_token": csrf_token} if request.blueprint == "admin" else {}
 
 
+def current_admin() -> str | None:
+    """The admin user name of this cookie's login, while the server still holds it (the
+    check for every admin view: a cookie alone proves nothing after logout)."""
+    token = session.get("login")
+    if not isinstance(token, str):
+        return None
+    since = utcnow() - dt.timedelta(hours=LOGIN_HOURS)
+    return get_db().scalar(select(AdminUser.username).join(
+        AdminLogin, AdminLogin.admin_user_id == AdminUser.id).where(
+        AdminLogin.token_hash == token_hash(token), AdminLogin.created_at > since))
+
+
 def login_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        if not session.get("admin"):
+        g.admin = current_admin()
+        if g.admin is None:
+            session.clear()
             return redirect(url_for("admin.login", next=request.path))
         return view(*args, **kwargs)
     return wrapped
@@ -104,10 +134,17 @@ def login():
     if request.method == "POST":
         name = request.form.get("username", "")
         user = get_db().scalar(select(AdminUser).where(AdminUser.username == name))
-        if user is not None and check_password_hash(user.password_hash,
-                                                    request.form.get("password", "")):
+        # the same hashing work whether or not the user exists (no timing oracle)
+        ok = check_password_hash(user.password_hash if user else DECOY_HASH,
+                                 request.form.get("password", ""))
+        if user is not None and ok:
+            token, user_id, username = new_token(), user.id, user.username
+            get_db(write=True).add(AdminLogin(token_hash=token_hash(token),
+                                              admin_user_id=user_id))
+            commit()
             session.clear()
-            session["admin"] = user.username
+            session["login"] = token
+            session["admin"] = username  # a hint only: current_admin() decides
             csrf_token()
             nxt = request.args.get("next", "")
             return redirect(nxt if nxt.startswith("/admin/") else url_for("admin.dashboard"))
@@ -117,6 +154,12 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """End this login on the server: no copy of its cookie opens the admin again."""
+    token = session.get("login")
+    if isinstance(token, str):
+        get_db(write=True).execute(delete(AdminLogin).where(
+            AdminLogin.token_hash == token_hash(token)))
+        commit()
     session.clear()
     return redirect(url_for("admin.login"))
 
@@ -258,7 +301,7 @@ def review(slug: str, session_id: int):
             abort(409, description=f"a rejection needs {MIN_FAILED_CHECKS} failed attention "
                                    f"checks (Prolific's rule); this session failed {failed}. "
                                    "Screen it out or approve it")
-    s.add(Review(session_id=session_id, decision=decision, admin=session["admin"]))
+    s.add(Review(session_id=session_id, decision=decision, admin=g.admin))
     commit()
     return redirect(url_for("admin.study_view", slug=slug))
 
