@@ -29,7 +29,7 @@ from generator import manifest as manifest_mod
 from generator.manifest import GUIDE_KINDS, Manifest
 from stylestudy.errors import UserError
 
-__all__ = ["PALETTE", "UNPAINTED", "MAX_COLOURS", "PairGuidance", "pair_guidance",
+__all__ = ["PALETTE", "UNPAINTED", "MAX_COLOURS", "PairGuidance", "find_pair", "pair_guidance",
            "labels_from_guide", "guide_image", "guide_files", "save_guidance",
            "set_guide_entry", "entry_digest"]
 
@@ -60,7 +60,8 @@ class PairGuidance:
     digest: str = ""
 
 
-def _pair(m: Manifest, content: str | None, style: str | None) -> tuple[Path, Path]:
+def find_pair(m: Manifest, content: str | None, style: str | None) -> tuple[Path, Path]:
+    """The pair named by its file names (the manifest's only pair when none is named)."""
     if content is None and style is None and len(m.pairs) == 1:
         return m.pairs[0]
     for c, s in m.pairs:
@@ -84,7 +85,7 @@ def entry_digest(m: Manifest, content: str, style: str) -> str:
     refuses to overwrite guidance that changed on disk after the editor read it."""
     entry = _raw_entry(m, content, style)
     h = hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode())
-    pair = _pair(m, content, style)
+    pair = find_pair(m, content, style)
     for kind in GUIDE_KINDS:
         path = m.guides.get(pair, {}).get(kind)
         h.update(kind.encode() + (path.read_bytes() if path is not None else b"-"))
@@ -94,7 +95,7 @@ def entry_digest(m: Manifest, content: str, style: str) -> str:
 def pair_guidance(m: Manifest, content: str | None = None,
                   style: str | None = None) -> PairGuidance:
     """The pair's guide files and points (the manifest's only pair when none is named)."""
-    c, s = _pair(m, content, style)
+    c, s = find_pair(m, content, style)
     return PairGuidance(m, c, s, dict(m.guides.get((c, s), {})),
                         [list(p) for p in m.points.get((c, s), [])],
                         entry_digest(m, c.name, s.name))
@@ -313,7 +314,7 @@ def save_guidance(manifest_path: Path, content: str, style: str,
     try:
         fcntl.flock(folder, fcntl.LOCK_EX)  # one save at a time per folder
         current = manifest_mod.load(manifest_path)
-        c, s = _pair(current, content, style)
+        c, s = find_pair(current, content, style)
         if expect_digest is not None and entry_digest(current, content, style) != expect_digest:
             raise UserError("this pair's guidance changed on disk after the editor read it; "
                             "reload the page to see it (unsaved work here would be lost)")

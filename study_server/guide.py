@@ -92,6 +92,15 @@ class _Token:
             return True
 
 
+def _admin_signed_in() -> bool:
+    """The admin area's own check: ``admin.current_admin`` (a login the server still holds)
+    where the admin module has it, else the signed-in cookie."""
+    from study_server import admin
+
+    check = getattr(admin, "current_admin", None)
+    return bool(check()) if check is not None else bool(session.get("admin"))
+
+
 @bp.before_request
 def _guard():
     if _local():
@@ -108,7 +117,7 @@ def _guard():
             return redirect(url_for("guide.page"))
         if not session.get("guide"):
             abort(403, description="open the link that `stylestudy guide` printed")
-    elif not session.get("admin"):
+    elif not _admin_signed_in():
         if request.method == "GET" and request.endpoint == "guide.page":
             return redirect(url_for("admin.login", next=request.full_path))
         abort(403, description="sign in as an admin first")
