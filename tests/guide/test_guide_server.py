@@ -198,6 +198,8 @@ def test_admin_area_needs_a_sign_in_and_stays_under_its_root(home, project, tmp_
             r = s.get(f"{url}/admin/guide/state", params={"m": bad})
             assert r.status_code == 400 and "under the guide root" in r.json()["message"]
         state = s.get(f"{url}/admin/guide/state?m=set.yaml").json()
+        page = s.get(f"{url}/admin/guide/?m=set.yaml").text
+        token = re.search(r'data-csrf="([^"]+)"', page).group(1)
         r = s.post(f"{url}{state['save_url']}", headers={"X-CSRF-Token": "x"}, **form())
         assert r.status_code == 400 and not (project.parent / "guides").exists()
         r = s.post(f"{url}{state['save_url']}", headers={"X-CSRF-Token": token},
