@@ -184,27 +184,39 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], stdout: Path, stderr: 
           timeout: float | None) -> tuple[int, bool, int | None]:
     """Run argv in its own process group: (exit code, timed out, peak RSS bytes).
 
-    A time-out or a Ctrl-C here ends the whole group (children of a shell too).
+    A time-out, a Ctrl-C or a SIGTERM of the runner here ends the whole group (children of
+    a shell too): the command never outlives the runner that waits for it.
     """
     import subprocess
+    import threading
 
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=err, start_new_session=True)
     timed_out = False
+    ours = threading.current_thread() is threading.main_thread()
+    if ours:
+        previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         reaped = _reap(proc.pid, None if timeout is None else time.monotonic() + timeout)
         if reaped is None:
             timed_out = True
             reaped = _kill_group(proc.pid)
-    except BaseException:  # Ctrl-C: the command must not outlive its runner
+    except BaseException:  # Ctrl-C or SIGTERM: the command goes with its runner
         with contextlib.suppress(ChildProcessError):
             _kill_group(proc.pid)
         proc.returncode = -1
         raise
+    finally:
+        if ours:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     status, usage = reaped
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, timed_out, int(usage.ru_maxrss) * 1024
+
+
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _exit_text(code: int) -> str:

@@ -160,7 +160,7 @@ def export(set_name: str, out: str | Path, engine: Engine | None = None) -> Expo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "inputs").mkdir(exist_ok=True)
-    rows, cells, used, inputs = [], [], set(), {}
+    rows, cells, used, inputs, sources = [], [], set(), {}, {}
     with session_scope(engine) as session:
         gens = set_generations(set_name, session)
         several = len({g.seed for g in gens}) > 1
@@ -171,6 +171,8 @@ def export(set_name: str, out: str | Path, engine: Engine | None = None) -> Expo
                     shutil.copyfile(asset_path(asset), out / "inputs" / name)
                     inputs[(kind, asset.id)] = f"inputs/{name}"
             c, s = input_name(g.content), input_name(g.style)
+            if g.method_id not in sources:
+                sources[g.method_id] = source_of(g)
             file = ""
             if g.status == "done" and g.output is not None:
                 stem = "__".join(safe_name(x) for x in (c, s, g.method.label))
@@ -185,7 +187,7 @@ def export(set_name: str, out: str | Path, engine: Engine | None = None) -> Expo
                               g.error or "", Path(file) if file else None))
             rows.append({
                 "file": file, "label": g.method.label, "method": g.method.name,
-                "version": g.method.version, "source": source_of(g), "content": c,
+                "version": g.method.version, "source": sources[g.method_id], "content": c,
                 "style": s, "seed": g.seed, "size": "" if g.size is None else g.size,
                 "width": g.output.width if g.output else "",
                 "height": g.output.height if g.output else "", "status": shown_status(g),

@@ -256,6 +256,19 @@ def test_ctrl_c_leaves_an_interrupted_generation_that_the_next_run_finishes(home
     status = subprocess.run([*CLI, "generate", str(path), "--status"], env=env,
                             capture_output=True, text=True, timeout=120)
     assert "interrupted 1  (their process is gone" in status.stdout
+    # `kill` of the runner alone (SIGTERM): its command, in a group of its own, goes too
+    (tmp_path / "pid").unlink()
+    proc = subprocess.Popen([*CLI, "generate", str(path), "--no-progress"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "pid").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    child = int((tmp_path / "pid").read_text())
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
+    assert not Path(f"/proc/{child}").exists() or _zombie(child)
+    assert runner.set_counts("cmd")["interrupted"] == 1
     (tmp_path / "go").write_text("")
     rerun = subprocess.run([*CLI, "generate", str(path), "--no-progress"], env=env,
                            capture_output=True, text=True, timeout=300)
