@@ -274,3 +274,30 @@ def test_ctrl_c_leaves_an_interrupted_generation_that_the_next_run_finishes(home
                            capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert runner.set_counts("cmd")["done"] == 1
+
+
+def test_a_command_asking_for_a_gpu_gets_one(tmp_path, monkeypatch):
+    """Where a GPU goes: the local executor names it in CUDA_VISIBLE_DEVICES unless the
+    environment already does (Ray sets it for a task's GPU); Ray reserves it."""
+    from generator.command import execute
+    from generator.ray_executor import job_resources
+
+    assert runner.MethodCache("cuda:1").gpu_for(1) == 1
+    assert runner.MethodCache("cpu").gpu_for(1) is None
+    assert runner.MethodCache("cuda:1").gpu_for(0) is None
+    (tmp_path / "env.py").write_text(
+        "import os, sys, shutil\nprint(os.environ.get('CUDA_VISIBLE_DEVICES'))\n"
+        "shutil.copy(sys.argv[1], sys.argv[2])\n")
+    spec = CommandSpec(f"{sys.executable} env.py {{content}} {{output}}", str(tmp_path),
+                       gpus=1)
+    pixels = np.zeros((4, 6, 3), np.uint8)
+    kwargs = dict(content=pixels, style=pixels, seed=0, shape=(4, 6), params={},
+                  content_name="a.png", style_name="b.png")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert execute(spec, gpu=3, **kwargs)[1]["stdout"] == "3\n"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5")
+    assert execute(spec, gpu=3, **kwargs)[1]["stdout"] == "5\n"
+    job = runner.Job(1, "x", {}, "x", None, pixels, pixels, 0, None, {},
+                     command=spec.to_json())
+    assert job_resources(job, "auto", 8) == {"num_cpus": 1, "num_gpus": 1}
+    assert job_resources(job, "cpu", 8) == {"num_cpus": 1, "num_gpus": 0}
