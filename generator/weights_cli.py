@@ -28,7 +28,12 @@ def status_cmd(weights_dir: str | None) -> None:
                    f"{r['where'] or '-'}")
         if "error" in r:
             click.echo(f"  error: {r['error']}")
-    missing = [r["name"] for r in rows if not r["verified"]]
+    supplied = [r["name"] for r in rows if not r["verified"] and w.REGISTRY[r["name"]].supplied]
+    missing = [r["name"] for r in rows if not r["verified"] and r["name"] not in supplied]
+    if supplied:
+        click.echo(f"weights you supply, not imported: {', '.join(supplied)} — download the "
+                   "authors' files and run `stylestudy weights import NAME FILE` "
+                   "(docs/weights.md)")
     if missing:
         click.echo(f"missing or unverified: {', '.join(missing)} — run "
                    f"`stylestudy weights fetch {' '.join(missing)}`")
@@ -49,11 +54,17 @@ def fetch_cmd(names: tuple[str, ...], weights_dir: str | None, no_torchvision_ur
 
 
 @weights.command("import")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("first", metavar="[NAME] PATH")
+@click.argument("second", required=False, metavar="")
 @_DIR
-def import_cmd(path: str, weights_dir: str | None) -> None:
-    """Verify a torchvision file or a pinned source archive and store its weights."""
-    w.import_file(path, weights_dir, echo=click.echo)
+def import_cmd(first: str, second: str | None, weights_dir: str | None) -> None:
+    """Store a weight file you downloaded: PATH alone for a torchvision file or a pinned
+    source archive (checked by SHA-256); NAME PATH for a weight you supply, e.g.
+    `adain-decoder decoder.t7` (checked by its keys and shapes)."""
+    name, path = (first, second) if second is not None else (None, first)
+    if name is not None:
+        w._spec(name)  # an unknown name fails before the file is read
+    w.import_file(path, weights_dir, echo=click.echo, name=name)
 
 
 commands: list = [weights]
