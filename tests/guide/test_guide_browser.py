@@ -39,7 +39,7 @@ def editor(home, use_weights, tmp_path):
     path = make_project(tmp_path / "project")
     proc = subprocess.Popen(
         [sys.executable, "-m", "stylestudy.cli", "guide", str(path), "--no-browser",
-         "--preview-size", "64", "--preview-iterations", "2"],
+         "--preview-size", "64", "--preview-iterations", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "STYLESTUDY_HOME": home}, start_new_session=True)
     try:
@@ -141,7 +141,7 @@ def test_paint_points_preview_save_generate(editor, browser):
     # the guide files: exact colours at the images' sizes, the manifest entry, comments kept
     text = path.read_text()
     assert text.startswith("# A guided set (the guide editor keeps this comment)\n")
-    assert "params: {iterations: 6}   # small, for the test" in text
+    assert "params: {iterations: 4, content_weight: 0.0}   # small and style-led" in text
     entry = yaml.safe_load(text)["guides"][0]
     assert entry["points"] == [[r, c, sr, sc] for (r, c), (sr, sc) in pairs]
     cg = np.asarray(Image.open(path.parent / entry["content_regions"]))
