@@ -24,10 +24,12 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/stylestudy demo
 
-# Debian chromium for the browser tests; the local PostgreSQL server for the db tests;
+# Debian chromium for the browser tests; pdflatex with booktabs for the analysis's LaTeX
+# (main.tex is compiled in the tests); the local PostgreSQL server for the db tests;
 # the local Redis server for the shared rate limits.
 system-deps:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@(command -v pdflatex >/dev/null && kpsewhich booktabs.sty >/dev/null) || (apt-get update -qq && apt-get install -y -qq texlive-latex-base texlive-latex-recommended texlive-fonts-recommended >/dev/null)
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || (command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null); redis-server --daemonize yes --save "" --appendonly no >/dev/null)
 

@@ -52,6 +52,7 @@ class Report:
         if s.get("catch_unscored"):
             lines.append(f"warning: {s['catch_unscored']} catch trials have no expected answer "
                          "(column 'expected') and were not scored")
+        lines += [f"warning: {w}" for w in self.scaling.get("warnings", [])]
         for q, g in self.pairs.groupby("question", sort=False):
             lines.append(f"\n[{q}]")
             w = max([len(f"{a} vs {b}") for a, b in zip(g.method_A, g.method_B, strict=True)]

@@ -238,12 +238,12 @@ def pair_inference(d: pd.DataFrame, samples: int = 2000, seed: int = 0,
     dims = [(c, d[c].nunique()) for c in ("worker", "item") if d[c].nunique() > 1]
     glm: dict[str, float | str] | None = None
     if 0 < k < n:
-        few = [f"{g} {c}s" for c, g in dims if g < MIN_CLUSTERS]
+        few = [c for c, g in dims if g < MIN_CLUSTERS]
         if not dims:
             reasons.append("one worker and one item: no clusters for a sandwich estimator")
         elif few:
-            reasons.append(f"too few clusters for a sandwich estimator ({', '.join(few)}; "
-                           f"< {MIN_CLUSTERS})")
+            reasons.append(f"too few clusters for a sandwich estimator (fewer than "
+                           f"{MIN_CLUSTERS} {' and '.join(c + 's' for c in few)})")
         else:
             glm = cluster_glm(d, side=not side_sep)
             if glm["reason"]:

@@ -1,26 +1,31 @@
-"""Report figures as inline SVG strings (matplotlib, Agg backend, no external files)."""
+"""Report figures (matplotlib, Agg backend): built as figures, written as PDF and SVG files
+beside report.html, and inlined in it as SVG.
+
+- :func:`jod_figure`: JOD per condition with its bootstrap interval; an interval whose
+  distance rests on separated pairs (set by the separation prior) is drawn hollow and
+  dashed, a condition without an interval as a bare point; one panel row per component.
+- :func:`preference_figure`: share choosing A per pair with the Wilson interval; pairs whose
+  choices all went one way are hatched.
+- :func:`trade_off_figure`: JOD content against JOD style, one curve per method through its
+  sweep settings (conditions ``method[key=value,…]``, ordered by the first swept value),
+  labels placed so that no two overlap.
+- :func:`metric_agreement_figure`: 2AFC score per metric beside the human ceilings.
+"""
 
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["jod_plot", "metric_agreement_plot", "preference_plot", "trade_off_plot"]
+__all__ = ["jod_figure", "label_boxes", "metric_agreement_figure", "parse_condition",
+           "preference_figure", "save", "svg_text", "trade_off_figure"]
 
-
-def _svg(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buf.getvalue()
-    text = text[text.index("<svg"):]
-    if "<metadata>" in text:  # creator/date block: not needed, not deterministic
-        text = text[:text.index("<metadata>")] + text[text.index("</metadata>") + 11:]
-    return text
+SEPARATED = "separated from"
+_LABEL = re.compile(r"^(?P<method>[^\[]+)\[(?P<setting>.*)\]$")
 
 
 def _figure(w: float, h: float):
@@ -30,73 +35,224 @@ def _figure(w: float, h: float):
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.hashsalt"] = "stylestudy"  # deterministic ids
+    plt.rcParams["svg.fonttype"] = "none"        # text stays text (smaller, searchable)
     return plt.subplots(figsize=(w, h))
 
 
+def svg_text(fig) -> str:
+    """The figure as an inline ``<svg>`` element (no XML header, no creator/date block)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    if "<metadata>" in text:
+        text = text[:text.index("<metadata>")] + text[text.index("</metadata>") + 11:]
+    return text
+
+
+def save(fig, out: Path, stem: str) -> tuple[str, dict[str, Path]]:
+    """Write ``stem.pdf`` and ``stem.svg`` into ``out``; return the inline SVG and the paths."""
+    import matplotlib.pyplot as plt
+
+    svg = svg_text(fig)
+    paths = {"pdf": out / f"{stem}.pdf", "svg": out / f"{stem}.svg"}
+    paths["svg"].write_text('<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + svg,
+                            encoding="utf-8")
+    fig.savefig(paths["pdf"], format="pdf", bbox_inches="tight",
+                metadata={"CreationDate": None, "ModDate": None})
+    plt.close(fig)
+    return svg, paths
+
+
+def _plain(text: object) -> str:
+    """Data text shown as is (a '$' in a method name would start matplotlib's mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
 def _err(centre, low, high) -> list[np.ndarray]:
-    """Error-bar extents, never negative: a percentile bootstrap interval need not contain
-    the point estimate, and an interval's bound can round just inside it."""
+    """Error-bar extents, never negative (a bound can round just inside its estimate)."""
     centre, low, high = (np.atleast_1d(np.asarray(v, float)) for v in (centre, low, high))
     return [np.clip(centre - low, 0, None), np.clip(high - centre, 0, None)]
 
 
-def preference_plot(pairs: pd.DataFrame, question: str) -> str:
+def _reasons(table: pd.DataFrame) -> pd.Series:
+    if "reason" in table:
+        return table["reason"].fillna("").astype(str)
+    return pd.Series("", index=table.index)
+
+
+def preference_figure(pairs: pd.DataFrame, question: str):
     """Horizontal bars: share choosing A per pair, Wilson 95% interval, 50% line."""
     g = pairs[pairs["question"] == question]
-    fig, ax = _figure(6, 0.45 * len(g) + 1)
+    fig, ax = _figure(6, 0.45 * len(g) + 1.2)
     y = np.arange(len(g))
-    ax.barh(y, g["rate"], color="#7aa6c2")
+    whole = (((g["k"] == 0) | (g["k"] == g["n"])).to_numpy() if "k" in g
+             else np.zeros(len(g), bool))
+    bars = ax.barh(y, g["rate"], color="#7aa6c2", edgecolor="#2a6f97", linewidth=0.5)
+    for bar, sep in zip(bars, whole, strict=True):
+        if sep:
+            bar.set_hatch("///")
+            bar.set_facecolor("#c9dbe6")
     ax.errorbar(g["rate"], y, xerr=_err(g["rate"], g["wilson_low"], g["wilson_high"]),
                 fmt="none", ecolor="k", capsize=3)
     ax.axvline(0.5, color="grey", ls="--", lw=1)
-    ax.set_yticks(y, [f"{a} vs {b}" for a, b in zip(g["method_A"], g["method_B"], strict=True)])
+    ax.set_yticks(y, [_plain(f"{a} vs {b}")
+                      for a, b in zip(g["method_A"], g["method_B"], strict=True)])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"share choosing the first method ({question}), Wilson 95% CI")
-    return _svg(fig)
+    label = f"share choosing the first method ({question}), Wilson 95% CI"
+    if whole.any():
+        label += "\nhatched: one side always chosen (separation)"
+    ax.set_xlabel(label)
+    return fig
 
 
-def jod_plot(scale: pd.DataFrame, question: str) -> str:
-    """JOD per condition with the bootstrap percentile interval."""
-    s = scale.sort_values("jod")
-    fig, ax = _figure(6, 0.4 * len(s) + 1)
+def jod_figure(scale: pd.DataFrame, question: str):
+    """JOD per condition with the bootstrap interval; prior-bound intervals marked."""
+    s = scale.sort_values(["component", "jod"] if "component" in scale else ["jod"])
+    fig, ax = _figure(6, 0.4 * len(s) + 1.2)
     y = np.arange(len(s))
-    ax.errorbar(s["jod"], y, xerr=_err(s["jod"], s["jod_low"], s["jod_high"]),
-                fmt="o", capsize=3, color="#2a6f97")
-    ax.set_yticks(y, s["condition"])
+    reasons = _reasons(s).to_numpy()
+    bound = np.array([SEPARATED in r for r in reasons])
+    has = s[["jod_low", "jod_high"]].notna().all(axis=1).to_numpy()
+    if (~bound & has).any():
+        sel = ~bound & has
+        ax.errorbar(s["jod"][sel], y[sel], capsize=3, fmt="o", color="#2a6f97", xerr=_err(
+            s["jod"][sel], s["jod_low"][sel], s["jod_high"][sel]))
+    if (bound & has).any():
+        sel = bound & has
+        bars = ax.errorbar(s["jod"][sel], y[sel], capsize=3, fmt="o", color="#b5543c",
+                           mfc="white", label="distance set by the separation prior",
+                           xerr=_err(s["jod"][sel], s["jod_low"][sel], s["jod_high"][sel]))
+        bars[2][0].set_linestyle("--")
+    if (~has).any():
+        ax.plot(s["jod"][~has], y[~has], "x", color="k", label="no interval")
+    labels = [_plain(c) for c in s["condition"]]
+    if "component" in s and s["component"].nunique() > 1:
+        labels = [f"{c} (component {k})" for c, k in zip(labels, s["component"], strict=True)]
+    ax.set_yticks(y, labels)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_xlabel(f"JOD ({question}); 1 JOD = 75% preference; bootstrap 95% CI")
-    return _svg(fig)
+    if bound.any() or (~has).any():
+        ax.legend(fontsize=8, loc="best")
+    return fig
 
 
-def trade_off_plot(trade: pd.DataFrame) -> str:
-    """JOD content preservation against JOD stylization, one point per condition (STROTSS)."""
-    fig, ax = _figure(5.5, 4.5)
-    for r in trade.itertuples():
-        ax.errorbar(r.jod_style, r.jod_content,
-                    xerr=_err(r.jod_style, r.jod_low_style, r.jod_high_style),
-                    yerr=_err(r.jod_content, r.jod_low_content, r.jod_high_content),
-                    fmt="o", capsize=2)
-        ax.annotate(r.condition, (r.jod_style, r.jod_content), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)
+def parse_condition(label: str) -> tuple[str, str]:
+    """``method[key=value,…]`` → (method, 'key=value,…'); a plain label → (label, '')."""
+    m = _LABEL.match(str(label))
+    return (m["method"], m["setting"]) if m else (str(label), "")
+
+
+def _sweep_key(setting: str) -> tuple:
+    first = setting.split(",")[0].partition("=")[2]
+    try:
+        return (0, float(first), setting)
+    except ValueError:
+        return (1, 0.0, setting)
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _place_labels(ax, xs, ys, texts, colours, fontsize: float = 7.5) -> list:
+    """Annotate each point with its text at the first of a ring of offsets where the label
+    overlaps no other label, no marker and stays inside the axes (greedy)."""
+    from matplotlib.transforms import Bbox
+
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    pts = ax.transData.transform(np.column_stack([xs, ys]))
+    pad = 4 * fig.dpi / 72
+    markers = [Bbox.from_extents(px - pad, py - pad, px + pad, py + pad) for px, py in pts]
+    placed: list = []
+    notes = []
+    rings = [(r, a) for r in (6, 11, 17, 25, 35, 48, 64) for a in range(0, 360, 30)]
+    for x, y, text, colour in zip(xs, ys, texts, colours, strict=True):
+        ann = None
+        for r, a in rings:
+            dx, dy = r * np.cos(np.radians(a)), r * np.sin(np.radians(a))
+            ha = "left" if dx > 1 else "right" if dx < -1 else "center"
+            va = "bottom" if dy > 1 else "top" if dy < -1 else "center"
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                              ha=ha, va=va, fontsize=fontsize, color=colour,
+                              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                                    "alpha": 0.8},
+                              arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "grey"}
+                              if r > 17 else None)
+            box = ann.get_window_extent(renderer)
+            if (frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+                    and not any(_overlaps(box, b) for b in placed + markers)):
+                break
+            ann.remove()
+            ann = None
+        if ann is None:  # nowhere free: leave the point unlabelled rather than overlap
+            continue
+        placed.append(ann.get_window_extent(renderer))
+        notes.append(ann)
+    return notes
+
+
+def label_boxes(fig) -> list:
+    """Display-space boxes of the figure's point labels (for checking overlaps)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for ax in fig.axes for t in ax.texts]
+
+
+def trade_off_figure(trade: pd.DataFrame):
+    """JOD content preservation against JOD stylization: one curve per method (STROTSS)."""
+    import matplotlib.pyplot as plt
+
+    t = trade.copy()
+    parsed = [parse_condition(c) for c in t["condition"]]
+    t["method"] = [m for m, _ in parsed]
+    t["setting"] = [s for _, s in parsed]
+    fig, ax = _figure(6.5, 5)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    xs, ys, texts, tints = [], [], [], []
+    for n, (method, g) in enumerate(t.groupby("method", sort=True)):
+        g = g.iloc[sorted(range(len(g)), key=lambda i: _sweep_key(g["setting"].iloc[i]))]
+        colour = colours[n % len(colours)]
+        keys = {tuple(kv.partition("=")[0] for kv in st.split(",")) for st in g["setting"]}
+        one_key = len(keys) == 1 and len(next(iter(keys))) == 1 and g["setting"].all()
+        ax.errorbar(g["jod_style"].to_numpy(float), g["jod_content"].to_numpy(float),
+                    xerr=_err(g["jod_style"], g["jod_low_style"], g["jod_high_style"]),
+                    yerr=_err(g["jod_content"], g["jod_low_content"], g["jod_high_content"]),
+                    fmt="o-" if len(g) > 1 else "o", capsize=2, color=colour, lw=1.2,
+                    elinewidth=0.6, alpha=0.9,
+                    label=_plain(f"{method} ({next(iter(keys))[0]})" if one_key else method))
+        for r in g.itertuples():
+            xs.append(r.jod_style)
+            ys.append(r.jod_content)
+            texts.append(_plain(r.setting.partition("=")[2] if one_key
+                                else r.setting or r.method))
+            tints.append(colour)
     ax.set_xlabel("stylization (JOD)")
     ax.set_ylabel("content preservation (JOD)")
     ax.set_title("content–style trade-off")
-    return _svg(fig)
+    ax.margins(0.18)
+    ax.legend(fontsize=8, loc="best")
+    _place_labels(ax, np.asarray(xs, float), np.asarray(ys, float), texts, tints)
+    return fig
 
 
-def metric_agreement_plot(table: pd.DataFrame, question: str) -> str:
+def metric_agreement_figure(table: pd.DataFrame, question: str):
     """2AFC score per metric of one question with its bootstrap CI, beside the ceilings."""
     fig, ax = _figure(5.5, 0.5 * len(table) + 1.2)
     y = np.arange(len(table))
     s = table["score_2afc"]
     ax.errorbar(s, y, xerr=_err(s, table["ci_low"], table["ci_high"]), fmt="o", capsize=3)
-    ax.set_yticks(y, table["metric"])
+    ax.set_yticks(y, [_plain(m) for m in table["metric"]])
     h = table["human_ceiling"].iloc[0]
     o = table["majority_ceiling"].iloc[0]
-    ax.axvline(h, color="green", ls="--", lw=1, label=f"human LOO ceiling {h:.3f}")
+    if np.isfinite(h):
+        ax.axvline(h, color="green", ls="--", lw=1, label=f"human LOO ceiling {h:.3f}")
     ax.axvline(o, color="purple", ls=":", lw=1, label=f"majority ceiling {o:.3f}")
     ax.axvline(0.5, color="grey", lw=0.8)
     ax.set_xlabel(f"2AFC score ({question} question)")
     ax.legend(fontsize=8, loc="lower left")
-    return _svg(fig)
+    return fig

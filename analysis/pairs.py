@@ -33,7 +33,9 @@ INTERVAL_METHODS = {"wilson": "wilson", "clopper_pearson": "beta", "jeffreys": "
 def interval(k: int, n: int, method: str = "wilson", alpha: float = 0.05) -> tuple[float, float]:
     """Two-sided (1 − alpha) interval for a binomial proportion k/n."""
     lo, hi = proportion_confint(k, n, alpha=alpha, method=INTERVAL_METHODS[method])
-    return float(lo), float(hi)
+    # Wilson's bounds at k = 0 or n are exactly 0 or 1; the formula leaves 2.8e-17
+    lo, hi = (float(np.clip(np.round(v, 14), 0.0, 1.0)) for v in (lo, hi))
+    return lo, hi
 
 
 def binom_p(k: int, n: int) -> float:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from analysis.api import Report
     from analysis.settings import Settings
 
-__all__ = ["OUTLIER_THRESHOLD", "run_full"]
+__all__ = ["OUTLIER_THRESHOLD", "run_full", "warnings"]
 
 #: pwcmp README: observers with dist_L above about 1.5 deserve inspection
 OUTLIER_THRESHOLD = 1.5
@@ -179,3 +179,35 @@ def run_full(report: Report, kept: pd.DataFrame, progress: bool = False) -> None
         _metric_tables(report, kept, tables)
     if {"content", "style"} <= set(summary):
         tables["trade_off"] = _trade_off(tables["jod_content"], tables["jod_style"])
+    report.scaling["warnings"] = warnings(report.pairs, tables)
+
+
+def warnings(pairs: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> list[str]:
+    """What a reader must know before trusting the tables, per question."""
+    out = []
+    for q, g in pairs.groupby("question", sort=True):
+        whole = g[(g["k"] == 0) | (g["k"] == g["n"])]
+        if len(whole):
+            out.append(f"{q}: in {len(whole)} of {len(g)} pairs one side was always chosen "
+                       "(separation); their dependence-aware rows use exact methods")
+        scale = tables.get(f"jod_{q}")
+        if scale is None:
+            continue
+        if scale["component"].nunique() > 1:
+            out.append(f"{q}: the comparison graph has {scale['component'].nunique()} "
+                       "components; JOD is given per component and differences across them "
+                       "are undefined")
+        bound = scale.loc[scale["reason"].str.contains("separated from"), "condition"]
+        if len(bound):
+            out.append(f"{q}: the JOD distances of {', '.join(bound)} rest on pairs whose "
+                       "judgments all went one way: they are set by the separation prior "
+                       f"(SD {jod.SEPARATION_SD:.2f} JOD), not measured; their intervals "
+                       "are marked")
+        dep = tables.get(f"dependence_{q}")
+        if dep is not None and len(dep):
+            fallback = dep["method"].str.startswith("sign-flip").sum()
+            if fallback:
+                out.append(f"{q}: {fallback} of {len(dep)} pairs could not use the "
+                           "cluster-robust GLM (reason column); they use the sign-flip test "
+                           "over workers")
+    return out

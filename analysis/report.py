@@ -1,4 +1,5 @@
-"""Report outputs: CSV tables, the long and pwcmp exports, LaTeX tables and the HTML report."""
+"""Report outputs: CSV tables, the long and pwcmp exports, figures (PDF, SVG), LaTeX tables
+with ``main.tex``, and the HTML report."""
 
 from __future__ import annotations
 
@@ -38,8 +39,11 @@ def write_outputs(report: Report, out: Path, html: bool = True) -> dict[str, Pat
     meta["qc"] = report.qc.summary.attrs
     files["metadata"].write_text(json.dumps(meta, indent=1, default=str))
     if html:
-        from analysis.html import write_html, write_latex
+        from analysis.html import write_figures, write_html, write_latex
 
-        files.update(write_latex(report, out))
-        files["html"] = write_html(report, out / "report.html")
+        made = write_figures(report, out)
+        for name, (_, paths, _) in made.items():
+            files.update({f"figure_{name}_{k}": v for k, v in paths.items()})
+        files.update(write_latex(report, out, made))
+        files["html"] = write_html(report, out / "report.html", made)
     return files

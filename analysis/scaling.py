@@ -173,7 +173,7 @@ def _differences(real: pd.DataFrame, conditions: list[str], comps: list[Componen
                 row.update(p_two_sided=binom_p(k, n), test="exact binomial, direct judgments",
                            reason=f"{why}: exact binomial test of the {n} direct judgments")
             else:
-                row["reason"] = f"{why}; never compared directly: no valid test"
+                row["reason"] = f"{why}, and never compared directly: no valid test"
             rows.append(row)
     diffs = pd.DataFrame(rows)
     diffs.insert(diffs.columns.get_loc("test"), "p_holm", np.nan)

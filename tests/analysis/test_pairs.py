@@ -22,6 +22,12 @@ def test_interval_vectors(method):
     assert interval(30, 40, method) == pytest.approx(INTERVALS[method], abs=1e-6)
 
 
+def test_bounds_at_zero_and_n_are_exact():
+    """Wilson's formula leaves 2.776e-17 at k = 0; the bound is 0."""
+    assert interval(0, 9)[0] == 0.0 and interval(9, 9)[1] == 1.0
+    assert interval(0, 9, "clopper_pearson")[0] == 0.0
+
+
 def test_wilson_formula_by_hand():
     # (p + z²/2n ± z√(p(1−p)/n + z²/4n²)) / (1 + z²/n), z = 1.959964
     z, k, n = 1.959963984540054, 7, 10

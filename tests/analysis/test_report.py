@@ -62,8 +62,9 @@ def test_full_report_from_csv(study):
     level = pd.read_csv(out / "metric_method_level.csv").set_index(["question", "metric"])
     assert level.loc[("content", "lpips_alex"), "kendall_tau"] == 1.0  # −LPIPS follows q
     assert level.loc[("content", "lpips_alex"), "note"].startswith("weak evidence")
-    tex = (out / "pairs.tex").read_text()
-    assert "\\begin{table}" in tex and "Family: one family per question" in tex
+    tex = (out / "pairs_content.tex").read_text()
+    assert "\\begin{table}" in tex and "Holm per question" in tex
+    check_outputs(out)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["settings"]["bootstrap"] == 60 and meta["versions"]["numpy"]
     html = (out / "report.html").read_text()

@@ -11,11 +11,11 @@ def test_unanimous_pair_and_percentile_interval_plot():
     pairs = pd.DataFrame({"question": ["content"] * 2, "method_A": ["a", "a"],
                           "method_B": ["b", "c"], "rate": [1.0, 0.5],
                           "wilson_low": [0.7, 0.3], "wilson_high": [1.0 - 1e-16, 0.7]})
-    assert figures.preference_plot(pairs, "content").startswith("<svg")
+    assert figures.svg_text(figures.preference_figure(pairs, "content")).startswith("<svg")
     # a percentile bootstrap interval that lies entirely above its point estimate
     scale = pd.DataFrame({"condition": ["a", "b"], "jod": [0.0, 1.0],
                           "jod_low": [0.1, 0.5], "jod_high": [0.4, 1.5]})
-    assert "<svg" in figures.jod_plot(scale, "content")
+    assert "<svg" in figures.svg_text(figures.jod_figure(scale, "content"))
 
 
 def test_error_extents_are_clipped():
