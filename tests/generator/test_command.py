@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from click.testing import CliRunner
 from PIL import Image
 
 from db import session_scope
 from db.assets import load_pixels
 from generator import manifest, runner
 from generator.command import CommandSpec, render
+from stylestudy.cli import cli
 from tests.generator.manifests import CLI, DEMO
 
 #: a stand-in for a researcher's script: blends content and style, or misbehaves on demand
@@ -238,10 +240,9 @@ def test_ctrl_c_leaves_an_interrupted_generation_that_the_next_run_finishes(home
     setup_inputs(tmp_path)
     path = write(tmp_path, [entry("slow", "sleep")])
     env = env_for(home, PID_FILE=str(tmp_path / "pid"), GO_FILE=str(tmp_path / "go"))
-    status = subprocess.run([*CLI, "generate", str(path), "--status"], env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert status.returncode == 0, status.stderr  # before the first run
-    assert "not generated yet; the manifest plans 1 generations" in status.stdout
+    status = CliRunner().invoke(cli, ["generate", str(path), "--status"])
+    assert status.exit_code == 0, status.output  # before the first run
+    assert "not generated yet; the manifest plans 1 generations" in status.output
     proc = subprocess.Popen([*CLI, "generate", str(path), "--no-progress"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -253,9 +254,8 @@ def test_ctrl_c_leaves_an_interrupted_generation_that_the_next_run_finishes(home
     out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "Traceback" not in err, err  # click: "Aborted!"
     assert not Path(f"/proc/{child}").exists() or _zombie(child)  # the command went too
-    status = subprocess.run([*CLI, "generate", str(path), "--status"], env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert "interrupted 1  (their process is gone" in status.stdout
+    status = CliRunner().invoke(cli, ["generate", str(path), "--status"])
+    assert "interrupted 1  (their process is gone" in status.output
     # `kill` of the runner alone (SIGTERM): its command, in a group of its own, goes too
     (tmp_path / "pid").unlink()
     proc = subprocess.Popen([*CLI, "generate", str(path), "--no-progress"], env=env,
