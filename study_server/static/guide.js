@@ -563,7 +563,7 @@
     const bar = $("#preview-progress");
     bar.removeAttribute("value");
     const iters = S.state.preview.iterations;
-    const setting = `STROTSS ${iters ? `${iters} iterations per scale` : "quick preset"}, ${S.state.preview.size} px`;
+    const setting = `STROTSS ${iters ? `${iters} iteration${iters === 1 ? "" : "s"} per scale` : "quick preset"}, ${S.state.preview.size} px`;
     $("#preview-text").textContent = `Starting: ${setting}…`;
     try {
       const started = await post(S.state.preview_url);
