@@ -45,8 +45,8 @@ def show_cmd(set_name: str) -> None:
     more = f" (+{len(s.output_sizes) - 8} more)" if len(s.output_sizes) > 8 else ""
     click.echo(f"  size (long side): {sizes}; outputs: {made or 'none yet'}{more}")
     click.echo(f"  seeds: {', '.join(map(str, s.seeds))}; {s.pairs} pairs of "
-               f"{len(s.contents)} contents ({', '.join(s.contents)}) × {len(s.styles)} "
-               f"styles ({', '.join(s.styles)})")
+               f"{len(s.contents)} contents ({_some(s.contents)}) × {len(s.styles)} "
+               f"styles ({_some(s.styles)})")
     head = ("condition", "method", "version", "from", *s.counts)
     rows = [(c.label, c.name, c.version, c.source, *map(str, c.counts.values()))
             for c in s.conditions]
@@ -60,6 +60,11 @@ def show_cmd(set_name: str) -> None:
                        + ", ".join(f"{k}={v}" for k, v in sorted(c.params.items())))
     for label, content, style, seed, error in s.failures:
         click.echo(f"  FAILED {label} on {content} × {style} (seed {seed}): {error}")
+
+
+def _some(names: list[str], limit: int = 12) -> str:
+    more = f", ... {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 @set_group.command("export")
