@@ -249,7 +249,7 @@ def _form_guidance(pair: tuple[Path, Path]
                                       meta.get("encoding") == "gzip", kind)
         if int(labels[kind].max(initial=0)) > len(table):
             raise BadRequest(f"the {kind} label map uses a colour it does not define")
-    return labels, table, [[v for v in p] for p in points], digest
+    return labels, table, points, digest
 
 
 def _decode_labels(data: bytes, h: int, w: int, gzipped: bool, kind: str) -> np.ndarray:
@@ -320,13 +320,19 @@ def state():
                     for c in colours],
         "unpainted": list(UNPAINTED), "region_min_pixels": REGION_MIN_PIXELS,
         "points": g.points, "digest": g.digest, "notes": notes,
-        "files": {k: str(p.relative_to(m.source.parent)) if p.is_relative_to(m.source.parent)
-                  else str(p) for k, p in g.files.items()},
+        "files": _files(m, g.files),
         "save_url": url_for("guide.save", **q), "preview_url": url_for("guide.preview", **q),
         "preview": {"size": current_app.config.get("GUIDE_PREVIEW_SIZE",
                                                    guide_preview.PREVIEW_SIZE),
                     "iterations": current_app.config.get("GUIDE_PREVIEW_ITERATIONS")},
     })
+
+
+def _files(m: Manifest, files: dict[str, Path]) -> dict[str, str]:
+    """Guide files as the manifest's folder sees them."""
+    folder = m.source.parent
+    return {k: str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p)
+            for k, p in files.items()}
 
 
 @bp.get("/image/<side>")
@@ -358,8 +364,7 @@ def save():
                           digest)
     g = pair_guidance(saved, pair[0].name, pair[1].name)
     return jsonify({"ok": True, "digest": g.digest, "points": g.points,
-                    "files": {k: str(p.relative_to(m.source.parent)) for k, p in
-                              g.files.items()},
+                    "files": _files(m, g.files),
                     "message": f"saved to {m.source.name}" + (
                         f" and {', '.join(p.name for p in g.files.values())}"
                         if g.files else "")})

@@ -24,9 +24,9 @@ def _can_open_browser() -> bool:
 
 @click.command("guide")
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--content", metavar="FILE", help="The pair's content image (its file name "
-              "or path); needed, with --style, when the manifest has several pairs.")
-@click.option("--style", metavar="FILE", help="The pair's style image.")
+@click.option("--content", metavar="FILE", help="The content image of the pair to open (its "
+              "file name or path) [default: the first pair; the page switches pairs].")
+@click.option("--style", metavar="FILE", help="The style image of the pair to open.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0,
               help="Port on 127.0.0.1 [default: a free one].")
 @click.option("--browser/--no-browser", default=True, show_default=True,
