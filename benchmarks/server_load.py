@@ -51,7 +51,8 @@ from study_server.client import ApiClient  # noqa: E402
 #: ``--production``: Flask-Limiter in Redis (a fresh key prefix per invocation), request logs on
 PRODUCTION_ENV = {"STYLESTUDY_RATELIMIT_STORAGE": "redis://127.0.0.1:6379",
                   "STYLESTUDY_RATELIMIT_PREFIX": f"bench{secrets.token_hex(4)}",
-                  "STYLESTUDY_START_LIMIT": "100000/minute"}
+                  "STYLESTUDY_START_LIMIT": "100000/minute",
+                  "STYLESTUDY_OPEN_PER_ADDRESS": "0"}  # every client is on loopback
 PG_ADMIN = os.environ.get("STYLESTUDY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -54,6 +54,7 @@ from study_server.limits import limiter
 from study_server.participation import counted_participants
 from study_server.platforms import completion_code
 from study_server.qc import session_qc
+from study_server.scheduling import release_study
 from study_server.security import admin_headers, csrf_token, new_token, token_hash, verify_csrf
 from study_server.spec import stored_spec
 from study_server.studies import STUDY_TRANSITIONS, set_max_participants, set_study_state
@@ -238,7 +239,8 @@ def study_view(slug: str):
         catch_accuracy=(catch_ok / catch_n) if catch_n else None,
         median_rt=statistics.median(rts) if rts else None,
         flagged=[q for q in qc.values() if q.flags],
-        rounds=design_rounds(s, study.id),
+        rounds=design_rounds(s, study.id), released=request.args.get("released", type=int),
+        first_lease=min(spec["first_lease_minutes"], spec["lease_minutes"]),
         actions=[st for st, froms in STUDY_TRANSITIONS.items() if study.state in froms])
 
 
@@ -267,6 +269,19 @@ def study_cap(slug: str):
     except UserError as exc:
         abort(400, description=exc.message)
     return redirect(url_for("admin.study_view", slug=slug))
+
+
+@bp.post("/study/<slug>/release")
+@login_required
+def study_release(slug: str):
+    """Time out the started sessions idle for the form's minutes (their stored responses
+    stay), as ``stylestudy study release`` does."""
+    raw = request.form.get("idle", "").strip()
+    if not re.fullmatch(r"[0-9]{1,6}", raw):
+        abort(400, description="idle must be a whole number of minutes")
+    _study(slug)
+    r = release_study(slug, dt.timedelta(minutes=int(raw)), engine())
+    return redirect(url_for("admin.study_view", slug=slug, released=r.sessions))
 
 
 #: failed attention checks that allow a rejection (crowd-protocol.md §1.1, Prolific's

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask_limiter.util import get_remote_address
 
 from study_server import participation as flow
 from study_server.db import commit, get_db
@@ -129,10 +130,12 @@ def start(slug: str) -> tuple[Response, int]:
     if study.spec["exclude_mobile"] and re.search(MOBILE_UA, ua):
         raise ApiError(403, "device_excluded", "this study needs a computer with a large "
                        "screen; it cannot be done on a phone or tablet")
-    client = {"user_agent": ua, "viewport": viewport}
+    client = {"user_agent": ua, "viewport": viewport, "address": get_remote_address()}
     flow.maybe_sweep(s, study.id)
     commit()  # the sweep commits on its own, before the allocation takes its locks
-    token, sess = flow.start_session(s, study, entry, _secret(), client)
+    cfg = current_app.config
+    token, sess = flow.start_session(s, study, entry, _secret(), client,
+                                     cfg["OPEN_PER_ADDRESS"] if cfg["RATELIMIT_ENABLED"] else 0)
     commit()
     log.info("session started", extra={"session_id": sess.id, "study": slug})
     return jsonify({"token": token, "state": "started"}), 201

@@ -34,6 +34,8 @@ def default_config() -> dict[str, Any]:
         "START_LIMIT": env.get("STYLESTUDY_START_LIMIT", "60/minute"),
         "RESPONSE_LIMIT": env.get("STYLESTUDY_RESPONSE_LIMIT", "600/minute"),
         "LOGIN_LIMIT": env.get("STYLESTUDY_LOGIN_LIMIT", "10/minute"),
+        # open sessions of a study per client address (0: none); counted in the database
+        "OPEN_PER_ADDRESS": int(env.get("STYLESTUDY_OPEN_PER_ADDRESS", "4")),
         "RATELIMIT_ENABLED": env.get("STYLESTUDY_RATELIMIT", "on") != "off",
         "RATELIMIT_STORAGE_URI": env.get("STYLESTUDY_RATELIMIT_STORAGE", "memory://"),
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # a dead Redis must not refuse anyone

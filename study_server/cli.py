@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import click
@@ -73,13 +74,30 @@ def cap_cmd(slug: str, places: str, cohort: str | None) -> None:
 
     if places.lower() == "none":
         cap = None
-    elif places.isdigit():
+    elif re.fullmatch(r"[0-9]{1,9}", places):  # ASCII digits: '²' is a digit to isdigit()
         cap = int(places)
     else:
         raise UserError(f"PLACES must be a number or 'none', got {places!r}")
     set_max_participants(slug, cap, cohort=cohort)
     who = f"cohort {cohort}" if cohort else f"study {slug}"
     click.echo(f"{who}: " + (f"at most {cap} participants" if cap else "no cap"))
+
+
+@study_group.command("release")
+@click.argument("slug")
+@click.option("--idle", default=10, show_default=True, type=click.IntRange(0),
+              metavar="MINUTES", help="Release started sessions with no stored response for "
+                                      "this long (unanswered ones: since they started).")
+def release_cmd(slug: str, idle: int) -> None:
+    """Free the cells of stuck sessions: time out SLUG's started sessions idle for --idle
+    minutes; their stored responses stay and count."""
+    import datetime as dt
+
+    from study_server.scheduling import release_study
+
+    r = release_study(slug, dt.timedelta(minutes=idle))
+    click.echo(f"released {r.sessions} session(s) idle for {idle} minutes or more: "
+               f"{r.trials} trials back in the pool; {r.responses} stored responses stay")
 
 
 @study_group.command("asap")

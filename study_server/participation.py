@@ -72,8 +72,9 @@ def get_study(s: Session, slug: str) -> Study:
     return study
 
 
-def _lease(study: Study, now: dt.datetime) -> dt.datetime:
-    return now + dt.timedelta(minutes=study.spec["lease_minutes"])
+def _first_lease(spec: dict, now: dt.datetime) -> dt.datetime:
+    """Until its first stored response a session holds its cells only briefly."""
+    return now + dt.timedelta(minutes=min(spec["first_lease_minutes"], spec["lease_minutes"]))
 
 
 _last_sweep: dict[tuple[URL, int], float] = {}
@@ -109,8 +110,11 @@ def counted_participants(s: Session, study_id: int, exclude: int | None = None,
 
 
 def start_session(s: Session, study: Study, entry: Entry, secret: bytes,
-                  client: dict[str, Any]) -> tuple[str, StudySession]:
-    """Consent accepted: repeat and blocklist checks, the session row, trial allocation."""
+                  client: dict[str, Any], open_per_address: int = 0
+                  ) -> tuple[str, StudySession]:
+    """Consent accepted: repeat and blocklist checks, the session row, the hoarding limits
+    (at most ``open_per_address`` open sessions per client address, 0 = no limit; one per
+    identity; unanswered sessions bounded against the work left), trial allocation."""
     if study.state != "open":
         raise ApiError(409, f"study_{study.state}", f"this study is {study.state}; "
                        "it is not taking participants now")
@@ -138,18 +142,22 @@ def start_session(s: Session, study: Study, entry: Entry, secret: bytes,
     now = utcnow()
     token = new_token()
     seed = secrets.randbits(62)
+    address = client.get("address")
+    client_hash = pid_hash(secret, "address", address)[:32] if address else None
     sess = StudySession(study_id=study.id, participant_id=participant.id,
                         token_hash=token_hash(token), state="started", seed=seed,
-                        lease_expires_at=_lease(study, now),
+                        lease_expires_at=_first_lease(spec, now),
                         user_agent=(client.get("user_agent") or "")[:512],
                         viewport=client.get("viewport") or {}, platform_data=entry.data,
-                        cohort=entry.cohort, created_at=now)
+                        cohort=entry.cohort, client_hash=client_hash, created_at=now)
     s.add(sess)
     s.flush()
+    scheduling.lock_study(s, study.id)  # the limits are counted and cells allocated under it
+    _hoarding_limits(s, study, spec, sess, h if entry.raw_id is not None else None,
+                     open_per_address, now)
     cap = spec["max_participants"]
     group_cap = spec["cohorts"]["caps"][entry.cohort] if entry.cohort else None
     if cap is not None or group_cap is not None:
-        scheduling.lock_study(s, study.id)  # counted and allocated under one lock
         if cap is not None and counted_participants(s, study.id, exclude=sess.id) >= cap:
             raise ApiError(409, "study_full", "this study has all the participants it "
                            "needs; thank you for your interest")
@@ -163,6 +171,26 @@ def start_session(s: Session, study: Study, entry: Entry, secret: bytes,
                        "thank you for your interest")
     scheduling.insert_trials(s, sess.id, planned)
     return token, sess
+
+
+def _hoarding_limits(s: Session, study: Study, spec: dict, sess: StudySession,
+                     identity: str | None, open_per_address: int, now: dt.datetime) -> None:
+    """What keeps one client from holding a study's cells (docs/study-protocol.md, Hoarding
+    limits); runs under the study's allocation lock, so it holds across workers."""
+    if open_per_address and sess.client_hash is not None:
+        n = s.scalar(select(func.count()).select_from(StudySession).where(
+            StudySession.study_id == study.id, StudySession.state == "started",
+            StudySession.client_hash == sess.client_hash))
+        if n > open_per_address:
+            raise ApiError(429, "too_many_sessions", f"{open_per_address} sessions of this "
+                           "study are already open from your network; finish one of them, "
+                           "or try again later")
+    if identity is not None and spec["allow_repeats"]:  # one open session per identity
+        for sid in s.scalars(select(StudySession.id).join(Participant).where(
+                Participant.study_id == study.id, Participant.pid_hash == identity,
+                StudySession.state == "started", StudySession.id != sess.id)).all():
+            scheduling.end_session(s, sid)
+    scheduling.reclaim_unanswered(s, study.id, spec["trials_per_session"], now)
 
 
 def _session(s: Session, token: str | None, *, lock: bool = False) -> StudySession:

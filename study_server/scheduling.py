@@ -15,12 +15,15 @@ import secrets
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, text, update
+from sqlalchemy import Engine, and_, bindparam, case, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from db.models import DesignCell, Response, StudySession, Trial
+from db.engine import get_engine, session_scope
+from db.models import DesignCell, Response, Study, StudySession, Trial, utcnow
+from stylestudy.errors import UserError
 
-__all__ = ["Plan", "allocate", "insert_trials", "lock_study", "order_trials", "plan_counts",
+__all__ = ["Plan", "Released", "allocate", "end_session", "insert_trials", "lock_study",
+           "order_trials", "plan_counts", "reclaim_unanswered", "release_idle", "release_study",
            "release_trials", "sweep_expired"]
 
 _CELLS = DesignCell.__table__
@@ -294,3 +297,92 @@ def sweep_expired(s: Session, study_id: int, now: dt.datetime) -> int:
             release_trials(s, sid)
             n += 1
     return n
+
+
+def end_session(s: Session, session_id: int, *, unanswered_only: bool = False) -> int | None:
+    """Time out a ``started`` session and return its unanswered cells to the pool (its
+    stored responses stay and count); ``unanswered_only`` spares it if it answered in the
+    meantime. The number of trials released, or None when it was not ended."""
+    q = update(StudySession).where(StudySession.id == session_id,
+                                   StudySession.state == "started")
+    if unanswered_only:
+        q = q.where(~exists().where(Response.session_id == session_id))
+    if not s.execute(q.values(state="timed_out"),
+                     execution_options={"synchronize_session": False}).rowcount:
+        return None
+    return release_trials(s, session_id)
+
+
+#: an unanswered session younger than this is never reclaimed (a burst of arrivals is
+#: admitted whole); older ones give way when unanswered sessions hold too much
+RECLAIM_AFTER = dt.timedelta(minutes=1)
+#: the share of the work left that unanswered sessions may hold
+UNANSWERED_SHARE = 0.5
+
+
+def reclaim_unanswered(s: Session, study_id: int, need: int, now: dt.datetime) -> list[int]:
+    """Bound unanswered sessions against the work left: when those that have not answered
+    a trial, plus a newcomer's ``need`` real trials, would hold more than half of the real
+    judgments still to collect, the oldest of them (older than ``RECLAIM_AFTER``) are timed
+    out until they do not. Call under the study's allocation lock; returns the ids ended."""
+    left = s.scalar(select(func.coalesce(func.sum(case(
+        (DesignCell.target > DesignCell.served, DesignCell.target - DesignCell.served),
+        else_=0)), 0)).where(DesignCell.study_id == study_id, DesignCell.kind == "real"))
+    rows = s.execute(
+        select(StudySession.id, StudySession.created_at, func.count(Trial.id))
+        .join(Trial, and_(Trial.session_id == StudySession.id, Trial.kind == "real"))
+        .where(StudySession.study_id == study_id, StudySession.state == "started",
+               ~exists().where(Response.session_id == StudySession.id))
+        .group_by(StudySession.id, StudySession.created_at)
+        .order_by(StudySession.created_at, StudySession.id)).all()
+    held = sum(r[2] for r in rows) + need
+    cutoff = now - RECLAIM_AFTER
+    ended = []
+    for sid, created, n in rows:
+        if held <= UNANSWERED_SHARE * left:
+            break
+        if _aware(created) >= cutoff:
+            break  # ordered by age: the rest are younger still
+        if end_session(s, sid, unanswered_only=True) is not None:
+            ended.append(sid)
+            held -= n
+    return ended
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive UTC datetimes."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class Released:
+    sessions: int
+    trials: int
+    responses: int
+
+
+def release_idle(s: Session, study_id: int, idle: dt.timedelta, now: dt.datetime) -> Released:
+    """Time out the study's ``started`` sessions with no stored response for ``idle`` (an
+    unanswered one: since it started); their unanswered cells return, their stored
+    responses stay and keep counting."""
+    lock_study(s, study_id)
+    last = (select(func.max(Response.received_at)).where(Response.session_id == StudySession.id)
+            .correlate(StudySession).scalar_subquery())
+    ids = s.scalars(select(StudySession.id).where(
+        StudySession.study_id == study_id, StudySession.state == "started",
+        func.coalesce(last, StudySession.created_at) <= now - idle)).all()
+    ended = {sid: end_session(s, sid) for sid in ids}
+    ended = {sid: n for sid, n in ended.items() if n is not None}
+    kept = s.scalar(select(func.count()).select_from(Response)
+                    .where(Response.session_id.in_(ended))) if ended else 0
+    return Released(len(ended), sum(ended.values()), kept)
+
+
+def release_study(slug: str, idle: dt.timedelta, engine: Engine | None = None) -> Released:
+    """``release_idle`` for study ``slug`` in its own transaction (the command line and the
+    admin page's button)."""
+    with session_scope(engine or get_engine(), write=True) as s:
+        study_id = s.scalar(select(Study.id).where(Study.slug == slug))
+        if study_id is None:
+            raise UserError(f"no study {slug!r}")
+        return release_idle(s, study_id, idle, utcnow())

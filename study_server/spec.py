@@ -25,7 +25,8 @@ DEFAULT_PROMPTS = {
     "style": "Which image better matches the style of the reference?",
 }
 
-#: defaults from crowd-protocol.md §3.1 (QC table), §2.3 (view time) and §3.3 (lease)
+#: defaults from crowd-protocol.md §3.1 (QC table), §2.3 (view time) and §3.3 (lease);
+#: ``first_lease_minutes`` is stylestudy's (docs/study-protocol.md, Hoarding limits)
 DEFAULTS: dict[str, Any] = {
     "title": None,
     "description": "Compare pairs of images and pick the one that answers the question better.",
@@ -52,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "stimulus_duration_ms": None,
     "allow_not_sure": False,
     "lease_minutes": 30,
+    "first_lease_minutes": 5,
     "allow_repeats": False,
     "exclude_mobile": True,
     "warn_before_leave": True,
@@ -218,6 +220,7 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
     if spec["stimulus_duration_ms"] is not None:
         _int(spec, "stimulus_duration_ms", source, 50, 60_000)
     _int(spec, "lease_minutes", source, 1, 24 * 60)
+    _int(spec, "first_lease_minutes", source, 1, 24 * 60)
     _int(spec, "estimated_minutes", source, 1)
     if spec["max_reloads"] is not None:
         _int(spec, "max_reloads", source, 0, 100)

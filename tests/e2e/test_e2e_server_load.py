@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 def server_env(pg_url: str) -> dict:
     return {"STYLESTUDY_DATABASE_URL": pg_url, "STYLESTUDY_START_LIMIT": "100000/minute",
-            "STYLESTUDY_RESPONSE_LIMIT": "100000/minute",
+            "STYLESTUDY_RESPONSE_LIMIT": "100000/minute", "STYLESTUDY_OPEN_PER_ADDRESS": "0",
             "STYLESTUDY_SECRET": os.environ["STYLESTUDY_SECRET"]}
 
 

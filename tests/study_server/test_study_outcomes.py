@@ -143,6 +143,11 @@ def run_outcomes(client, engine, slug: str, platform: str) -> dict[str, Page]:
     expire(engine, p)
     p.look_around()
 
+    p = pages["timed_out: released"] = page()
+    p.start()
+    scheduling.release_study(slug, dt.timedelta(0), engine)
+    p.look_around()
+
     p = pages["refused: already took part"] = page()
     p.n = 0  # the completed participant's identity
     assert p.start() == 409
@@ -180,8 +185,8 @@ def make(engine, platform: str, slug: str, codes: dict) -> dict:
 @pytest.mark.parametrize("platform", ["prolific", "mturk", "link"])
 def test_only_completion_gets_the_paid_code(client, engine, platform):
     """A study that configures only the `completed` code (all that the spec requires):
-    returned, screened-out (practice errors, a reload in no-reload mode), timed-out and
-    refused participants never receive it, in any answer their page gets; Prolific and
+    returned, screened-out (practice errors, a reload in no-reload mode), timed-out, released
+    and refused participants never receive it, in any answer their page gets; Prolific and
     MTurk send them down the platform's no-code path (return the study / the HIT)."""
     stored = make(engine, platform, "only", CODES[platform])
     pages = run_outcomes(client, engine, "only", platform)
