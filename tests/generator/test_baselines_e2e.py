@@ -58,6 +58,7 @@ def supplied(tmp_path, weights_dir, monkeypatch):
     return folder
 
 
+@pytest.mark.slow
 def test_every_baseline_generates_and_a_study_accepts_the_set(home, tmp_path, supplied):
     manifest = tmp_path / "baselines.yaml"
     manifest.write_text(yaml.safe_dump({

