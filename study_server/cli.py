@@ -27,11 +27,16 @@ def create_cmd(spec_path: str) -> None:
     from study_server.studies import create_study, design_summary
 
     study = create_study(load_spec(spec_path))
-    cells = ", ".join(f"{k}: {v}" for k, v in design_summary(study.id).items())
+    summary = design_summary(study.id)
+    cells = ", ".join(f"{k}: {v}" for k, v in summary.items())
     click.echo(f"study {study.slug} created ({study.state}); cells {cells}")
-    if not any(k.endswith("/catch") for k in design_summary(study.id)):
-        click.echo("note: no catch cells (needs two content or two style images): "
-                   "no catch or practice trials", err=True)
+    for q in study.spec["questions"]:
+        if f"{q}/catch" not in summary:
+            click.echo(f"warning: the {q} question has no catch cells: no method's outputs "
+                       "give an answerable pair (docs/study-protocol.md, Catch trials), so it "
+                       "has no attention checks", err=True)
+    if not any(k.endswith("/catch") for k in summary):
+        click.echo("warning: no catch cells at all: no catch or practice trials", err=True)
 
 
 @study_group.command("list")

@@ -8,7 +8,9 @@ two methods' outputs for the same item; catch cells (crowd-protocol.md §3.1) co
 - style question: the item's own output against the same content stylised with a
   *different* style (AutoStyle's "wrong style" trick);
 
-and expect option A.
+and expect option A. Only pairs that ``catch.check_catch`` finds answerable become catch
+cells: for each item the methods are tried in turn (rotating, so catches spread over
+methods), each with every eligible other image, until one pair passes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from db.assets import load_pixels, store_pixels
 from db.models import Asset, ComparisonSet, ComparisonSetMember, Generation, Method
+from study_server.catch import check_catch
 from stylestudy.errors import UserError
 
 __all__ = ["CellPlan", "Outputs", "load_outputs", "plan_cells"]
@@ -100,13 +103,21 @@ def _pairs(spec: dict, outputs: Outputs) -> list[tuple[str, str]]:
     return pairs
 
 
-def _matched(session: Session, asset: Asset, like: Asset, role: str) -> Asset:
-    """``asset`` resized (Lanczos) to ``like``'s dimensions, stored as a new asset if needed."""
+def _pixels_like(asset: Asset, like: Asset) -> np.ndarray:
+    """``asset``'s pixels at ``like``'s dimensions (Lanczos), as participants see them."""
+    pixels = load_pixels(asset)
+    if (asset.width, asset.height) == (like.width, like.height):
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize((like.width, like.height),
+                                                     Image.Resampling.LANCZOS))
+
+
+def _matched(session: Session, asset: Asset, like: Asset, role: str,
+             pixels: np.ndarray | None = None) -> Asset:
+    """``asset`` resized to ``like``'s dimensions, stored as a new asset if needed."""
     if (asset.width, asset.height) == (like.width, like.height):
         return asset
-    im = Image.fromarray(load_pixels(asset)).resize((like.width, like.height),
-                                                    Image.Resampling.LANCZOS)
-    return store_pixels(session, np.asarray(im), role)
+    return store_pixels(session, _pixels_like(asset, like) if pixels is None else pixels, role)
 
 
 def plan_cells(session: Session, spec: dict, outputs: Outputs) -> list[CellPlan]:
@@ -116,6 +127,10 @@ def plan_cells(session: Session, spec: dict, outputs: Outputs) -> list[CellPlan]
     pairs = _pairs(spec, outputs)
     labels = sorted({m for p in pairs for m in p})
     cells: list[CellPlan] = []
+    pixels: dict[int, np.ndarray] = {}
+    # (question, kind, reference, A, B) of the cells so far: two methods that both ignore
+    # the style give the same pair of images for every style; it is shown once
+    shown: set[tuple] = set()
     for q in spec["questions"]:
         for item in outputs.items:
             ref = assets[item[0] if q == "content" else item[1]]
@@ -123,13 +138,17 @@ def plan_cells(session: Session, spec: dict, outputs: Outputs) -> list[CellPlan]
                 a, b = outputs.by_label[la].get(item), outputs.by_label[lb].get(item)
                 if a is None or b is None:
                     continue
-                cells.append(CellPlan(q, "real", item, ref, a, _matched(session, b, a, "output"),
-                                      outputs.methods[la], outputs.methods[lb], None))
+                b = _matched(session, b, a, "output")
+                if (q, "real", ref.id, a.id, b.id) not in shown:
+                    shown.add((q, "real", ref.id, a.id, b.id))
+                    cells.append(CellPlan(q, "real", item, ref, a, b, outputs.methods[la],
+                                          outputs.methods[lb], None))
         for k, item in enumerate(outputs.items):
             ref = assets[item[0] if q == "content" else item[1]]
-            catch = _catch(session, q, item, k, labels, outputs)
+            catch = _catch(session, q, item, k, labels, outputs, ref, pixels, shown)
             if catch is not None:
                 label, a, b = catch
+                shown.add((q, "catch", ref.id, a.id, b.id))
                 cells.append(CellPlan(q, "catch", item, ref, a, b, outputs.methods[label], None,
                                       "a"))
     if not any(c.kind == "real" for c in cells):
@@ -138,8 +157,16 @@ def plan_cells(session: Session, spec: dict, outputs: Outputs) -> list[CellPlan]
 
 
 def _catch(session: Session, q: str, item: Item, k: int, labels: list[str],
-           outputs: Outputs) -> tuple[str, Asset, Asset] | None:
-    """(method label, own output, distractor) for one item, rotating over the methods."""
+           outputs: Outputs, ref: Asset, pixels: dict[int, np.ndarray], shown: set[tuple]
+           ) -> tuple[str, Asset, Asset] | None:
+    """(method label, own output, distractor) for one item: the first answerable pair not
+    already a catch cell, trying the methods in turn from the k-th and each one's other
+    images in turn."""
+    def loaded(asset: Asset) -> np.ndarray:
+        if asset.id not in pixels:
+            pixels[asset.id] = load_pixels(asset)
+        return pixels[asset.id]
+
     for j in range(len(labels)):
         label = labels[(k + j) % len(labels)]
         outs = outputs.by_label[label]
@@ -151,8 +178,11 @@ def _catch(session: Session, q: str, item: Item, k: int, labels: list[str],
             others = others or [it for it in outs if it[0] != item[0]]
         else:  # same content, different style
             others = [it for it in outs if it[0] == item[0] and it[1] != item[1]]
-        if not others:
-            continue
-        other = others[k % len(others)]
-        return label, own, _matched(session, outs[other], own, "catch")
+        for i in range(len(others)):
+            other = outs[others[(k + i) % len(others)]]
+            b = _pixels_like(other, own)
+            if check_catch(q, loaded(own), b, loaded(ref)).ok:
+                stored = _matched(session, other, own, "catch", b)
+                if (q, "catch", ref.id, own.id, stored.id) not in shown:
+                    return label, own, stored
     return None

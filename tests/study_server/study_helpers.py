@@ -29,21 +29,39 @@ def _image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
 
 
+#: colours that tint the style images, so that each style has its own palette
+TINTS = ((220, 60, 50), (50, 90, 220), (60, 190, 80), (230, 200, 40), (150, 60, 200))
+
+
+def _style(rng: np.random.Generator, k: int) -> np.ndarray:
+    return (0.5 * _image(rng, 20, 20) + 0.5 * np.array(TINTS[k % len(TINTS)])).astype(np.uint8)
+
+
+def _output(rng: np.random.Generator, content: np.ndarray, style: np.ndarray) -> np.ndarray:
+    """The content's pattern in the style's colours, plus a little noise of its own."""
+    mixed = 0.55 * content + 0.45 * style.reshape(-1, 3).mean(axis=0)
+    return np.clip(mixed + rng.normal(0, 12, content.shape), 0, 255).astype(np.uint8)
+
+
 def make_comparison_set(engine: Engine, name: str = "set1", methods=("m1", "m2", "m3"),
                         contents: int = 3, styles: int = 2, size: tuple[int, int] = (24, 32),
                         seed: int = 0) -> dict[str, Any]:
     """A comparison set with one done generation per (method, content, style).
 
-    Content ``k`` has aspect ``size`` (h, w); outputs are random images of that size.
+    Contents are random images of size ``size`` (h, w), styles random images in a colour
+    of their own; an output keeps its content's pattern in its style's colours, with noise
+    of its own, so that every catch pair can be answered (study_server/catch.py).
     Returns ids: ``{"contents": [...], "styles": [...], "methods": {label: id}}``.
     """
     rng = np.random.default_rng(seed)
     h, w = size
+    content_px = [_image(rng, h, w) for _ in range(contents)]
+    style_px = [_style(rng, k) for k in range(styles)]
     with session_scope(engine, write=True) as s:
-        cs = [store_pixels(s, _image(rng, h, w), "content", source_name=f"c{k}.png")
-              for k in range(contents)]
-        ss = [store_pixels(s, _image(rng, 20, 20), "style", source_name=f"s{k}.png")
-              for k in range(styles)]
+        cs = [store_pixels(s, px, "content", source_name=f"c{k}.png")
+              for k, px in enumerate(content_px)]
+        ss = [store_pixels(s, px, "style", source_name=f"s{k}.png")
+              for k, px in enumerate(style_px)]
         cset = ComparisonSet(name=name, manifest={})
         s.add(cset)
         mids = {}
@@ -53,9 +71,9 @@ def make_comparison_set(engine: Engine, name: str = "set1", methods=("m1", "m2",
             s.add(m)
             s.flush()
             mids[label] = m.id
-            for c in cs:
-                for st in ss:
-                    out = store_pixels(s, _image(rng, h, w), "output")
+            for c, cpx in zip(cs, content_px, strict=True):
+                for st, spx in zip(ss, style_px, strict=True):
+                    out = store_pixels(s, _output(rng, cpx, spx), "output")
                     g = Generation(method_id=m.id, content_asset_id=c.id, style_asset_id=st.id,
                                    inputs_key=f"{c.sha256[:16]}{st.sha256[:16]}", seed=0,
                                    status="done", output_asset_id=out.id, size=max(h, w))
