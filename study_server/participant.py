@@ -19,6 +19,7 @@ from study_server.participation import A_IMG, B_IMG, CELL_IMAGES, REF_IMG
 from study_server.platforms import EntryError, parse_entry
 from study_server.security import participant_headers, script_nonce
 from study_server.spec import stored_spec
+from study_server.studies import session_length
 
 __all__ = ["bp"]
 
@@ -89,8 +90,10 @@ def study_page(slug: str) -> tuple[str, int] | str:
         return render_template("message.html", title=study.title, message=entry_error), 400
     preview = bool(entry and entry.preview) and not resume
     min_w, min_h = _min_viewport(study)
+    comparisons, practice = session_length(get_db(), study)
     return render_template(
-        "study.html", study=study, spec=spec, preview=preview,
+        "study.html", study=study, spec=spec, preview=preview, comparisons=comparisons,
+        practice_trials=practice,
         open=study.state == "open", examples=_examples(study), min_w=min_w, min_h=min_h,
         mobile_re=MOBILE_UA if spec["exclude_mobile"] else "", nonce=script_nonce(),
         params=request.args.to_dict(), practice=spec["practice_trials"] > 0,

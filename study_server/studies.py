@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
 
 from db.engine import get_engine, session_scope
 from db.models import ComparisonSet, DesignCell, Study
 from study_server.design import load_outputs, plan_cells
+from study_server.scheduling import plan_counts
 from study_server.spec import validate_spec
 from stylestudy.errors import UserError
 
-__all__ = ["create_study", "design_summary", "set_max_participants", "set_study_state"]
+__all__ = ["create_study", "design_summary", "session_length", "set_max_participants",
+           "set_study_state"]
 
 #: allowed admin transitions of a study's state
 STUDY_TRANSITIONS = {
@@ -56,6 +59,23 @@ def design_summary(study_id: int, engine: Engine | None = None) -> dict[str, int
                          .where(DesignCell.study_id == study_id)
                          .group_by(DesignCell.question, DesignCell.kind)).all()
     return {f"{q}/{k}": n for q, k, n in sorted(rows)}
+
+
+def session_length(s: Session, study: Study) -> tuple[int, int]:
+    """(comparisons, practice trials) of a full session, as ``scheduling.allocate`` deals
+    them: one real trial per item up to ``trials_per_session``, catch trials and practice
+    trials up to the catch cells there are, repeats up to the real trials."""
+    spec = study.spec
+    n_catch = s.scalar(select(func.count()).select_from(DesignCell).where(
+        DesignCell.study_id == study.id, DesignCell.kind == "catch"))
+    items = s.scalar(select(func.count()).select_from(
+        select(DesignCell.question, DesignCell.content_asset_id, DesignCell.style_asset_id)
+        .where(DesignCell.study_id == study.id, DesignCell.kind == "real").distinct()
+        .subquery()))
+    plan = plan_counts(spec, bool(n_catch))
+    real = min(plan.real, items)
+    repeat = min(round(spec["repeat_rate"] * spec["trials_per_session"]), real)
+    return real + min(plan.catch, n_catch) + repeat, min(plan.practice, n_catch)
 
 
 def set_study_state(slug: str, state: str, engine: Engine | None = None) -> None:

@@ -246,6 +246,35 @@
     });
   }
 
+  // Both options at one size, side by side and as large as the window allows (upscaled
+  // when the outputs are small); the reference above them is never larger than an option
+  // and never wider than the window. Sizes come from the trial, so nothing moves on load.
+  function fit() {
+    if (!current || $("task").hidden) return;
+    const t = current;
+    const pair = $("pair");
+    const frame = $("left").offsetWidth - $("left").clientWidth;  // the choice border
+    const refFrame = 6;  // the reference's border
+    const gap = parseFloat(getComputedStyle(pair).columnGap) || 0;
+    const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    const below = (($("not-sure") ? 3.5 : 0) + 3.5) * rem + frame;  // not sure, feedback
+    const top = $("ref-box").getBoundingClientRect().top + window.scrollY;
+    const room = window.innerHeight - top - below - refFrame - 0.5 * rem;
+    const byWidth = Math.max(16, (pair.clientWidth - gap) / 2 - frame);
+    const ratio = t.width / t.height;
+    let refH = Math.min(t.reference_height, window.innerHeight / 4);
+    let h = Math.max(16, Math.min(byWidth / ratio, room - refH));
+    refH = Math.min(refH, h);
+    h = Math.max(16, Math.min(byWidth / ratio, room - refH));
+    const refScale = Math.min(refH / t.reference_height, h * ratio / t.reference_width);
+    for (const id of ["left-img", "right-img"]) {
+      $(id).style.width = `${h * ratio}px`;
+      $(id).style.height = `${h}px`;
+    }
+    $("ref-img").style.width = `${t.reference_width * refScale + refFrame}px`;
+    $("ref-img").style.height = `${t.reference_height * refScale + refFrame}px`;
+  }
+
   function next() {
     const pending = new Set(outbox().map((x) => x.body.trial));
     current = state.trials.find((t) => !t.answered && !pending.has(t.id)) || null;
@@ -258,6 +287,7 @@
     $("phase").textContent = current.practice ? "Practice" : `Comparison ${done + 1} of ${main.length}`;
     $("prompt").textContent = current.prompt;
     $("feedback").hidden = true;
+    fit();
     enableChoices(false);
     const trial = current;
     const images = ["ref-img", "left-img", "right-img"].map($);
@@ -397,6 +427,7 @@
   window.addEventListener("focus", () => report("focus", {}));
   window.addEventListener("resize", () => {
     if (!token) checkEnv();
+    fit();
   });
   document.addEventListener("keydown", (e) => {
     if ($("task").hidden) return;

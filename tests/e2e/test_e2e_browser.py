@@ -361,3 +361,74 @@ def test_leaving_with_unsent_answers_delivers_them(browser, studies):
                             "|| '[]').length === 0")
     assert stored() == (5, 1)
     context.close()
+
+
+@pytest.fixture
+def sized(home):
+    """Two studies: 'wide' asks the content question about 600×300 images (references as
+    large as the options; any window from 360 × 400 may take it), 'tiny' both questions
+    about 32×24 outputs with 20×20 styles."""
+    engine = get_engine()
+    make_comparison_set(engine, name="wide-set", size=(300, 600))
+    make_comparison_set(engine, name="tiny-set", methods=("t1", "t2", "t3"), seed=1)
+    create_study(spec(slug="wide", comparison_set="wide-set", questions=["content"],
+                      min_viewport=[360, 400]), engine)
+    create_study(spec(slug="tiny", comparison_set="tiny-set"), engine)
+    with serve(workers=1, env={"STYLESTUDY_HOME": home,
+                               "STYLESTUDY_SECRET": os.environ["STYLESTUDY_SECRET"]}) as (url, _):
+        yield url
+
+
+def trial_boxes(page) -> dict[str, dict]:
+    return page.evaluate("Object.fromEntries(['ref-img', 'left-img', 'right-img'].map((id) => "
+                         "[id, document.getElementById(id).getBoundingClientRect().toJSON()]))")
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (1024, 768)])
+def test_options_fill_the_window_side_by_side(browser, sized, tmp_path, width, height):
+    """From 1024 px wide both options show at one size, side by side, at least 40 % of the
+    window wide each (small outputs are scaled up), never smaller than the reference, with
+    nothing past the window's edges; the screenshot shows them there."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    page = browser.new_page(viewport={"width": width, "height": height})
+    for slug in ("wide", "tiny"):
+        page.goto(f"{sized}/study/{slug}")
+        page.click("#consent")
+        page.click("#begin")
+        for n in range(2):
+            page.wait_for_selector("#left:not([disabled])")
+            box = trial_boxes(page)
+            ref, left, right = box["ref-img"], box["left-img"], box["right-img"]
+            shot = np.asarray(Image.open(io.BytesIO(page.screenshot(
+                path=tmp_path / f"{slug}-{width}x{height}-{n}.png"))).convert("RGB"))
+            assert abs(left["width"] - right["width"]) < 1 and \
+                abs(left["height"] - right["height"]) < 1, box
+            assert abs(left["top"] - right["top"]) < 1 and left["right"] < right["left"], box
+            assert left["width"] >= 0.4 * width, box
+            # the reference (inside its 3-px border) is no larger than an option
+            assert ref["width"] - 6 <= left["width"] + 0.5 and \
+                ref["height"] - 6 <= left["height"] + 0.5, box
+            for b in box.values():
+                assert b["left"] >= 0 and b["right"] <= width and b["bottom"] <= height, box
+                y0, y1, x0, x1 = (round(b[k]) for k in ("top", "bottom", "left", "right"))
+                assert shot[y0 + 4:y1 - 4, x0 + 4:x1 - 4].std() > 10  # an image is painted
+            position = page.get_attribute("#app", "data-trial")
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_selector(f'#app:not([data-trial="{position}"])', state="attached")
+
+
+def test_narrow_window_keeps_the_reference_inside(browser, sized):
+    """A 390-px-wide desktop window: the reference and both options stay inside it."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(f"{sized}/study/wide")
+    page.click("#consent")
+    page.click("#begin")
+    page.wait_for_selector("#left:not([disabled])")
+    box = trial_boxes(page)
+    assert all(b["left"] >= 0 and b["right"] <= 390 for b in box.values()), box
+    assert box["left-img"]["right"] < box["right-img"]["left"], box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
