@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from study_server import admin, api, guide, participant
 from study_server import db as study_db
@@ -50,6 +51,15 @@ def default_config() -> dict[str, Any]:
     }
 
 
+class _DatabaseId(IntegerConverter):
+    """``<int:…>`` in a route: at most a 64-bit integer (larger ids match nothing, 404,
+    instead of overflowing the database driver)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 class _CookielessApi(SecureCookieSessionInterface):
     """The participant API authenticates by bearer token: its requests open no cookie
     session (which would cost a signature check per response)."""
@@ -68,6 +78,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
                           storage_options(app.config["RATELIMIT_STORAGE_URI"]))
     app.json.sort_keys = False
+    app.url_map.converters["int"] = _DatabaseId
     app.session_interface = _CookielessApi()
     if app.config["PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXIES"],

@@ -108,7 +108,8 @@ def verify_csrf() -> None:
     """Abort 400 unless the form field or header carries this session's CSRF token."""
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf")
-    if not expected or not hmac.compare_digest(sent, expected):
+    if not expected or not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"),
+                                               str(expected).encode()):  # any text: bytes
         abort(400, description="missing or invalid CSRF token")
 
 
