@@ -1,4 +1,6 @@
-"""Trial allocation: least-served-first over design cells, in one locked transaction.
+"""Trial allocation: least-served-first over design cells, in one locked transaction; the
+leases that hold cells, their sweep, the bound on unanswered sessions and the release of
+idle ones.
 
 crowd-protocol.md §3.2–§3.3. The caller runs ``allocate`` inside a write transaction
 (SQLite ``BEGIN IMMEDIATE``); on PostgreSQL the real cells are taken with
