@@ -10,6 +10,8 @@ the halves' JODs, Spearman–Brown 2ρ/(1 + ρ).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
@@ -21,8 +23,9 @@ def krippendorff_alpha(reliability: np.ndarray) -> float:
     """Krippendorff α, nominal, from a raters × units array (NaN = missing)."""
     import krippendorff
 
-    return float(krippendorff.alpha(reliability_data=reliability,
-                                    level_of_measurement="nominal"))
+    with np.errstate(invalid="ignore", divide="ignore"):  # no disagreement possible: NaN
+        return float(krippendorff.alpha(reliability_data=reliability,
+                                        level_of_measurement="nominal"))
 
 
 def fleiss(units: np.ndarray, method: str = "fleiss") -> float:
@@ -93,7 +96,9 @@ def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
         if not (is_connected(a) and is_connected(b)):
             skipped += 1
             continue
-        rho = spearmanr(scale(a, check=False), scale(b, check=False)).statistic
+        with warnings.catch_warnings():  # a constant half has no rank correlation: NaN
+            warnings.simplefilter("ignore")
+            rho = spearmanr(scale(a, check=False), scale(b, check=False)).statistic
         if np.isfinite(rho):
             rhos.append(rho)
     if not rhos:
@@ -101,6 +106,10 @@ def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
                 "skipped": skipped, "reason": "no split with two connected halves and "
                                               "varying scales"}
     rhos = np.asarray(rhos)
-    sb = 2 * rhos / (1 + rhos)
-    return {"split_half": float(np.mean(sb[rhos > -1])), "split_half_rho": float(rhos.mean()),
+    ok = rhos[rhos > -1]  # ρ = −1 has no Spearman–Brown value
+    if not ok.size:
+        return {"split_half": np.nan, "split_half_rho": float(rhos.mean()),
+                "splits": len(rhos), "skipped": skipped,
+                "reason": "every split gave opposite scales (rho = -1)"}
+    return {"split_half": float(np.mean(2 * ok / (1 + ok))), "split_half_rho": float(rhos.mean()),
             "splits": len(rhos), "skipped": skipped, "reason": ""}

@@ -10,6 +10,7 @@ report.pairs                                          # the same as a DataFrame
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,17 +184,24 @@ def load_metrics(path: str | os.PathLike | None) -> pd.DataFrame | None:
     return table
 
 
-def _metadata(settings: Settings) -> dict[str, Any]:
+@functools.cache
+def _versions() -> tuple[tuple[str, str | None], ...]:
     import importlib.metadata as md
-    import platform
 
-    versions = {}
+    versions = []
     for pkg in ("stylestudy", "numpy", "scipy", "pandas", "statsmodels", "choix",
                 "krippendorff", "matplotlib", "torch", "lpips", "scikit-image"):
         try:
-            versions[pkg] = md.version(pkg)
+            versions.append((pkg, md.version(pkg)))
         except md.PackageNotFoundError:
-            versions[pkg] = None
+            versions.append((pkg, None))
+    return tuple(versions)
+
+
+def _metadata(settings: Settings) -> dict[str, Any]:
+    import platform
+
+    versions = dict(_versions())
     return {"settings": settings.as_dict(), "versions": versions,
             "python": platform.python_version(), "seed": settings.seed,
             "created": pd.Timestamp.now(tz="UTC").isoformat(),

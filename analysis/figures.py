@@ -39,10 +39,20 @@ def _figure(w: float, h: float):
     return plt.subplots(figsize=(w, h))
 
 
-def svg_text(fig) -> str:
+def _tight(fig):
+    """The figure's tight bounding box (inches) with a small pad, computed once per figure."""
+    from matplotlib.transforms import Bbox
+
+    fig.draw_without_rendering()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    return Bbox.from_extents(box.x0 - 0.1, box.y0 - 0.1, box.x1 + 0.1, box.y1 + 0.1)
+
+
+def svg_text(fig, bbox=None) -> str:
     """The figure as an inline ``<svg>`` element (no XML header, no creator/date block)."""
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(buf, format="svg", bbox_inches=bbox if bbox is not None else _tight(fig),
+                metadata={"Date": None})
     text = buf.getvalue()
     text = text[text.index("<svg"):]
     if "<metadata>" in text:
@@ -54,11 +64,12 @@ def save(fig, out: Path, stem: str) -> tuple[str, dict[str, Path]]:
     """Write ``stem.pdf`` and ``stem.svg`` into ``out``; return the inline SVG and the paths."""
     import matplotlib.pyplot as plt
 
-    svg = svg_text(fig)
+    bbox = _tight(fig)
+    svg = svg_text(fig, bbox)
     paths = {"pdf": out / f"{stem}.pdf", "svg": out / f"{stem}.svg"}
     paths["svg"].write_text('<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + svg,
                             encoding="utf-8")
-    fig.savefig(paths["pdf"], format="pdf", bbox_inches="tight",
+    fig.savefig(paths["pdf"], format="pdf", bbox_inches=bbox,
                 metadata={"CreationDate": None, "ModDate": None})
     plt.close(fig)
     return svg, paths
@@ -162,7 +173,7 @@ def _place_labels(ax, xs, ys, texts, colours, fontsize: float = 7.5) -> list:
     from matplotlib.transforms import Bbox
 
     fig = ax.figure
-    fig.canvas.draw()
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     pts = ax.transData.transform(np.column_stack([xs, ys]))
@@ -198,7 +209,7 @@ def _place_labels(ax, xs, ys, texts, colours, fontsize: float = 7.5) -> list:
 
 def label_boxes(fig) -> list:
     """Display-space boxes of the figure's point labels (for checking overlaps)."""
-    fig.canvas.draw()
+    fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     return [t.get_window_extent(renderer) for ax in fig.axes for t in ax.texts]
 

@@ -5,8 +5,10 @@ Prints absolute times and ratios against references measured in the same run:
     same data;
   * a 1000-sample observer bootstrap (8 conditions, 40 observers) vs 1000 × one scaling
     from q = 0 (the bootstrap warm-starts from the full-data solution);
-  * SSIM per 512×512 RGB image (batch of 8): stylestudy float32 / float64 vs skimage's
-    Wang-compatible call (gaussian_weights=True, sigma=1.5, use_sample_covariance=False).
+  * SSIM against skimage's Wang-compatible call (gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False), side by side, medians of interleaved runs: one 512×512
+    RGB pair in float64, and a batch of 8 pairs in float32; wall and CPU time, and the
+    machine's load average.
 
     python benchmarks/analysis.py [--quick]
 """
@@ -76,33 +78,61 @@ def bench_bootstrap(quick: bool) -> None:
           f"{t_boot:.2f} s; {B} cold scalings {t_cold:.2f} s; ratio {t_cold / t_boot:.2f}")
 
 
+def _interleaved(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds per function, the functions run in turn each round
+    (alternating order) so that a change in the machine's load hits all of them alike."""
+    names = list(fns)
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        for n in (names if r % 2 == 0 else names[::-1]):
+            t, c = time.perf_counter(), time.process_time()
+            fns[n]()
+            wall[n].append(time.perf_counter() - t)
+            cpu[n].append(time.process_time() - c)
+    return {n: (float(np.median(wall[n])), float(np.median(cpu[n]))) for n in names}
+
+
 def bench_ssim(quick: bool) -> None:
+    """SSIM against skimage's Wang-compatible call, side by side and interleaved:
+    one 512×512 RGB pair in float64, and a batch of 8 such pairs in float32."""
+    import os
+
     from skimage.metrics import structural_similarity
 
     from analysis.ssim import ssim
 
     rng = np.random.default_rng(0)
-    N = 4 if quick else 8
+    N = 8
     A = rng.integers(0, 256, (N, 512, 512, 3)).astype(np.uint8)
     B = np.clip(A + rng.normal(0, 20, A.shape), 0, 255).astype(np.uint8)
-    ta = torch.from_numpy(A).permute(0, 3, 1, 2)
-    tb = torch.from_numpy(B).permute(0, 3, 1, 2)
-    t32a, t32b, t64a, t64b = ta.float(), tb.float(), ta.double(), tb.double()
-
-    def sk():
-        return [structural_similarity(A[k], B[k], data_range=255, gaussian_weights=True,
-                                      sigma=1.5, use_sample_covariance=False, channel_axis=-1)
-                for k in range(N)]
-
-    reps = 2 if quick else 5
-    t_sk = best_of(sk, reps) / N
-    t32 = best_of(lambda: ssim(t32a, t32b, 255.0, "rgb"), reps) / N
-    t64 = best_of(lambda: ssim(t64a, t64b, 255.0, "rgb"), reps) / N
-    diff = np.abs(np.array(sk()) - ssim(t32a, t32b, 255.0, "rgb").numpy()).max()
-    print(f"SSIM 512x512 RGB per image: skimage {t_sk * 1e3:.1f} ms; stylestudy float32 "
-          f"{t32 * 1e3:.1f} ms (x{t_sk / t32:.2f}), float64 {t64 * 1e3:.1f} ms "
-          f"(x{t_sk / t64:.2f}); max |float32 - skimage| {diff:.1e}; "
-          f"torch threads {torch.get_num_threads()}")
+    kw = dict(data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+              channel_axis=-1)
+    a64, b64 = A[0].astype(np.float64), B[0].astype(np.float64)
+    a32, b32 = A.astype(np.float32), B.astype(np.float32)
+    t64a = torch.from_numpy(a64).permute(2, 0, 1)[None]
+    t64b = torch.from_numpy(b64).permute(2, 0, 1)[None]
+    t32a = torch.from_numpy(a32).permute(0, 3, 1, 2).contiguous()
+    t32b = torch.from_numpy(b32).permute(0, 3, 1, 2).contiguous()
+    repeats = 3 if quick else 9
+    load = os.getloadavg()
+    single = _interleaved({
+        "skimage": lambda: structural_similarity(a64, b64, **kw),
+        "stylestudy": lambda: ssim(t64a, t64b, 255.0, "rgb")}, repeats)
+    batch = _interleaved({
+        "skimage": lambda: [structural_similarity(a32[k], b32[k], **kw) for k in range(N)],
+        "stylestudy": lambda: ssim(t32a, t32b, 255.0, "rgb")}, repeats)
+    diff64 = abs(structural_similarity(a64, b64, **kw) - float(ssim(t64a, t64b, 255.0, "rgb")))
+    diff32 = np.abs(np.array([structural_similarity(a32[k], b32[k], **kw) for k in range(N)])
+                    - ssim(t32a, t32b, 255.0, "rgb").numpy()).max()
+    for name, res, per, diff in (("single 512x512 RGB pair, float64", single, 1, diff64),
+                                 (f"batch of {N} pairs, float32, per pair", batch, N, diff32)):
+        (sw, sc), (ow, oc) = res["skimage"], res["stylestudy"]
+        print(f"SSIM {name}: skimage {sw / per * 1e3:.1f} ms wall ({sc / per * 1e3:.1f} ms "
+              f"CPU); stylestudy {ow / per * 1e3:.1f} ms wall ({oc / per * 1e3:.1f} ms CPU); "
+              f"wall ratio x{sw / ow:.2f}, CPU ratio x{sc / oc:.2f}; max |diff| {diff:.1e}")
+    print(f"  medians of {repeats} interleaved runs; torch threads {torch.get_num_threads()}; "
+          f"load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:

@@ -36,3 +36,30 @@ def test_demo_end_to_end(tmp_path):
                                   ("style", "style-copy", "content-copy")):
         jod = pd.read_csv(folder / f"jod_{question}.csv").set_index("condition")["jod"]
         assert jod.idxmax() == best and jod.idxmin() == worst, (question, jod.to_dict())
+    # issue 16: no reported p-value below 2·0.5^n (n = the pair's judgments), and every
+    # separated pair (one side always chosen, or A always/never chosen on one side) is
+    # flagged with its reason in the per-pair and the dependence-aware tables
+    judgments = pd.read_csv(folder / "judgments.csv")
+    excluded = pd.read_csv(folder / "qc_workers.csv").query("excluded")["worker_id"]
+    real = judgments[(judgments["trial_kind"] == "real") & ~judgments["not_sure"].astype(bool)
+                     & ~judgments["worker_id"].isin(excluded)]
+    for name in ("pairs", "dependence_content", "dependence_style"):
+        table = pd.read_csv(folder / f"{name}.csv")
+        floor = 2 * 0.5 ** table["n"]
+        for col in [c for c in table.columns if c == "p" or c.startswith("p_")
+                    or c.endswith("_p")]:
+            given = table[col].notna()
+            assert (table.loc[given, col] >= floor[given] * (1 - 1e-9)).all(), (name, col)
+            assert (table.loc[given, col] <= 1).all(), (name, col)
+        for r in table.itertuples():
+            question = getattr(r, "question", name.removeprefix("dependence_"))
+            g = real[(real["question"] == question)
+                     & real["method_A"].isin([r.method_A, r.method_B])
+                     & real["method_B"].isin([r.method_A, r.method_B])]
+            a_chosen = g["chosen_method"] == r.method_A
+            a_left = g["left_method"] == r.method_A
+            sides = [a_chosen[a_left], a_chosen[~a_left & g["left_method"].notna()]]
+            separated = (a_chosen.nunique() == 1
+                         or (all(len(s) for s in sides) and any(s.nunique() == 1 for s in sides)))
+            assert len(g) == r.n and (not separated or "separation" in str(r.reason)), (
+                name, r.method_A, r.method_B, r.reason)

@@ -1,7 +1,7 @@
 """Invariants every analysis output must satisfy (issue 16, item 1), read from the files.
 
-- every p-value is empty or a number in [2·0.5ⁿ, 1], n = the row's judgments (for JOD
-  differences: the question's judgments);
+- every p-value is empty or a number in [2·0.5ⁿ, 1] (one-sided: [0.5ⁿ, 1]), n = the row's
+  judgments (for JOD differences: the question's judgments);
 - every interval that is given contains its own estimate;
 - no NaN or infinity is printed as a number in the HTML report or the LaTeX tables;
 - every pair whose choices all went one way carries a separation reason.
@@ -32,8 +32,10 @@ def p_columns(table: pd.DataFrame) -> list[str]:
 
 def check_p(table: pd.DataFrame, n, where: str) -> None:
     n = np.broadcast_to(np.asarray(n, float), (len(table),))
-    floor = np.where(n <= 1, 1.0, 2.0 * 0.5 ** n)
     for col in p_columns(table):
+        # a one-sided p (pwcmp's) can reach 0.5^n, a two-sided one 2·0.5^n
+        floor = np.where(n <= 1, 0.5 if "one_sided" in col else 1.0,
+                         (1.0 if "one_sided" in col else 2.0) * 0.5 ** n)
         p = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
         given = ~np.isnan(p)
         bad = given & ((p < floor * (1 - 1e-9)) | (p > 1 + 1e-12))
