@@ -65,10 +65,14 @@ def analyze(study: str | None, csv_path: str | None, out_dir: str | None,
 @click.option("--allow-random-weights", is_flag=True,
               help="Use a seeded random LPIPS backbone when none is found (columns are "
                    "labelled *_uncalibrated_random_backbone).")
+@click.option("--no-diversity", is_flag=True,
+              help="Skip the diversity across styles (mean pairwise LPIPS of one content's "
+                   "outputs with different styles, written to <out>-diversity.csv).")
 def metrics(comparison_set: str | None, images_csv: str | None, out_csv: str | None,
             nets: str, backbones: tuple[str, ...], device: str, batch: int, no_gram: bool,
-            allow_random_weights: bool) -> None:
-    """SSIM, LPIPS and Gram distances for every output of COMPARISON_SET (or --images)."""
+            allow_random_weights: bool, no_diversity: bool) -> None:
+    """SSIM, LPIPS and Gram distances for every output of COMPARISON_SET (or --images), and
+    the diversity across styles of each content's outputs."""
     from analysis import metrics as m
 
     if (comparison_set is None) == (images_csv is None):
@@ -92,6 +96,15 @@ def metrics(comparison_set: str | None, images_csv: str | None, out_csv: str | N
     cols = [c for c in table.columns if c.startswith(("ssim", "lpips", "gram"))]
     click.echo(table.groupby("method")[cols].mean().to_string(float_format="%.4f"))
     click.echo(f"written: {out}")
+    if names and not no_diversity:
+        from analysis import diversity as dv
+
+        path = out.with_name(f"{out.stem}-diversity.csv")
+        div = dv.write_diversity(jobs, path, names[0], device, allow_random_weights,
+                                 paths.get(names[0]))
+        if div is not None:
+            click.echo(dv.summarise(div).to_string(float_format="%.4f"))
+            click.echo(f"written: {path}")
 
 
 @click.command()
