@@ -20,8 +20,17 @@ from study_server.participation import ApiError
 from study_server.request_log import RequestLog
 from study_server.security import api_headers
 from stylestudy import config as ss_config
+from stylestudy.errors import UserError
 
 __all__ = ["create_app"]
+
+
+def _env_count(name: str, default: int) -> int:
+    """A whole number >= 0 from the environment; anything else is one clear error."""
+    raw = os.environ.get(name, str(default)).strip()
+    if not raw.isascii() or not raw.isdigit():
+        raise UserError(f"{name} must be a whole number >= 0, got {raw!r}")
+    return int(raw)
 
 
 def default_config() -> dict[str, Any]:
@@ -36,7 +45,7 @@ def default_config() -> dict[str, Any]:
         "RESPONSE_LIMIT": env.get("STYLESTUDY_RESPONSE_LIMIT", "600/minute"),
         "LOGIN_LIMIT": env.get("STYLESTUDY_LOGIN_LIMIT", "10/minute"),
         # open sessions of a study per client address (0: none); counted in the database
-        "OPEN_PER_ADDRESS": int(env.get("STYLESTUDY_OPEN_PER_ADDRESS", "4")),
+        "OPEN_PER_ADDRESS": _env_count("STYLESTUDY_OPEN_PER_ADDRESS", 4),
         "RATELIMIT_ENABLED": env.get("STYLESTUDY_RATELIMIT", "on") != "off",
         "RATELIMIT_STORAGE_URI": env.get("STYLESTUDY_RATELIMIT_STORAGE", "memory://"),
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # a dead Redis must not refuse anyone

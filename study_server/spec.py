@@ -53,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "stimulus_duration_ms": None,
     "allow_not_sure": False,
     "lease_minutes": 30,
-    "first_lease_minutes": 5,
+    "first_lease_minutes": 10,
     "allow_repeats": False,
     "exclude_mobile": True,
     "warn_before_leave": True,

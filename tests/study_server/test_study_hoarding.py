@@ -76,7 +76,7 @@ def held(engine) -> int:
 
 
 def test_a_short_lease_until_the_first_answer(app, engine):
-    """Consent holds the cells for `first_lease_minutes` (5); the first stored response
+    """Consent holds the cells for `first_lease_minutes` (10); the first stored response
     renews the lease to `lease_minutes` (30)."""
     client = app.test_client()
     token = start(client, "p1", REAL).json["token"]
@@ -87,7 +87,7 @@ def test_a_short_lease_until_the_first_answer(app, engine):
             return (sess.lease_expires_at - utcnow().replace(
                 tzinfo=sess.lease_expires_at.tzinfo)).total_seconds() / 60
 
-    assert 4.5 < lease() <= 5
+    assert 9.5 < lease() <= 10
     assert answer(client, token, trials_of(client, token)[0]).status_code == 201
     assert 29.5 < lease() <= 30
 
@@ -243,3 +243,11 @@ def test_downgrade_and_upgrade_keep_sessions(app, engine):
         assert (sess.state, sess.client_hash) == ("started", None)
         assert s.scalar(select(func.count()).select_from(Response)) == 1
     assert answer(client, token, trials_of(client, token)[1]).status_code == 201
+
+
+def test_a_bad_limit_setting_is_one_clear_error(monkeypatch):
+    from stylestudy.errors import UserError
+
+    monkeypatch.setenv("STYLESTUDY_OPEN_PER_ADDRESS", "four")
+    with pytest.raises(UserError, match="STYLESTUDY_OPEN_PER_ADDRESS must be a whole number"):
+        create_app({"DATABASE_URL": "sqlite://"})
