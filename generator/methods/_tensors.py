@@ -56,3 +56,15 @@ def lbfgs(x0: torch.Tensor, energy, max_iter: int, history_size: int,
 
     opt.step(closure)
     return x.detach(), count
+
+
+def require_side(method: str, minimum: int, why: str, **shapes: tuple[int, ...]) -> None:
+    """One clear error when an image's short side is below ``minimum`` (its deepest feature
+    map would be empty or too small to pad)."""
+    from stylestudy.errors import UserError
+
+    for what, shape in shapes.items():
+        h, w = shape[-2:]
+        if min(h, w) < minimum:
+            raise UserError(f"{method}: the {what} is {h}×{w} px, too small: its short side "
+                            f"must be at least {minimum} px ({why}); use a larger size")

@@ -64,7 +64,7 @@ class AdaIN(Method):
         self.calibrated = rec_v["calibrated"] and rec_d["calibrated"]
 
     def run(self, request: Request) -> np.ndarray:
-        from generator.methods._tensors import to_image, to_tensor
+        from generator.methods._tensors import require_side, to_image, to_tensor
 
         p = request.params
         dev = torch.device(self.ctx.device)
@@ -72,6 +72,8 @@ class AdaIN(Method):
         content = to_tensor(resize(request.content, (h, w)), dev)
         style = to_tensor(resize(request.style, short_side(request.style, p["style_size"])),
                           dev)
+        require_side(self.name, 9, "relu4_1 is after three 2×2 poolings and needs 2×2 maps "
+                     "for its reflection padding", content=content.shape, style=style.shape)
         with torch.no_grad():
             fc, fs = self.encoder(content), self.encoder(style)
             t = p["alpha"] * adain(fc, fs) + (1 - p["alpha"]) * fc

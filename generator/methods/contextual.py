@@ -102,11 +102,13 @@ class Contextual(Method):
         self._last: dict[str, Any] = {}
 
     def run(self, request: Request) -> np.ndarray:
-        from generator.methods._tensors import inputs, lbfgs, to_image
+        from generator.methods._tensors import inputs, lbfgs, require_side, to_image
 
         p = request.params
         dev = torch.device(self.ctx.device)
         content, style = inputs(request.content, request.style, max(request.output_shape), dev)
+        require_side(self.name, 8, "relu4_2 is after three 2×2 poolings", content=content.shape,
+                     style=style.shape)
         rng = np.random.default_rng(request.seed)
         with torch.no_grad():
             fc, fs = self.encoder(content), self.encoder(style)

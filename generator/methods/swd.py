@@ -88,11 +88,13 @@ class SlicedWasserstein(Method):
         self._last: dict[str, Any] = {}
 
     def run(self, request: Request) -> np.ndarray:
-        from generator.methods._tensors import inputs, to_image
+        from generator.methods._tensors import inputs, require_side, to_image
 
         p = request.params
         dev = torch.device(self.ctx.device)
         content, style = inputs(request.content, request.style, max(request.output_shape), dev)
+        require_side(self.name, 16, "block 4, after three 2×2 poolings, needs 2×2 maps for "
+                     "its reflection padding", content=content.shape, style=style.shape)
         gen = torch.Generator().manual_seed(request.seed)
         with torch.no_grad():
             fs = {k: v[0].flatten(1) for k, v in self.encoder(style).items()}

@@ -80,7 +80,7 @@ class WCT(Method):
         self.calibrated = all(r["calibrated"] for r in self.ctx.weights_used.values())
 
     def run(self, request: Request) -> np.ndarray:
-        from generator.methods._tensors import to_image, to_tensor
+        from generator.methods._tensors import require_side, to_image, to_tensor
 
         p = request.params
         dev = torch.device(self.ctx.device)
@@ -88,6 +88,8 @@ class WCT(Method):
         x = to_tensor(resize(request.content, (h, w)), dev)
         style = to_tensor(resize(request.style, output_shape(*request.style.shape[:2],
                                                              p["style_size"])), dev)
+        require_side(self.name, 17, "relu5_1 is after four 2×2 poolings and needs 2×2 maps "
+                     "for its reflection padding", content=x.shape, style=style.shape)
         with torch.no_grad():
             for k in LEVELS:
                 enc, dec = self.nets[f"wct-vgg{k}"], self.nets[f"wct-decoder{k}"]

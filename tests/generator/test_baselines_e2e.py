@@ -4,6 +4,7 @@ accepts it."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -15,6 +16,7 @@ from db.models import DesignCell, Study
 from generator import runner
 from generator import weights as w
 from generator.feedforward import LAYOUTS
+from generator.method import Request, RunContext, get
 from stylestudy.cli import cli
 from tests.generator.manifests import DEMO
 
@@ -89,3 +91,29 @@ def test_every_baseline_generates_and_a_study_accepts_the_set(home, tmp_path, su
         cells = s.scalars(select(DesignCell).where(DesignCell.study_id == study.id,
                                                    DesignCell.kind == "real")).all()
     assert len(cells) == 10 * 2 * 2  # method pairs × items × questions
+
+
+@pytest.mark.parametrize("name,params,too_small,smallest", [
+    ("contextual", {"iterations": 1}, 10, 12),
+    ("swd", {"steps": 1, "iterations": 1}, 20, 24),
+    ("adain", {"style_size": 16}, 12, 14),
+    ("wct", {"style_size": 24}, 24, 26),
+])
+def test_too_small_images_get_one_clear_message(name, params, too_small, smallest,
+                                                weights_dir, monkeypatch):
+    """A size whose deepest map would be empty (or too small to pad) is a UserError naming
+    the size, not a torch error; the smallest size that works runs."""
+    from stylestudy.errors import UserError
+
+    monkeypatch.setenv("STYLESTUDY_WEIGHTS_DIR", str(weights_dir))
+    cls = get(name)
+    inst = cls(RunContext(allow_random_weights=True))
+    inst.setup()
+    rng = np.random.default_rng(0)
+    content, style = rng.random((40, 60, 3)), rng.random((50, 50, 3))  # 2:3 content
+    with pytest.raises(UserError, match="too small"):
+        inst.run(Request(content=content, style=style, seed=0,
+                         params=cls.validate_params(params), size=too_small))
+    out = inst.run(Request(content=content, style=style, seed=0,
+                           params=cls.validate_params(params), size=smallest))
+    assert out.shape[:2] == (smallest * 2 // 3, smallest)
