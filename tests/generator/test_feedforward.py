@@ -217,7 +217,7 @@ def test_methods_refuse_missing_weights_and_label_random_ones(tmp_path, monkeypa
     assert all("weights you supply" in line for line in listing.splitlines()
                if line.startswith(("adain ", "wct ")))
     rng = np.random.default_rng(0)
-    content, style = rng.random((24, 32, 3)), rng.random((30, 30, 3))
+    content, style = rng.random((24, 32, 3)), rng.random((40, 40, 3))
     for name in ("adain", "wct"):
         cls = get(name)
         with pytest.raises(WeightsMissing, match=f"weights import {name}-"):
@@ -227,7 +227,9 @@ def test_methods_refuse_missing_weights_and_label_random_ones(tmp_path, monkeypa
         params = cls.validate_params({"style_size": 32})
         res = inst.generate(Request(content=content, style=style, seed=0, params=params,
                                     size=32))
-        assert res.image.shape == (24, 32, 3)
+        again = inst.generate(Request(content=content, style=style, seed=0, params=params,
+                                      size=32))
+        assert res.image.shape == (24, 32, 3) and np.array_equal(res.image, again.image)
         assert "UNCALIBRATED" in res.provenance[name]["weights"]
         assert not any(r["calibrated"] for r in inst.ctx.weights_used.values())
 
