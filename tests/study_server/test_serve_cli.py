@@ -46,3 +46,13 @@ def test_missing_postgres_database_is_one_line(home):
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/stylestudy_no_such_database"
     line = one_line_exit_2(serve_with(url, home))
     assert "stylestudy_no_such_database" in line and "does not exist" in line
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "1e9"])
+def test_bad_request_timeout_is_one_line(home, value):
+    env = {**os.environ, "STYLESTUDY_HOME": home, "STYLESTUDY_REQUEST_TIMEOUT": value}
+    env.pop("STYLESTUDY_DATABASE_URL", None)
+    res = subprocess.run([sys.executable, "-m", "stylestudy.cli", "serve", "--port", "0"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    line = one_line_exit_2(res)
+    assert "STYLESTUDY_REQUEST_TIMEOUT" in line and repr(value) in line
