@@ -64,8 +64,10 @@ def agreement(real: pd.DataFrame) -> dict[str, float]:
     out = {"units": int(multi.sum()), "ratings": int(per_unit[multi].sum()),
            "krippendorff_alpha": np.nan, "fleiss_kappa": np.nan,
            "raw_agreement": raw_agreement(counts)}
-    kept = rel[:, multi]  # a worker who rated a unit twice keeps one rating here
-    if multi.sum() >= 2 and np.unique(kept[np.isfinite(kept)]).size >= 2:
+    # α pairs ratings of different workers: units with two or more of them (a worker who
+    # rated a unit twice keeps one rating here)
+    kept = rel[:, np.isfinite(rel).sum(axis=0) >= 2]
+    if kept.shape[1] >= 1 and np.unique(kept[np.isfinite(kept)]).size >= 2:
         out["krippendorff_alpha"] = krippendorff_alpha(kept)
     if (len(per_unit) >= 2 and np.unique(per_unit).size == 1 and per_unit[0] >= 2
             and np.unique(cat).size >= 2):

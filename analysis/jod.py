@@ -387,6 +387,8 @@ def outliers(MM_list: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np
     n_pairs[n_pairs == 0] = 1
     L = L / n_pairs
     ok = np.isfinite(L)
+    if not ok.any():  # every observer alone links the graph: nobody can be scored
+        return L, np.full(n_obs, np.nan)
     q1, q3 = _hazen(L[ok], 0.25), _hazen(L[ok], 0.75)
     iqr = q3 - q1
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -59,6 +59,8 @@ def check_outputs(out: Path) -> None:
     pairs = pd.read_csv(out / "pairs.csv")
     check_p(pairs, pairs["n"], "pairs.csv")
     check_intervals(pairs, "pairs", "pairs.csv")
+    whole = (pairs["k"] == 0) | (pairs["k"] == pairs["n"])
+    assert pairs.loc[whole, "reason"].fillna("").str.contains("separation").all()
     n_question = pairs.groupby("question")["n"].sum()
     for path in sorted(out.glob("*.csv")):
         name = path.stem

@@ -20,8 +20,9 @@ from stylestudy.cli import cli
 
 METHODS = [f"m{i}" for i in range(6)]
 #: how the choices are made: at random, A of each pair always, the left image always,
-#: or each worker judging a pair twice with one win and one loss
-MODES = ("random", "unanimous", "left", "one_each")
+#: each worker judging a pair twice with one win and one loss, or each worker keeping to a
+#: pair of its own (every worker alone links the graph)
+MODES = ("random", "unanimous", "left", "one_each", "own_pair")
 SETTINGS = "analysis:\n  bootstrap: 8\n  pair_bootstrap: 40\n"
 
 
@@ -46,10 +47,12 @@ def studies(draw) -> pd.DataFrame:
     for w in range(workers):
         for (a, b), item, q, flip, left_a, chose_a in draw(st.lists(trial, min_size=1,
                                                                     max_size=6)):
+            if mode == "own_pair":
+                a, b = pairs[w % len(pairs)]
             if flip:  # the same pair in either order of A and B
                 a, b = b, a
             choices = {"random": [chose_a], "unanimous": [a < b], "left": [left_a],
-                       "one_each": [True, False]}[mode]
+                       "one_each": [True, False], "own_pair": [chose_a]}[mode]
             for k, c in enumerate(choices):
                 rows.append({"worker_id": f"w{w}", "trial_id": f"t{len(rows)}",
                              "item_id": f"c{item}-s0", "question": q, "method_A": a,

@@ -113,3 +113,19 @@ def test_sign_flip_test_by_enumeration():
     assert sign_flip_p(np.ones(30), np.arange(30), samples=999, seed=1) == pytest.approx(
         1 / 1000)
     assert sign_flip_p(np.array([1.0, 0.0]), np.array([0, 0])) == 1.0
+
+
+def test_tables_that_once_crashed_the_report(tmp_path):
+    """Four workers, each on a pair of its own, three times (a chain a–b–c–d–e): every
+    worker alone links the graph (no outlier score), and no unit has two workers
+    (Krippendorff's α raised ValueError)."""
+    rows = [{"worker_id": f"w{w}", "trial_id": f"{w}-{t}", "item_id": "i",
+             "question": "content", "method_A": a, "method_B": b, "chose_A": t != 1}
+            for w, (a, b) in enumerate(["ab", "bc", "cd", "de"]) for t in range(3)]
+    api.analyze(validate(pd.DataFrame(rows)), Settings(bootstrap=20, pair_bootstrap=50),
+                out_dir=tmp_path)
+    check_outputs(tmp_path)
+    outliers = pd.read_csv(tmp_path / "outliers_content.csv")
+    assert outliers["dist_L"].isna().all() and not outliers["flagged"].any()
+    assert outliers["reason"].str.contains("needs this worker").all()
+    assert np.isnan(pd.read_csv(tmp_path / "agreement.csv")["krippendorff_alpha"].iloc[0])
