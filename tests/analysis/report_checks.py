@@ -54,13 +54,18 @@ def check_intervals(table: pd.DataFrame, prefix: str, where: str) -> None:
         assert not half.any(), (where, "one bound without the other")
 
 
+def _separated_flagged(table: pd.DataFrame, where: str) -> None:
+    whole = (table["k"] == 0) | (table["k"] == table["n"])
+    reason = table.loc[whole, "reason"].fillna("").astype(str)
+    assert reason.str.contains("separation").all(), where
+
+
 def check_outputs(out: Path) -> None:
     """Assert the invariants on every CSV, the HTML report and the LaTeX files in ``out``."""
     pairs = pd.read_csv(out / "pairs.csv")
     check_p(pairs, pairs["n"], "pairs.csv")
     check_intervals(pairs, "pairs", "pairs.csv")
-    whole = (pairs["k"] == 0) | (pairs["k"] == pairs["n"])
-    assert pairs.loc[whole, "reason"].fillna("").str.contains("separation").all()
+    _separated_flagged(pairs, "pairs.csv")
     n_question = pairs.groupby("question")["n"].sum()
     for path in sorted(out.glob("*.csv")):
         name = path.stem
@@ -68,8 +73,7 @@ def check_outputs(out: Path) -> None:
             t = pd.read_csv(path)
             check_p(t, t["n"], name)
             check_intervals(t, "dependence", name)
-            whole = (t["k"] == 0) | (t["k"] == t["n"])
-            assert t.loc[whole, "reason"].fillna("").str.contains("separation").all(), name
+            _separated_flagged(t, name)
         elif name.startswith("jod_differences_"):
             q = name.removeprefix("jod_differences_")
             t = pd.read_csv(path)
