@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import pytest
 import torch
 import torchvision
@@ -19,9 +22,15 @@ def test_layer_names_follow_torchvision_modules(arch):
     assert [kinds[type(m)] for m in feats] == [n.rstrip("_0123456789") for n in names]
 
 
-def _vgg16():
+@functools.cache
+def _vgg16_once():
     torch.manual_seed(0)
     return torchvision.models.vgg16(weights=None).features.eval().requires_grad_(False)
+
+
+def _vgg16():
+    """A fresh copy of one seeded VGG16 trunk (building the full model once is the cost)."""
+    return copy.deepcopy(_vgg16_once())
 
 
 def test_taps_equal_a_plain_forward_and_the_trunk_is_truncated():
