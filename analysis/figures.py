@@ -36,7 +36,9 @@ def _figure(w: float, h: float):
 
     plt.rcParams["svg.hashsalt"] = "stylestudy"  # deterministic ids
     plt.rcParams["svg.fonttype"] = "none"        # text stays text (smaller, searchable)
-    return plt.subplots(figsize=(w, h))
+    # 72 dpi, the resolution of the PDF and SVG backends: text laid out for the bounding
+    # box is laid out once for all three passes (matplotlib caches it per dpi)
+    return plt.subplots(figsize=(w, h), dpi=72)
 
 
 def _tight(fig):
