@@ -45,6 +45,11 @@ STRENGTHS = {
     "style": {"style-copy": 2.0, "strotss-quick": 1.2, "gatys-100it": 1.0, "magenta": 0.8,
               "histogram-match": 0.6, "reinhard": 0.5, "content-copy": -2.0},
 }
+#: attentive participants: a catch distractor sits this far below the weakest method, so a
+#: catch trial is failed with probability at most Φ(−9/√2) ≈ 1e-10 (noise 1), under 1e-7
+#: for all ~300 catch trials of the demo; nobody is excluded, and the analysis sees every
+#: judgment, which are the same for the same seed (study_server/simulate.py)
+CATCH_GAP = 9.0
 
 
 def _copy_images(target: Path) -> tuple[list[str], list[str]]:
@@ -101,7 +106,7 @@ def study_spec(labels: list[str], judgments: int) -> dict[str, Any]:
 @click.command("demo")
 @click.option("--no-serve", is_flag=True, help="Stop after the analysis; don't serve.")
 @click.option("--participants", default=0, type=click.IntRange(0),
-              help="Simulated participants (default: enough to fill the design).")
+              help="Simulated participants, at most (default: until the design is full).")
 @click.option("--judgments", default=3, show_default=True, type=click.IntRange(1),
               help="Target judgments per design cell.")
 @click.option("--size", default=128, show_default=True, type=click.IntRange(16, 1024),
@@ -155,12 +160,15 @@ def demo_cmd(no_serve: bool, participants: int, judgments: int, size: int,
     click.echo(f"   study {SLUG!r}: {cells}")
 
     click.secho("\n3. Simulated participants (through the real HTTP API)", bold=True)
-    n = participants or _participants_needed(cells, judgments, TRIALS_PER_SESSION)
+    # by default until the design is full: every cell then has all its judgments
+    n = participants or _participants_bound(cells, judgments)
     labels_here = set(labels)
     strengths = {q: {k: v for k, v in table.items() if k in labels_here}
                  for q, table in STRENGTHS.items()}
-    result = simulate(SLUG, n, strengths=strengths, noise=1.0, seed=0)
-    click.echo(f"   {result}")
+    result = simulate(SLUG, n, strengths=strengths, noise=1.0, seed=0, catch_gap=CATCH_GAP,
+                      stop_when_full=True)
+    click.echo(f"   {result.participants} participants, {result.completed} completed, "
+               f"{result.responses} responses; refused: {dict(result.refused) or 'none'}")
 
     click.secho("\n4. Analysis", bold=True)
     report = analyze_study(SLUG, out_dir=folder / "report")
@@ -173,10 +181,9 @@ def demo_cmd(no_serve: bool, participants: int, judgments: int, size: int,
     _serve(port)
 
 
-def _participants_needed(cells: dict[str, int], judgments: int, per_session: int) -> int:
-    """Enough sessions to fill every real cell's target (catch and repeat trials aside)."""
-    real = sum(n for key, n in cells.items() if key.endswith("/real"))
-    return max(4, -(-real * judgments // max(1, int(per_session * 0.8))))
+def _participants_bound(cells: dict[str, int], judgments: int) -> int:
+    """Sessions enough to fill every real cell's target: each gets at least one."""
+    return max(4, judgments * sum(n for key, n in cells.items() if key.endswith("/real")))
 
 
 def _print_weights(set_name: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -30,6 +31,11 @@ def test_demo_end_to_end(tmp_path):
     assert "Traceback" not in res.stderr
     folder = tmp_path / "home" / "demo" / "report"
     assert (folder / "report.html").stat().st_size > 1000
+    check_catch_cells(tmp_path / "home")
+    # the simulation ran until the design was full and its attentive participants failed
+    # no catch: the analysis sees every judgment, the same ones for the same seed
+    workers = pd.read_csv(folder / "qc_workers.csv")
+    assert len(workers) >= 4 and not workers["excluded"].any()
     # the simulated observers put each copy control at the top of its own question and at
     # the bottom of the other: the scale must recover that
     for question, best, worst in (("content", "content-copy", "style-copy"),
@@ -63,3 +69,37 @@ def test_demo_end_to_end(tmp_path):
                          or (all(len(s) for s in sides) and any(s.nunique() == 1 for s in sides)))
             assert len(g) == r.n and (not separated or "separation" in str(r.reason)), (
                 name, r.method_A, r.method_B, r.reason)
+
+
+def check_catch_cells(home: Path) -> None:
+    """Every catch cell of the demo can be answered: its options differ visibly (mean
+    ΔE*ab by scikit-image, an outside check) and pass the design's own rule; no copy
+    control gives a catch in the question it ignores. Every real cell is full."""
+    from skimage.color import deltaE_cie76, rgb2lab
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.orm import Session, aliased
+
+    from db.assets import load_pixels
+    from db.models import Asset, DesignCell, Method
+    from study_server.catch import MIN_DELTA_E, check_catch
+
+    engine = create_engine(f"sqlite:///{home / 'stylestudy.sqlite3'}")
+    a, b, ref = aliased(Asset), aliased(Asset), aliased(Asset)
+    with Session(engine) as s:
+        rows = s.execute(select(DesignCell.question, Method.label, a, b, ref)
+                         .join(Method, Method.id == DesignCell.method_a_id)
+                         .join(a, a.id == DesignCell.a_asset_id)
+                         .join(b, b.id == DesignCell.b_asset_id)
+                         .join(ref, ref.id == DesignCell.reference_asset_id)
+                         .where(DesignCell.kind == "catch")).all()
+        short = s.scalar(select(func.count()).select_from(DesignCell).where(
+            DesignCell.kind == "real", DesignCell.served != DesignCell.target))
+        questions = {q for q, *_ in rows}
+        for q, label, x, y, r in rows:
+            px, py = load_pixels(x, home / "assets"), load_pixels(y, home / "assets")
+            assert deltaE_cie76(rgb2lab(px), rgb2lab(py)).mean() >= MIN_DELTA_E, (q, label)
+            assert check_catch(q, px, py, load_pixels(r, home / "assets")).ok, (q, label)
+            assert (q, label) not in (("style", "content-copy"), ("content", "style-copy"))
+    engine.dispose()
+    assert questions == {"content", "style"} and len(rows) == 12  # every item, both questions
+    assert short == 0
