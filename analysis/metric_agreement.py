@@ -18,7 +18,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from analysis import validity
+
 __all__ = ["HIGHER_IS_CLOSER", "method_level", "metric_agreement", "metric_choice"]
+
+_WIDENED = "bootstrap interval widened to contain the estimate"
 
 #: metrics where a larger value means "closer to the reference"
 HIGHER_IS_CLOSER = ("ssim",)
@@ -92,20 +96,26 @@ def metric_agreement(real: pd.DataFrame, metrics: pd.DataFrame, columns: list[st
         boot[b] = _scores(np.bincount(unit, wt * y, nu), np.bincount(unit, wt, nu), pick)
     boot = boot[np.isfinite(boot).all(axis=1)]  # resamples that drew no judgment at all
     lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    bounds = [validity.contain(e, a, b) for e, a, b in zip(score, lo, hi, strict=True)]
     table = pd.DataFrame({
-        "metric": columns, "score_2afc": score, "ci_low": lo, "ci_high": hi,
+        "metric": columns, "score_2afc": score, "ci_low": [b[0] for b in bounds],
+        "ci_high": [b[1] for b in bounds],
         "trial_accuracy": trial_acc, "human_ceiling": human, "majority_ceiling": oracle,
         "normalised": (score - 0.5) / (human - 0.5) if human != 0.5 else np.nan,
-        "units": nu, "trials": len(c), "trials_without_metric": dropped})
+        "units": nu, "trials": len(c), "trials_without_metric": dropped,
+        "reason": [_WIDENED if b[2] else "" for b in bounds]})
     rows = []
+    B = len(boot)
     for i in range(len(columns)):
         for j in range(i + 1, len(columns)):
             d = boot[:, i] - boot[:, j]
-            dl, dh = np.quantile(d, [alpha / 2, 1 - alpha / 2])
-            p = min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))
+            diff = score[i] - score[j]
+            dl, dh, widened = validity.contain(diff, *np.quantile(d, [alpha / 2, 1 - alpha / 2]))
+            # two-sided bootstrap p, never below 2/(B + 1) (Davison & Hinkley 1997, §4.2)
+            p = min(1.0, 2 * min(1 + (d <= 0).sum(), 1 + (d >= 0).sum()) / (B + 1))
             rows.append({"metric_1": columns[i], "metric_2": columns[j],
-                         "difference": score[i] - score[j], "ci_low": dl, "ci_high": dh,
-                         "p_bootstrap": p})
+                         "difference": diff, "ci_low": dl, "ci_high": dh,
+                         "p_bootstrap": p, "reason": _WIDENED if widened else ""})
     return table, pd.DataFrame(rows)
 
 
@@ -144,7 +154,10 @@ def method_level(jod: pd.DataFrame, jod_samples: np.ndarray, metrics: pd.DataFra
             if np.isfinite(t):
                 taus.append(t)
         lo, hi = (np.quantile(taus, [alpha / 2, 1 - alpha / 2]) if taus else (np.nan, np.nan))
+        lo, hi, widened = validity.contain(tau, lo, hi)
         rows.append({"metric": col, "methods": len(conds), "kendall_tau": tau,
                      "tau_low": lo, "tau_high": hi, "spearman_rho": rho,
-                     "note": "weak evidence: 6 methods or fewer" if len(conds) <= 6 else ""})
+                     "note": validity.join(
+                         "weak evidence: 6 methods or fewer" if len(conds) <= 6 else "",
+                         _WIDENED if widened else "")})
     return pd.DataFrame(rows)

@@ -140,6 +140,9 @@ def test_metric_agreement_by_hand():
     assert t.loc["lpips_alex", "majority_ceiling"] == pytest.approx(0.625)
     assert paired.loc[0, "difference"] == pytest.approx(0.25)
     assert (table["ci_low"] <= table["score_2afc"]).all()
+    assert paired.loc[0, "ci_low"] <= 0.25 <= paired.loc[0, "ci_high"]
+    # every resample favours lpips here: the bootstrap p is 2/(B + 1), never 0
+    assert 2 / 201 <= paired.loc[0, "p_bootstrap"] <= 1
 
 
 def test_gram_distance_zero_for_same_image():
