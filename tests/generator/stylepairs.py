@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -29,3 +31,15 @@ def gram_distance(a: np.ndarray, b: np.ndarray, encoder) -> float:
 
     return float(sum(((ga - gb) ** 2).sum() for ga, gb in zip(grams(a), grams(b),
                                                                  strict=True)))
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run torch on one thread (on a shared 2-core machine, idle intra-op threads spin and
+    count as CPU time without doing work)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

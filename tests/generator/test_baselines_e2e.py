@@ -19,6 +19,7 @@ from generator.feedforward import LAYOUTS
 from generator.method import Request, RunContext, get
 from stylestudy.cli import cli
 from tests.generator.manifests import DEMO
+from tests.generator.stylepairs import one_thread
 
 # a few iterations, from different starting points: every output differs from every other
 # (two iterations from the content can round to the same bytes for several methods)
@@ -32,6 +33,11 @@ METHODS = [
 LABELS = ["cnnmrf[iterations=2,resolutions=1]",
           "contextual[init=noise,iterations=2]", "swd[init=mean,iterations=2,steps=1]",
           "adain[style_size=48]", "wct[style_size=48]"]
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
 
 
 @pytest.fixture

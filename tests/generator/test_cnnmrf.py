@@ -10,7 +10,13 @@ import torch
 from generator.method import Request, RunContext, get
 from generator.methods import cnnmrf as M
 from stylestudy.errors import UserError
-from tests.generator.stylepairs import gram_distance, pair
+from tests.generator.stylepairs import gram_distance, one_thread, pair
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
 
 
 def test_grid_keeps_the_last_row():

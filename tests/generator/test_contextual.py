@@ -12,7 +12,13 @@ import torch
 from generator.method import Request, RunContext, get
 from generator.methods import contextual as M
 from stylestudy.errors import UserError
-from tests.generator.stylepairs import gram_distance, pair
+from tests.generator.stylepairs import gram_distance, one_thread, pair
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
 
 
 def _cx_loops(i, t, h, b=1.0):

@@ -11,6 +11,13 @@ import torchvision
 from torch import nn
 
 from generator.encoder import Encoder, covariance, gram, layer_names
+from tests.generator.stylepairs import one_thread
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
 
 
 @pytest.mark.parametrize("arch", ["vgg16", "vgg19"])

@@ -18,6 +18,13 @@ from generator.method import Request, RunContext, get
 from generator.methods.adain import adain
 from generator.methods.wct import wct
 from stylestudy.cli import cli
+from tests.generator.stylepairs import one_thread
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
 
 
 def _conv(cout, cin, k=3):
