@@ -48,7 +48,7 @@ def test_missing_postgres_database_is_one_line(home):
     assert "stylestudy_no_such_database" in line and "does not exist" in line
 
 
-@pytest.mark.parametrize("value", ["soon", "0", "-5", "1e9"])
+@pytest.mark.parametrize("value", ["soon", "1e9"])
 def test_bad_request_timeout_is_one_line(home, value):
     env = {**os.environ, "STYLESTUDY_HOME": home, "STYLESTUDY_REQUEST_TIMEOUT": value}
     env.pop("STYLESTUDY_DATABASE_URL", None)
