@@ -38,18 +38,18 @@ def test_two_runs_with_the_default_seed(engine, cset, db_url):
         assert s.scalar(select(func.count()).select_from(Response)) == 6 * 9
 
 
-class RefuseEveryFourthResponse:
-    """Around the real app: every fourth response POST is answered 409 as a taken id
-    (what a second run with the same seed met), without reaching the app."""
+class RefuseThirdResponse:
+    """Around the real app: each session's third response POST is answered 409 as a taken
+    id (what a second run with the same seed met), without reaching the app."""
 
     def __init__(self, app) -> None:
-        self.app, self.n, self.lock = app, 0, threading.Lock()
+        self.app, self.seen, self.lock = app, Counter(), threading.Lock()
 
     def __call__(self, environ, start_response):
         if environ["PATH_INFO"] == "/api/responses":
             with self.lock:
-                self.n += 1
-                refuse = self.n % 4 == 0
+                self.seen[environ.get("HTTP_AUTHORIZATION")] += 1
+                refuse = self.seen[environ.get("HTTP_AUTHORIZATION")] == 3
             if refuse:
                 environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
                 body = json.dumps({"error": "response_id_taken", "message": "taken"}).encode()
@@ -63,7 +63,7 @@ def test_refused_participants_return_their_sessions(engine, cset, db_url):
     create_study(spec(judgments_per_cell=6), engine)
     app = create_app({"DATABASE_URL": db_url, "RATELIMIT_ENABLED": False,
                       "REQUEST_LOG": False})
-    server = make_server("127.0.0.1", 0, RefuseEveryFourthResponse(app), threaded=True)
+    server = make_server("127.0.0.1", 0, RefuseThirdResponse(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -72,7 +72,7 @@ def test_refused_participants_return_their_sessions(engine, cset, db_url):
     finally:
         server.shutdown()
         server.server_close()
-    assert res.refused["response_id_taken"] > 0 and res.outcomes["returned"] == 4
+    assert res.refused["response_id_taken"] == 4 and res.outcomes["returned"] == 4
     with session_scope(engine) as s:
         assert s.scalars(select(StudySession.state)).all() == ["returned"] * 4
     with session_scope(engine) as s:  # what was stored stays; the rest went back
