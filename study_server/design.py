@@ -161,12 +161,9 @@ def _catch(session: Session, q: str, item: Item, k: int, labels: list[str],
            ) -> tuple[str, Asset, Asset] | None:
     """(method label, own output, distractor) for one item: the first answerable pair not
     already a catch cell, trying the methods in turn from the k-th and each one's other
-    images in turn."""
-    def loaded(asset: Asset) -> np.ndarray:
-        if asset.id not in pixels:
-            pixels[asset.id] = load_pixels(asset)
-        return pixels[asset.id]
-
+    images in turn. ``pixels`` caches the references (few, and used by every item)."""
+    if ref.id not in pixels:
+        pixels[ref.id] = load_pixels(ref)
     for j in range(len(labels)):
         label = labels[(k + j) % len(labels)]
         outs = outputs.by_label[label]
@@ -178,10 +175,11 @@ def _catch(session: Session, q: str, item: Item, k: int, labels: list[str],
             others = others or [it for it in outs if it[0] != item[0]]
         else:  # same content, different style
             others = [it for it in outs if it[0] == item[0] and it[1] != item[1]]
+        own_pixels = load_pixels(own) if others else None
         for i in range(len(others)):
             other = outs[others[(k + i) % len(others)]]
             b = _pixels_like(other, own)
-            if check_catch(q, loaded(own), b, loaded(ref)).ok:
+            if check_catch(q, own_pixels, b, pixels[ref.id]).ok:
                 stored = _matched(session, other, own, "catch", b)
                 if (q, "catch", ref.id, own.id, stored.id) not in shown:
                     return label, own, stored
