@@ -38,13 +38,16 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point: user errors exit non-zero with one line; never a traceback for them."""
+    """Entry point: user errors exit non-zero with one line; Ctrl-C exits 130, never a traceback."""
     try:
-        cli.main(standalone_mode=True)
-    except KeyboardInterrupt:
+        code = cli.main(standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         sys.exit(130)
-
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 if __name__ == "__main__":
     main()
