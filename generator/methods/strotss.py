@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from generator.method import Method, Param, Request, register
+from generator.strotss.losses import TERMS
 from stylestudy.errors import UserError
 
 #: the quick preset (for demos; not the paper setting): 30 iterations per scale, long side
@@ -49,7 +50,24 @@ class Strotss(Method):
         "preset": Param(str, "paper", "paper (250 iterations per scale) or quick (30, long "
                         "side ≤ 256; a demo setting, labelled in provenance)",
                         choices=("paper", "quick")),
+        "terms": Param(list, list(TERMS), "loss terms switched on (ablations): some of "
+                       "content, remd, moment, palette"),
     }
+
+    @classmethod
+    def validate_params(cls, given: dict[str, Any] | None) -> dict[str, Any]:
+        """Also checks ``terms`` and puts it in canonical order; with every term on it is
+        left out, so conditions made before the ablation switches keep their hash."""
+        full = super().validate_params(given)
+        terms = _terms(full["terms"])
+        if terms == ("content",) and full["content_weight"] == 0:
+            raise UserError("strotss 'terms' [content] with content_weight 0 leaves nothing "
+                            "to optimise")
+        if terms == TERMS:
+            del full["terms"]
+        else:
+            full["terms"] = list(terms)
+        return full
 
     @classmethod
     def batch_limit(cls, device: str) -> int:
@@ -98,6 +116,7 @@ class Strotss(Method):
         from generator.strotss.optimise import ITERATIONS
 
         p = request.params
+        terms = _terms(p.get("terms", list(TERMS)))
         if p["variant"] == "paper" and p["content_weight"] <= 0:
             raise UserError("strotss variant 'paper' needs content_weight > 0 (it divides by α)")
         points = _points(p["points"])
@@ -114,7 +133,7 @@ class Strotss(Method):
             size, iterations = min(size, QUICK_MAX_SIZE), QUICK_ITERATIONS
         cfg = Config(size=size, content_weight=p["content_weight"], iterations=iterations,
                      variant=p["variant"], sampling=p["sampling"],
-                     region_pairing=p["region_pairing"])
+                     region_pairing=p["region_pairing"], terms=terms)
         if p["preset"] == "quick":
             setting = (f"quick preset: {iterations} iterations per scale, long side {size} "
                        "(not the paper setting)")
@@ -124,7 +143,8 @@ class Strotss(Method):
             setting = f"reduced: {iterations} iterations per scale (not the paper setting)"
         labels = {"variant": p["variant"], "setting": setting, "sampling": p["sampling"],
                   "regions": len(regions) if regions else 0,
-                  "points": 0 if points is None else len(points)}
+                  "points": 0 if points is None else len(points),
+                  "terms": list(terms)}
         task = Task(request.content, request.style, seed=request.seed, regions=regions,
                     points=points)
         return task, cfg, labels
@@ -152,6 +172,17 @@ class Strotss(Method):
 
     def provenance(self, index: int = 0) -> dict[str, Any]:
         return {"strotss": self._last[index]}
+
+
+def _terms(value: list) -> tuple[str, ...]:
+    """The switched-on terms in :data:`TERMS` order; unknown names or none at all raise."""
+    bad = next((t for t in value if t not in TERMS), None) if isinstance(value, list) else value
+    if bad is not None:
+        raise UserError(f"strotss 'terms' takes names among {', '.join(TERMS)}; got {bad!r}")
+    if not value:
+        raise UserError("strotss 'terms' is empty: every loss term would be off (keep at "
+                        f"least one of {', '.join(TERMS)})")
+    return tuple(t for t in TERMS if t in value)
 
 
 def _points(value: list) -> np.ndarray | None:

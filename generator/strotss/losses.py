@@ -18,9 +18,13 @@ import torch
 
 from generator.encoder import covariance
 
-__all__ = ["YUV", "StyleStats", "to_yuv", "cosine_cost", "palette_cost", "remd_from_cost",
+__all__ = ["TERMS", "YUV", "StyleStats", "to_yuv", "cosine_cost", "palette_cost", "remd_from_cost",
            "pair_cosine", "remd_cosine", "remd_palette", "moment_loss", "moment_loss_reference",
            "self_similarity_loss", "combine"]
+
+#: the four terms of the objective, in the order of :func:`combine`'s arguments (the names of
+#: the ablation switches: content ℓ_c, relaxed EMD ℓ_r, moments ℓ_m, palette ℓ_p)
+TERMS = ("content", "remd", "moment", "palette")
 
 #: ``utils.C``: orthonormal rotation, first axis luminance/√3 (called "YUV" in the code)
 YUV = torch.tensor([[0.577350, 0.577350, 0.577350],
@@ -237,15 +241,21 @@ def self_similarity_loss(x: torch.Tensor, c: torch.Tensor, times_n: bool = True
     return d * x.shape[0] if times_n else d
 
 
-def combine(content: torch.Tensor, remd: torch.Tensor, moment: torch.Tensor,
-            palette: torch.Tensor, alpha: float, variant: str = "official") -> torch.Tensor:
-    """Total loss of one region.
+def combine(content: torch.Tensor | None, remd: torch.Tensor | None,
+            moment: torch.Tensor | None, palette: torch.Tensor | None, alpha: float,
+            variant: str = "official") -> torch.Tensor:
+    """Total loss of one region; a term given as ``None`` is switched off (it adds 0, the
+    normaliser and the other terms' weights stay as they are).
 
     official: [α ℓ_c + ℓ_r + ℓ_m + ℓ_p / max(α, 1)] / (α + 2)
     (moment_weight 1, style_weight 1 + moment_weight = 2; ``gen_remd_dp_objective_guided``).
     paper: (α ℓ_C + ℓ_m + ℓ_r + α⁻¹ ℓ_p) / (2 + α + α⁻¹) (arXiv 1904.12785 §2; content term
     without × n, passed in by the caller).
     """
+    c = 0.0 if content is None else content
+    r = 0.0 if remd is None else remd
+    m = 0.0 if moment is None else moment
+    p = 0.0 if palette is None else palette
     if variant == "paper":
-        return (alpha * content + remd + moment + palette / alpha) / (2.0 + alpha + 1.0 / alpha)
-    return (alpha * content + remd + moment + palette / max(alpha, 1.0)) / (alpha + 2.0)
+        return (alpha * c + r + m + p / alpha) / (2.0 + alpha + 1.0 / alpha)
+    return (alpha * c + r + m + p / max(alpha, 1.0)) / (alpha + 2.0)

@@ -17,6 +17,7 @@ from generator.imageops import output_shape
 from generator.strotss.features import Hypercolumn, gather_bilinear, gather_floor
 from generator.strotss.guidance import augment_points, mask_at
 from generator.strotss.losses import (
+    TERMS,
     StyleStats,
     combine,
     moment_loss,
@@ -59,6 +60,8 @@ class Config:
     variant: str = "official"  # or "paper"
     sampling: str = "random"  # or "strided" (official use_random=False)
     region_pairing: str = "in-region"  # or "official" (independent shuffles inside masks)
+    #: the loss terms switched on (ablations drop some; see ``losses.combine``)
+    terms: tuple[str, ...] = TERMS
 
 
 @dataclass(frozen=True)
@@ -249,22 +252,28 @@ def _prepare_scale(p: _Pair, s: torch.Tensor, hw: tuple[int, int], features: Hyp
 def _pair_loss(zx: list[torch.Tensor], p: _Pair, scale: Scale, config: Config
                ) -> torch.Tensor:
     """One pair's objective at one iteration (its output's maps ``zx``), averaged over its
-    regions; draws this iteration's samples from the pair's own stream."""
+    regions; draws this iteration's samples from the pair's own stream. Terms missing from
+    ``config.terms`` are not computed and add nothing."""
     times_n = config.variant != "paper"
+    on = config.terms
     pts = p.pts
     gx = gather_bilinear([zx], pts.rows, pts.cols)[0] if pts is not None else None
     total = 0.0
     for reg in p.state:
         rows, cols = reg.sampler.draw(p.rng)
         xs, cs = gather_bilinear([zx, p.zc], rows, cols)
-        content = self_similarity_loss(xs, cs, times_n=times_n)
-        remd = remd_cosine(xs, reg.style.unit, reg.style.weight)
-        mom_x = xs
-        if gx is not None:
-            remd = remd + pair_cosine(gx, pts.feats).sum() / gx.shape[0]
-            mom_x = torch.cat([xs, gx], 0)
-        moment = moment_loss(mom_x, reg.moment_mean, reg.moment_cov)
-        palette = remd_palette(xs[:, :3], reg.style.yuv, reg.style.weight)
+        content = remd = moment = palette = None
+        if "content" in on:
+            content = self_similarity_loss(xs, cs, times_n=times_n)
+        if "remd" in on:
+            remd = remd_cosine(xs, reg.style.unit, reg.style.weight)
+            if gx is not None:  # the guided pairs' term is part of ℓ_r (official code)
+                remd = remd + pair_cosine(gx, pts.feats).sum() / gx.shape[0]
+        if "moment" in on:
+            mom_x = xs if gx is None else torch.cat([xs, gx], 0)
+            moment = moment_loss(mom_x, reg.moment_mean, reg.moment_cov)
+        if "palette" in on:
+            palette = remd_palette(xs[:, :3], reg.style.yuv, reg.style.weight)
         total = total + combine(content, remd, moment, palette, scale.alpha, config.variant)
     return total / len(p.state)
 
