@@ -27,6 +27,11 @@ __all__ = ["commands", "train_cmd", "digits"]
 @click.option("--adain-variant", default="textbook", show_default=True,
               type=click.Choice(["textbook", "code"]),
               help="EGSC-IT AdaIN: textbook, or the released code's formula.")
+@click.option("--variant", default=None,
+              type=click.Choice(["nips2017", "egsc-it"]),
+              help="UNIT network: nips2017 (CoVAE32x32, the default) or egsc-it (the UNIT "
+                   "baseline of EGSC-IT's paper: its stage-2 network without mask, AdaIN and "
+                   "perceptual losses).")
 @click.option("--norm", default="none", show_default=True, type=click.Choice(["none", "in"]),
               help="EGSC-IT generator residual-block norm (the release's --norm option; "
                    "launched with none).")
@@ -36,8 +41,8 @@ __all__ = ["commands", "train_cmd", "digits"]
               help="CPU threads for torch (1 is fastest on a busy machine).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_cmd(method: str, data: str, profile_name: str, out: str, seed: int, device: str,
-              ablation: str, adain_variant: str, norm: str, allow_random_weights: bool,
-              threads: int | None, quiet: bool) -> None:
+              ablation: str, adain_variant: str, variant: str | None, norm: str,
+              allow_random_weights: bool, threads: int | None, quiet: bool) -> None:
     """Train METHOD (egsc-it, cyclegan, unit, munit) on a digit data set; resumable."""
     import torch
 
@@ -49,7 +54,7 @@ def train_cmd(method: str, data: str, profile_name: str, out: str, seed: int, de
         torch.set_num_threads(threads)
     path = train(method, data, profile_name, out, seed=seed, device=device, ablation=ablation,
                  adain_variant=adain_variant, allow_random_weights=allow_random_weights,
-                 progress=not quiet, norm=None if norm == "none" else norm)
+                 progress=not quiet, norm=None if norm == "none" else norm, variant=variant)
     click.echo(f"checkpoint: {path}")
 
 
@@ -86,10 +91,16 @@ def build_cmd(out: str, kind: str, size: str, seed: int, no_png: bool) -> None:
 @click.option("-n", "n", default=1000, show_default=True, type=int, help="Test pairs.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True)
+@click.option("--diversity-sources", default=100, show_default=True, type=click.IntRange(0),
+              help="Test inputs for the diversity across exemplars (0: skip it).")
+@click.option("--diversity-exemplars", default=5, show_default=True, type=click.IntRange(2),
+              help="Exemplars per input for the diversity.")
 def eval_cmd(data: str, checkpoints: tuple[str, ...], runs: str | None, out: str, n: int,
-             seed: int, device: str) -> None:
-    """SSIM against ground truth (A→B, B→A, mean ± std) for trained models and the
-    reference generators; writes ssim.csv and ssim.md (the paper's layout)."""
+             seed: int, device: str, diversity_sources: int, diversity_exemplars: int) -> None:
+    """SSIM against ground truth (A→B, B→A, mean ± std) and the diversity across exemplars
+    (mean pairwise LPIPS) for trained models and the reference generators; writes ssim.csv,
+    ssim.md (the paper's layout), orderings.md (the paper's orderings tested on paired
+    differences) and samples.png (the first test pairs' A→B translations)."""
     from generator.datasets import load_digit_set
     from generator.translation import evaluate as ev
     from generator.translation.train import load_translator, resolve_device
@@ -109,32 +120,93 @@ def eval_cmd(data: str, checkpoints: tuple[str, ...], runs: str | None, out: str
         model, rec = load_translator(p, device)
         if rec["data_sha256"] != ds.meta["sha256"]:
             click.echo(f"warning: {p} was trained on other data ({rec['data']})", err=True)
-        models.append((ev.paper_order(rec["method"], rec["ablation"]), str(p), model, rec))
+        models.append((ev.paper_order(rec["method"], rec["ablation"], rec["variant"]), str(p),
+                       model, rec))
     models.sort(key=lambda m: (m[0], m[1]))
+    lpips_model = None
+    if diversity_sources:
+        from analysis.lpips import LPIPS
+
+        lpips_model = LPIPS("alex").to(device)
+
+    t = ds.arrays["test"]
+    k = min(8, n)
+    grid = [("A (input)", t["A"][:k]), ("B (exemplar)", t["B"][:k]),
+            ("A2B (truth)", t["A2B"][:k])]
+
+    def score(label: str, generate, details: dict) -> ev.Score:
+        grid.append((label, generate(t["A"][:k], t["B"][:k], "a")))
+        s = ev.evaluate_generator(label, generate, ds, n, details)
+        if lpips_model is not None:
+            s.diversity = ev.diversity_scores(generate, ds, lpips_model, diversity_sources,
+                                              diversity_exemplars)
+        return s
+
     scores = []
     for _, p, model, rec in models:
-        details = {k: rec[k] for k in ("method", "ablation", "norm", "profile", "seed",
-                                       "sha256", "calibrated", "wall_s", "device_trained")}
+        details = {k: rec[k] for k in ("method", "variant", "ablation", "norm", "profile",
+                                       "seed", "sha256", "calibrated", "wall_s",
+                                       "device_trained")}
         details.update(checkpoint=p, eval_seed=seed)
-        label = ev.paper_label(rec["method"], rec["ablation"])
+        label = ev.paper_label(rec["method"], rec["ablation"], rec["variant"])
         if rec["norm"]:
             label += f" (generator norm: {rec['norm']})"
-        scores.append(ev.evaluate_generator(label, ev.model_generator(model, seed, device), ds,
-                                            n, details))
+        scores.append(score(label, ev.model_generator(model, seed, device), details))
     refs = dict(ev.REFERENCES)
     if ds.name != "mnist-single":
         refs.pop("colour-oracle")
     for name, fn in refs.items():
-        scores.append(ev.evaluate_generator(name, ev.reference_generator(fn), ds, n,
-                                            {"method": name, "profile": "reference"}))
+        scores.append(score(name, ev.reference_generator(fn),
+                            {"method": name, "profile": "reference"}))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     ev.write_csv(scores, out_dir / "ssim.csv")
+    ev.sample_grid(grid, out_dir / "samples.png")
     table = ev.markdown_table(scores)
+    div = (f" Diversity: {ev.DIVERSITY_VARIANT}; {diversity_sources} inputs × "
+           f"{diversity_exemplars} exemplars." if diversity_sources else "")
     (out_dir / "ssim.md").write_text(
         f"SSIM to ground truth, {ds.name} {ds.size}px, first {scores[0].n} test pairs, "
-        f"data seed {ds.meta['seed']}, eval seed {seed}; {ev.SSIM_VARIANT}.\n\n{table}")
+        f"data seed {ds.meta['seed']}, eval seed {seed}; {ev.SSIM_VARIANT}.{div}\n\n{table}")
     click.echo(table)
+    orderings = ev.paper_orderings(scores)
+    if orderings:
+        text = ev.orderings_markdown(orderings)
+        (out_dir / "orderings.md").write_text(
+            "The paper's orderings (EGSC-IT above each row), paired over the same "
+            f"{scores[0].n} test pairs:\n\n{text}")
+        click.echo(text)
+
+
+@digits.command("curves")
+@click.option("--runs", required=True, type=click.Path(file_okay=False),
+              help="A folder whose sub-folders hold ckpt.pt files (finished or not).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Figure file: .svg, .png or .pdf.")
+@click.option("--window", default=20, show_default=True, type=click.IntRange(1),
+              help="Moving-average window in iterations.")
+def curves_cmd(runs: str, out: str, window: int) -> None:
+    """Loss curves of every run under RUNS, one panel per run, from the checkpoints' logs."""
+    from generator.translation import evaluate as ev
+    from generator.translation.curves import plot_curves
+    from generator.translation.train import read_checkpoint
+
+    if Path(out).suffix not in (".svg", ".png", ".pdf"):
+        raise UserError("--out must end in .svg, .png or .pdf")
+    found = sorted(Path(runs).glob("*/ckpt.pt"))
+    if not found:
+        raise UserError(f"no */ckpt.pt under {runs}")
+    panels = []
+    for p in found:
+        ck = read_checkpoint(p)
+        c = ck["config"]
+        label = ev.paper_label(c["method"], c["ablation"], c.get("variant"))
+        state = "" if ck["done"] else " (unfinished)"
+        panels.append((ev.paper_order(c["method"], c["ablation"], c.get("variant")),
+                       f"{label} [{p.parent.name}]{state}", ck["log"]))
+    path = plot_curves({t: log for _, t, log in sorted(panels, key=lambda x: x[:2])}, out,
+                       window)
+    click.echo(f"written: {path}")
 
 
 commands: list = [train_cmd, digits]

@@ -51,12 +51,13 @@ class _Translator(Method):
         self.ctx.weights_used["checkpoint"] = {
             "sha256": self.record["sha256"], "source": "stylestudy train",
             "calibrated": self.record["calibrated"],
-            **{k: self.record[k] for k in ("method", "profile", "ablation", "adain_variant",
-                                           "norm", "seed", "size", "data", "data_sha256")}}
+            **{k: self.record[k] for k in ("method", "variant", "profile", "ablation",
+                                           "adain_variant", "norm", "seed", "size", "data",
+                                           "data_sha256")}}
         self.ctx.weights_used.update(self.record["weights_used"])
 
     def provenance(self, index: int = 0) -> dict[str, Any]:
-        return {"translator": {k: self.record[k] for k in ("profile", "ablation",
+        return {"translator": {k: self.record[k] for k in ("variant", "profile", "ablation",
                                                            "adain_variant", "norm", "size")}}
 
     def _prepare(self, image: np.ndarray) -> np.ndarray:

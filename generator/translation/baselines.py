@@ -15,7 +15,7 @@ from torch import nn
 from generator.translation.blocks import Conv, ResBlock
 
 __all__ = ["ResnetGenerator", "NLayerDiscriminator", "CoVAE32", "CoDis32", "AdaINGen",
-           "MsImageDis"]
+           "MsImageDis", "xy_channels"]
 
 
 # --------------------------------------------------------------------------- CycleGAN
@@ -62,21 +62,45 @@ class NLayerDiscriminator(nn.Module):
 
 
 # --------------------------------------------------------------------------- UNIT (v02)
+class Bias2d(nn.Module):
+    """A learned per-channel bias (``common_net.Bias2d``: init N(0, 0.002))."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.randn(ch) * 0.002)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias.view(1, -1, 1, 1)
+
+
 def _lbn(cin: int, cout: int, k: int, s: int, p: int, transpose: bool = False) -> nn.Sequential:
-    """``LeakyReLUBNNS`` conv or transposed-conv block."""
+    """``LeakyReLUBNNSConv2d`` / ``...ConvTranspose2d``: conv, batch norm without affine, a
+    learned bias, LeakyReLU with PyTorch's default slope 0.01."""
     conv = (nn.ConvTranspose2d if transpose else nn.Conv2d)(cin, cout, k, s, p)
-    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.LeakyReLU(0.2))
+    return nn.Sequential(conv, nn.BatchNorm2d(cout, affine=False), Bias2d(cout),
+                         nn.LeakyReLU(0.01))
+
+
+def xy_channels(n: int, size: int = 32) -> torch.Tensor:
+    """The context trainer's coordinate channels (``_create_xy_image``): row and column
+    index, (i − size/2)/(size/2), shape (n, 2, size, size)."""
+    r = (torch.arange(size, dtype=torch.float32) - size / 2) / (size / 2)
+    grid = torch.stack(torch.meshgrid(r, r, indexing="ij"))
+    return grid.expand(n, 2, size, size)
 
 
 class CoVAE32(nn.Module):
     """``CoVAE32x32``: per-domain first/last layers, shared middle and Gaussian VAE latent.
 
-    Works at 32×32; 28×28 inputs are edge-padded to 32 and the output cropped back.
+    Inputs get the two coordinate channels of ``COCOGANDAContextTrainer`` (svhn2mnist.yaml's
+    trainer). Works at 32×32; 28×28 inputs are edge-padded to 32 and the output cropped back.
+    The shared layers see both domains' batches as one batch (``forward``), so their batch
+    norm mixes the domains as in the release.
     """
 
     def __init__(self, ch: int = 96):
         super().__init__()
-        self.enc_a, self.enc_b = _lbn(3, ch, 5, 2, 2), _lbn(3, ch, 5, 2, 2)
+        self.enc_a, self.enc_b = _lbn(5, ch, 5, 2, 2), _lbn(5, ch, 5, 2, 2)
         self.enc_shared = nn.Sequential(_lbn(ch, 2 * ch, 5, 2, 2), _lbn(2 * ch, 4 * ch, 8, 1, 0),
                                         _lbn(4 * ch, 8 * ch, 1, 1, 0))
         self.mu = nn.Conv2d(8 * ch, 8 * ch, 1)
@@ -89,12 +113,31 @@ class CoVAE32(nn.Module):
         self.dec_b = nn.Sequential(_lbn(2 * ch, ch, 4, 2, 1, True),
                                    nn.ConvTranspose2d(ch, 3, 1), nn.Tanh())
 
-    def encode(self, x: torch.Tensor, domain: str, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = self.enc_shared((self.enc_a if domain == "a" else self.enc_b)(_to32(x)))
+    def _first(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+        x = _to32(x)
+        return (self.enc_a if domain == "a" else self.enc_b)(
+            torch.cat([x, xy_channels(len(x)).to(x)], 1))
+
+    def _latent(self, h: torch.Tensor, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``GaussianVAE2D.sample``: z = mu + softplus(·)·ε, drawn in training and testing."""
+        h = self.enc_shared(h)
         mu, sd = self.mu(h), F.softplus(self.sd(h))
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + sd * eps, mu, sd
+
+    def forward(self, xa: torch.Tensor, xb: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both domains through one shared pass: x_aa, x_ba, x_ab, x_bb, mu, sd."""
+        n, size = len(xa), xa.shape[-1]
+        z, mu, sd = self._latent(torch.cat([self._first(xa, "a"), self._first(xb, "b")]))
+        h = self.dec_shared(z)
+        out_a, out_b = _crop(self.dec_a(h), size), _crop(self.dec_b(h), size)
+        return {"x_aa": out_a[:n], "x_ba": out_a[n:], "x_ab": out_b[:n], "x_bb": out_b[n:],
+                "mu": mu, "sd": sd}
+
+    def encode(self, x: torch.Tensor, domain: str, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self._latent(self._first(x, domain), generator)
 
     def decode(self, z: torch.Tensor, domain: str, size: int) -> torch.Tensor:
         out = (self.dec_a if domain == "a" else self.dec_b)(self.dec_shared(z))
@@ -117,25 +160,38 @@ def _crop(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class CoDis32(nn.Module):
-    """``CoDis32x32``: per-domain conv5 + ReLU + max-pool, 3 shared such layers, dropout,
-    conv2×2 head (one logit per image)."""
+    """``CoDis32x32``: per-domain conv5 + ReLU + max-pool, 3 shared such layers, conv2×2
+    head; dropout 0.1 / 0.3 / 0.5 / 0.5 on the adversarial path only.
+
+    One logit per image where the release has two softmax logits (the same family of
+    classifiers: sigmoid of their difference).
+    """
 
     def __init__(self, ch: int = 64):
         super().__init__()
 
-        def first() -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(3, ch, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2),
-                                 nn.Dropout(0.1))
+        def layer(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
 
-        self.first_a, self.first_b = first(), first()
-        layers: list[nn.Module] = []
-        for cin, cout, drop in ((ch, 2 * ch, 0.3), (2 * ch, 4 * ch, 0.5), (4 * ch, 8 * ch, 0.5)):
-            layers += [nn.Conv2d(cin, cout, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2),
-                       nn.Dropout(drop)]
-        self.shared = nn.Sequential(*layers, nn.Conv2d(8 * ch, 1, 2, 1, 0))
+        self.first_a, self.first_b = layer(3, ch), layer(3, ch)
+        self.shared = nn.ModuleList([layer(ch, 2 * ch), layer(2 * ch, 4 * ch),
+                                     layer(4 * ch, 8 * ch)])
+        self.drop = nn.ModuleList(nn.Dropout(p) for p in (0.1, 0.3, 0.5, 0.5))
+        self.head = nn.Conv2d(8 * ch, 1, 2, 1, 0)
 
     def forward(self, x: torch.Tensor, domain: str) -> torch.Tensor:
-        return self.shared((self.first_a if domain == "a" else self.first_b)(_to32(x)))
+        """Logits (dropout path), shape (N, 1, 1, 1)."""
+        h = self.drop[0]((self.first_a if domain == "a" else self.first_b)(_to32(x)))
+        for conv, drop in zip(self.shared, self.drop[1:], strict=True):
+            h = drop(conv(h))
+        return self.head(h)
+
+    def features(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """The last shared layer's output without dropout (``_forward_core``)."""
+        h = (self.first_a if domain == "a" else self.first_b)(_to32(x))
+        for conv in self.shared:
+            h = conv(h)
+        return h
 
 
 # --------------------------------------------------------------------------- MUNIT

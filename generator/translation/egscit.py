@@ -157,11 +157,15 @@ class EGSCIT(nn.Module):
         self.dec_a, self.dec_b = Decoder(cfg), Decoder(cfg)
         self.dis_a = PatchDiscriminator(cfg.ndf, cfg.n_dis)
         self.dis_b = PatchDiscriminator(cfg.ndf, cfg.n_dis)
-        #: frozen stage-1 encoders (``VAEGAN_recon_X/part1``): mask and AdaIN source
-        self.feat_a, self.feat_b = Encoder(cfg), Encoder(cfg)
+        #: frozen stage-1 encoders (``VAEGAN_recon_X/part1``): mask and AdaIN source; absent
+        #: when neither is used (EGSC-IT's UNIT baseline)
+        self.guided = cfg.use_mask or cfg.use_adain
+        if self.guided:
+            self.feat_a, self.feat_b = Encoder(cfg), Encoder(cfg)
         init_weights(self)
-        for p in [*self.feat_a.parameters(), *self.feat_b.parameters()]:
-            p.requires_grad_(False)
+        if self.guided:
+            for p in [*self.feat_a.parameters(), *self.feat_b.parameters()]:
+                p.requires_grad_(False)
 
     def generator_parameters(self) -> list[nn.Parameter]:
         mods = [self.enc_a, self.enc_b, self.share_enc, self.share_gen, self.dec_a, self.dec_b]
@@ -174,8 +178,10 @@ class EGSCIT(nn.Module):
         self.feat_a.load_state_dict(stage1_a.part1.state_dict())
         self.feat_b.load_state_dict(stage1_b.part1.state_dict())
 
-    def guidance(self, x: torch.Tensor, domain: str) -> tuple[torch.Tensor, tuple]:
+    def guidance(self, x: torch.Tensor, domain: str) -> tuple[torch.Tensor | None, tuple | None]:
         """Frozen features of ``x`` in its own domain → (mask source, AdaIN statistics)."""
+        if not self.guided:
+            return None, None
         with torch.no_grad():
             f = (self.feat_a if domain == "a" else self.feat_b).eval()(x)
         return f, channel_stats(f)
@@ -187,8 +193,8 @@ class EGSCIT(nn.Module):
         shared = gaussian_noise(self.share_enc(h), generator)
         return self.share_gen(shared), shared
 
-    def decode(self, z: torch.Tensor, domain: str, feat_src: torch.Tensor,
-               stats: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, domain: str, feat_src: torch.Tensor | None,
+               stats: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         mask = feature_mask(feat_src, z.shape[-2:]) if self.cfg.use_mask else None
         dec = self.dec_a if domain == "a" else self.dec_b
         return dec(z, mask, stats if self.cfg.use_adain else None)
@@ -209,9 +215,10 @@ class EGSCIT(nn.Module):
         n = xa.shape[0]
         za, shared_a = self.encode(xa, "a")
         zb, shared_b = self.encode(xb, "b")
-        z, f = torch.cat([za, zb]), torch.cat([fa, fb])
-        stats_a = (torch.cat([sa[0], sa[0]]), torch.cat([sa[1], sa[1]]))
-        stats_b = (torch.cat([sb[0], sb[0]]), torch.cat([sb[1], sb[1]]))
+        z = torch.cat([za, zb])
+        f = torch.cat([fa, fb]) if self.guided else None
+        stats_a = (torch.cat([sa[0], sa[0]]), torch.cat([sa[1], sa[1]])) if self.guided else None
+        stats_b = (torch.cat([sb[0], sb[0]]), torch.cat([sb[1], sb[1]])) if self.guided else None
         out_a = self.decode(z, "a", f, stats_a)
         out_b = self.decode(z, "b", f, stats_b)
         x_aa, x_ba = out_a[:n], out_a[n:]

@@ -6,6 +6,11 @@ translated with exemplar B_i, x_ba = B_i with exemplar A_i; skimage
 sample covariance: ``analysis.md`` §9 ``skimage_default``) on uint8 images at the data
 set's resolution; mean ± std per direction. The "vs exemplar" diagnostic is the released
 script's comparison (x_ab vs input B, x_ba vs input A; ``eval/embed_mnist.py`` @7a5be09).
+
+Diversity (EGSC-IT's multimodality claim): each of the first ``sources`` test inputs is
+translated with ``exemplars`` exemplars of the other domain (test images i, i+1, …, cyclically)
+and scored by :func:`analysis.diversity.mean_pairwise` (LPIPS v0.1 alex); mean ± std over the
+inputs, per direction.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,18 +27,25 @@ from generator.datasets import DigitSet
 from generator.translation import reference
 
 __all__ = ["Score", "ssim_scores", "evaluate_generator", "PAPER_ROWS", "write_csv",
-           "markdown_table", "SSIM_VARIANT",
-           "paper_label", "paper_order", "REFERENCES", "reference_generator",
+           "markdown_table", "SSIM_VARIANT", "DIVERSITY_VARIANT", "diversity_scores",
+           "ORDERED_BELOW", "paper_orderings", "orderings_markdown",
+           "paper_label", "paper_order", "REFERENCES", "reference_generator", "sample_grid",
            "model_generator"]
 
 SSIM_VARIANT = "skimage structural_similarity, channel_axis=-1, data_range=255, 7x7 uniform"
-#: rows of the paper's MNIST SSIM table, in order (spec §3.3): (label, method, ablation)
-PAPER_ROWS = (("CycleGAN", "cyclegan", "none"), ("UNIT", "unit", "none"),
-              ("MUNIT", "munit", "none"),
-              ("EGSC-IT w/o feature mask", "egsc-it", "no-mask"),
-              ("EGSC-IT w/o AdaIN", "egsc-it", "no-adain"),
-              ("EGSC-IT w/o perceptual loss", "egsc-it", "no-perceptual"),
-              ("EGSC-IT", "egsc-it", "none"))
+DIVERSITY_VARIANT = ("mean pairwise LPIPS v0.1 alex over one input's translations with "
+                     "different exemplars, images upscaled to 64 px (Lanczos)")
+#: rows of the paper's MNIST SSIM table, in order (spec §3.3): (label, method, ablation,
+#: variant). The paper's UNIT row is EGSC-IT's own UNIT network (its run names); UNIT as
+#: published (NIPS 2017) follows it, marked as not a row of the paper.
+PAPER_ROWS = (("CycleGAN", "cyclegan", "none", None),
+              ("UNIT", "unit", "none", "egsc-it"),
+              ("UNIT (NIPS 2017 network; not in the paper)", "unit", "none", "nips2017"),
+              ("MUNIT", "munit", "none", None),
+              ("EGSC-IT w/o feature mask", "egsc-it", "no-mask", None),
+              ("EGSC-IT w/o AdaIN", "egsc-it", "no-adain", None),
+              ("EGSC-IT w/o perceptual loss", "egsc-it", "no-perceptual", None),
+              ("EGSC-IT", "egsc-it", "none", None))
 
 Generator = Callable[[np.ndarray, np.ndarray, str], np.ndarray]
 
@@ -53,12 +65,18 @@ class Score:
     resolution: int
     data: str
     details: dict[str, Any]
+    #: mean pairwise LPIPS across exemplars (:func:`diversity_scores`), when measured
+    diversity: dict[str, float] | None = None
+    #: per-pair SSIM to ground truth, "ab" and "ba" (for paired comparisons)
+    per_pair: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def row(self) -> dict[str, Any]:
         d = asdict(self)
-        details = d.pop("details")
+        details, div = d.pop("details"), d.pop("diversity")
+        d.pop("per_pair")
+        extra = {"diversity_variant": DIVERSITY_VARIANT, **div} if div else {}
         return {**d, **{k: v for k, v in details.items() if not isinstance(v, dict)},
-                "ssim_variant": SSIM_VARIANT}
+                "ssim_variant": SSIM_VARIANT, **extra}
 
 
 def ssim_scores(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -79,7 +97,72 @@ def evaluate_generator(name: str, generate: Generator, ds: DigitSet, n: int = 10
                  ba_mean=float(ba.mean()), ba_std=float(ba.std()),
                  ab_vs_exemplar=float(ssim_scores(x_ab, t["B"]).mean()),
                  ba_vs_exemplar=float(ssim_scores(x_ba, t["A"]).mean()),
-                 resolution=ds.size, data=ds.name, details=details or {})
+                 resolution=ds.size, data=ds.name, details=details or {},
+                 per_pair={"ab": ab, "ba": ba})
+
+
+#: the paper's claim: EGSC-IT above each of these rows (spec §3.3)
+ORDERED_BELOW = ("CycleGAN", "UNIT", "MUNIT", "EGSC-IT w/o feature mask", "EGSC-IT w/o AdaIN",
+                 "EGSC-IT w/o perceptual loss")
+
+
+def paper_orderings(scores: list[Score], top: str = "EGSC-IT",
+                    below: tuple[str, ...] = ORDERED_BELOW) -> list[dict[str, Any]]:
+    """For each row the paper ranks below ``top`` (those present), per direction: the mean
+    per-pair SSIM difference ``top`` − row over the same test pairs with a 95 % t interval,
+    and the verdict: 'holds' (interval above 0), 'reversed' (below 0) or 'not separated'."""
+    from scipy import stats
+
+    by_name = {s.name: s for s in scores}
+    if top not in by_name:
+        return []
+    out = []
+    for name in below:
+        if name not in by_name:
+            continue
+        for d in ("ab", "ba"):
+            diff = by_name[top].per_pair[d] - by_name[name].per_pair[d]
+            mean = float(diff.mean())
+            half = float(stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1)
+                         / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+            verdict = ("holds" if mean - half > 0 else "reversed" if mean + half < 0
+                       else "not separated")
+            out.append({"ordering": f"{top} > {name}", "direction": "A→B" if d == "ab" else "B→A",
+                        "difference": mean, "ci_low": mean - half, "ci_high": mean + half,
+                        "verdict": verdict, "n": len(diff)})
+    return out
+
+
+def orderings_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| paper's ordering | direction | SSIM difference [95 % CI] | verdict |",
+             "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['ordering']} | {r['direction']} | {r['difference']:+.3f} "
+                     f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | {r['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def diversity_scores(generate: Generator, ds: DigitSet, lpips_model, sources: int = 100,
+                     exemplars: int = 5) -> dict[str, float]:
+    """Per direction, the mean ± std over the first ``sources`` test inputs of the mean
+    pairwise LPIPS of the input's translations with ``exemplars`` exemplars."""
+    from analysis.diversity import mean_pairwise
+
+    if exemplars < 2:
+        raise ValueError("diversity needs at least two exemplars")
+    t = ds.arrays["test"]
+    n_test = len(t["A"])
+    sources = min(sources, n_test)
+    out: dict[str, float] = {"diversity_sources": sources, "diversity_exemplars": exemplars}
+    for direction, src, ex in (("ab", "A", "B"), ("ba", "B", "A")):
+        idx = np.arange(sources).repeat(exemplars)
+        ex_idx = (idx + np.tile(np.arange(exemplars), sources)) % n_test
+        images = generate(t[src][idx], t[ex][ex_idx], direction[0])
+        per = [mean_pairwise(lpips_model, list(images[i * exemplars:(i + 1) * exemplars]))
+               for i in range(sources)]
+        out[f"{direction}_diversity"] = float(np.mean(per))
+        out[f"{direction}_diversity_std"] = float(np.std(per))
+    return out
 
 
 def reference_generator(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Generator:
@@ -98,6 +181,26 @@ def model_generator(model, seed: int, device: str) -> Generator:
     return generate
 
 
+def sample_grid(rows: list[tuple[str, np.ndarray]], path: str | os.PathLike,
+                scale: int = 2) -> None:
+    """A PNG of labelled rows of uint8 images (one row per generator, same pairs in each
+    column), each image enlarged ``scale`` times without smoothing."""
+    from PIL import Image, ImageDraw
+
+    size = rows[0][1].shape[1] * scale
+    label_w = 8 + 6 * max(len(label) for label, _ in rows)
+    cols = max(len(images) for _, images in rows)
+    sheet = Image.new("RGB", (label_w + cols * (size + 2), len(rows) * (size + 2)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (label, images) in enumerate(rows):
+        y = r * (size + 2)
+        draw.text((4, y + size // 2 - 5), label, fill="black")
+        for c, img in enumerate(images):
+            tile = Image.fromarray(img).resize((size, size), Image.NEAREST)
+            sheet.paste(tile, (label_w + c * (size + 2), y))
+    sheet.save(path)
+
+
 def write_csv(scores: list[Score], path: str | os.PathLike) -> None:
     rows = [s.row() for s in scores]
     keys = list(dict.fromkeys(k for r in rows for k in r))
@@ -110,24 +213,30 @@ def write_csv(scores: list[Score], path: str | os.PathLike) -> None:
 def markdown_table(scores: list[Score]) -> str:
     """The paper's layout: one row per method (baselines, ablations, EGSC-IT), then the
     reference generators; columns A→B and B→A as mean ± std, plus the diagnostic."""
-    lines = ["| method | profile | A→B SSIM | B→A SSIM | vs exemplar A→B / B→A |",
-             "|---|---|---|---|---|"]
+    lines = ["| method | profile | A→B SSIM | B→A SSIM | vs exemplar A→B / B→A | "
+             "diversity A→B / B→A |", "|---|---|---|---|---|---|"]
     for s in scores:
         prof = s.details.get("profile", "reference")
+        div = (f"{s.diversity['ab_diversity']:.3f} / {s.diversity['ba_diversity']:.3f}"
+               if s.diversity else "–")
         lines.append(f"| {s.name} | {prof} | {s.ab_mean:.3f} ± {s.ab_std:.3f} | "
                      f"{s.ba_mean:.3f} ± {s.ba_std:.3f} | "
-                     f"{s.ab_vs_exemplar:.3f} / {s.ba_vs_exemplar:.3f} |")
+                     f"{s.ab_vs_exemplar:.3f} / {s.ba_vs_exemplar:.3f} | {div} |")
     return "\n".join(lines) + "\n"
 
 
-def paper_label(method: str, ablation: str) -> str:
+def _row(method: str, ablation: str, variant: str | None) -> int:
+    if method == "unit" and variant is None:
+        variant = "nips2017"  # checkpoints from before UNIT had variants
+    return next((i for i, (_, m, a, v) in enumerate(PAPER_ROWS)
+                 if (m, a, v) == (method, ablation, variant)), len(PAPER_ROWS))
+
+
+def paper_label(method: str, ablation: str, variant: str | None = None) -> str:
     """The row label of the paper's table for a trained model."""
-    for label, m, a in PAPER_ROWS:
-        if (m, a) == (method, ablation):
-            return label
-    return f"{method} ({ablation})"
+    i = _row(method, ablation, variant)
+    return PAPER_ROWS[i][0] if i < len(PAPER_ROWS) else f"{method} ({ablation})"
 
 
-def paper_order(method: str, ablation: str) -> int:
-    return next((i for i, (_, m, a) in enumerate(PAPER_ROWS) if (m, a) == (method, ablation)),
-                len(PAPER_ROWS))
+def paper_order(method: str, ablation: str, variant: str | None = None) -> int:
+    return _row(method, ablation, variant)

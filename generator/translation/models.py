@@ -33,7 +33,7 @@ from generator.translation.losses import (
     lsgan_g,
 )
 
-__all__ = ["TranslatorModel", "build_model", "MODEL_CLASSES"]
+__all__ = ["TranslatorModel", "build_model", "MODEL_CLASSES", "VARIANT_CLASSES"]
 
 Batch = Callable[[], tuple[torch.Tensor, torch.Tensor]]
 ADAM_BETAS = (0.5, 0.999)
@@ -109,25 +109,26 @@ class EGSCITModel(TranslatorModel):
     """EGSC-IT, stage 1 (``UNIT_VAEGAN_recon``) then stage 2; 1 D step + ``g_update`` G
     steps per iteration, poly lr decay (1 − it/N)^0.9 (§1.9–1.10)."""
 
-    stages = ("stage1", "stage2")
+    stages: tuple[str, ...] = ("stage1", "stage2")
+    #: position of each stage's settings in the profile's ``iters`` and ``g_update``
+    STAGE_INDEX = {"stage1": 0, "stage2": 1}
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
-        ablation = config["ablation"]
-        cfg = EGSCConfig(**self.prof["net"], use_mask=ablation != "no-mask",
-                         use_adain=ablation != "no-adain",
-                         adain_variant=config["adain_variant"],
-                         norm=config.get("norm"))
+        use_mask, use_adain, perceptual = self.parts(config["ablation"])
+        cfg = EGSCConfig(**self.prof["net"], use_mask=use_mask, use_adain=use_adain,
+                         adain_variant=config["adain_variant"], norm=config.get("norm"))
         self.loss_w = dict(self.prof["loss"])
-        if ablation == "no-perceptual":
+        if not perceptual:
             self.loss_w.update(style=0.0, content=0.0)
-        self.s1_a, self.s1_b = VAEGANRecon(cfg), VAEGANRecon(cfg)
-        self.net = EGSCIT(cfg)
         lr = self.prof["lr"]
-        s1_g = [p for s in (self.s1_a, self.s1_b) for n, p in s.named_parameters()
-                if not n.startswith("dis.")]
-        self.opt_g1 = _adam(s1_g, lr)
-        self.opt_d1 = _adam([*self.s1_a.dis.parameters(), *self.s1_b.dis.parameters()], lr)
+        if "stage1" in self.stages:
+            self.s1_a, self.s1_b = VAEGANRecon(cfg), VAEGANRecon(cfg)
+            s1_g = [p for s in (self.s1_a, self.s1_b) for n, p in s.named_parameters()
+                    if not n.startswith("dis.")]
+            self.opt_g1 = _adam(s1_g, lr)
+            self.opt_d1 = _adam([*self.s1_a.dis.parameters(), *self.s1_b.dis.parameters()], lr)
+        self.net = EGSCIT(cfg)
         self.opt_g2 = _adam(self.net.generator_parameters(), lr)
         self.opt_d2 = _adam(self.net.discriminator_parameters(), lr)
         taps = tuple(self.prof["vgg_taps"])
@@ -137,6 +138,14 @@ class EGSCITModel(TranslatorModel):
             self.perceptual = PerceptualLoss(vgg)
             self.weights_used["vgg19-caffe-q8"] = record
 
+    @staticmethod
+    def parts(ablation: str) -> tuple[bool, bool, bool]:
+        """(feature mask, AdaIN, perceptual losses) under ``ablation``."""
+        return ablation != "no-mask", ablation != "no-adain", ablation != "no-perceptual"
+
+    def iterations(self, stage: str) -> int:
+        return int(self.prof["iters"][self.STAGE_INDEX[stage]])
+
     def set_lr(self, stage: str, it: int) -> None:
         n = self.iterations(stage)
         lr = self.prof["lr"] * (1 - it / n) ** 0.9
@@ -144,20 +153,21 @@ class EGSCITModel(TranslatorModel):
                 [self.opt_g2, self.opt_d2], lr)
 
     def begin_stage(self, stage: str) -> None:
-        if stage == "stage2":
+        if stage == "stage2" and self.net.guided:
             self.net.load_stage1(self.s1_a, self.s1_b)
 
     def train_step(self, stage: str, draw: Batch) -> dict[str, float]:
-        g_update = self.prof["g_update"][self.stages.index(stage)]
+        g_update = self.prof["g_update"][self.STAGE_INDEX[stage]]
         fn = self._stage1 if stage == "stage1" else self._stage2
         d = fn(*draw(), train_g=False)
         for _ in range(g_update):
             g = fn(*draw(), train_g=True)
-        return {"d": d, "g": g}
+        return {"d": d["total"], "g": g.pop("total"), **g}
 
-    def _stage1(self, xa: torch.Tensor, xb: torch.Tensor, train_g: bool) -> float:
+    def _stage1(self, xa: torch.Tensor, xb: torch.Tensor, train_g: bool) -> dict[str, float]:
         w = self.loss_w
         total = xa.new_zeros(())
+        terms = {"gan": 0.0, "l1": 0.0, "kl": 0.0}
         for s, x in ((self.s1_a, xa), (self.s1_b, xb)):
             if not train_g:
                 with torch.no_grad():
@@ -166,12 +176,15 @@ class EGSCITModel(TranslatorModel):
                 continue
             with _Frozen(s.dis):
                 recon, shared = s(x)
-                total = total + w["gan"] * lsgan_g(s.dis(recon)) + \
-                    w["l1"] * F.l1_loss(recon, x) + w["kl"] * kl(shared)
+                parts = {"gan": lsgan_g(s.dis(recon)), "l1": F.l1_loss(recon, x),
+                         "kl": kl(shared)}
+                total = total + sum(w[k] * v for k, v in parts.items())
+                for k, v in parts.items():
+                    terms[k] += v.item()
         _step(self.opt_g1 if train_g else self.opt_d1, total)
-        return total.item()
+        return {"total": total.item(), **terms} if train_g else {"total": total.item()}
 
-    def _stage2(self, xa: torch.Tensor, xb: torch.Tensor, train_g: bool) -> float:
+    def _stage2(self, xa: torch.Tensor, xb: torch.Tensor, train_g: bool) -> dict[str, float]:
         w, net = self.loss_w, self.net
         if not train_g:
             with torch.no_grad():
@@ -179,23 +192,36 @@ class EGSCITModel(TranslatorModel):
             loss = w["gan"] * (lsgan_d(net.dis_a(xa), net.dis_a(out["x_ba"])) +
                                lsgan_d(net.dis_b(xb), net.dis_b(out["x_ab"])))
             _step(self.opt_d2, loss)
-            return loss.item()
+            return {"total": loss.item()}
         with _Frozen(net.dis_a, net.dis_b):
             out = net.forward_train(xa, xb)
-            loss = (w["gan"] * (lsgan_g(net.dis_a(out["x_ba"])) + lsgan_g(net.dis_b(out["x_ab"])))
-                    + w["l1"] * (F.l1_loss(out["x_aa"], xa) + F.l1_loss(out["x_bb"], xb))
-                    + w["l1_cycle"] * (F.l1_loss(out["x_aba"], xa) + F.l1_loss(out["x_bab"], xb))
-                    + 2 * w["kl"] * kl(out["shared"])
-                    + w["kl_cycle"] * (kl(out["shared_aba"]) + kl(out["shared_bab"])))
+            parts = {
+                "gan": lsgan_g(net.dis_a(out["x_ba"])) + lsgan_g(net.dis_b(out["x_ab"])),
+                "l1": F.l1_loss(out["x_aa"], xa) + F.l1_loss(out["x_bb"], xb),
+                "l1_cycle": F.l1_loss(out["x_aba"], xa) + F.l1_loss(out["x_bab"], xb),
+                "kl": 2 * kl(out["shared"]),  # KL(shared) is in both domains' G losses
+                "kl_cycle": kl(out["shared_aba"]) + kl(out["shared_bab"])}
             if self.perceptual is not None:
-                lc, ls = self.perceptual(xa, xb, out["x_ab"], out["x_ba"])
-                loss = loss + w["content"] * lc + w["style"] * ls
+                parts["content"], parts["style"] = self.perceptual(xa, xb, out["x_ab"],
+                                                                   out["x_ba"])
+            loss = sum(w[k] * v for k, v in parts.items())
         _step(self.opt_g2, loss)
-        return loss.item()
+        return {"total": loss.item(), **{k: v.item() for k, v in parts.items()}}
 
     def translate(self, x, exemplar, src, generator=None):
         return self.net.translate(x, exemplar, src, generator)
 
+
+class EGSCUNITModel(EGSCITModel):
+    """UNIT as EGSC-IT's paper trained it: EGSC-IT's stage-2 network and losses without the
+    feature mask, AdaIN and perceptual losses, so without stage 1 (``trainer_EGSCIT.UNIT``,
+    run ``unit_noNorm_InsNormDis_..._5G1D``; settings of the same EGSC-IT profile)."""
+
+    stages = ("stage2",)
+
+    @staticmethod
+    def parts(ablation: str) -> tuple[bool, bool, bool]:
+        return False, False, False
 
 # --------------------------------------------------------------------------- CycleGAN
 class ImagePool:
@@ -268,26 +294,45 @@ class CycleGANModel(TranslatorModel):
 
 
 # --------------------------------------------------------------------------- UNIT
-def _gauss_kl(mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sd²) ‖ N(0, 1)), summed per image, mean over the batch."""
-    return 0.5 * (mu ** 2 + sd ** 2 - torch.log(sd ** 2 + 1e-8) - 1).flatten(1).sum(1).mean()
+def vae_kl(mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
+    """``_compute_kl`` of UNIT version_02: Σ(mu² + sd² − log sd²) over every element, divided
+    by the number of rows (both domains' images)."""
+    return (mu ** 2 + sd ** 2 - torch.log(sd ** 2)).sum() / mu.shape[0]
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _unit_init(module: nn.Module) -> None:
+    """Generator convs N(0, 0.02) (``gaussian_weights_init``; biases keep PyTorch's default);
+    discriminator convs Xavier-uniform with gain √2 and bias 0.1 (``xavier_weights_init``)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+            if isinstance(module, CoDis32):
+                nn.init.xavier_uniform_(m.weight, gain=2 ** 0.5)
+                nn.init.constant_(m.bias, 0.1)
+            else:
+                nn.init.normal_(m.weight, 0.0, 0.02)
 
 
 class UNITModel(TranslatorModel):
-    """UNIT (NIPS 2017, ``version_02``): coupled VAE-GAN with shared layers; D step then G
-    step on the same batch; BCE GAN loss, KL 1e-4, reconstruction (sum of squares) 1e-3.
+    """UNIT (NIPS 2017, ``version_02``) as ``svhn2mnist.yaml`` trains it
+    (``COCOGANDAContextTrainer``), without the digit classifier of domain adaptation.
 
-    The losses are those of the plain trainer (``cocogan_trainer.py``: translations are the
-    fakes); ``svhn2mnist.yaml``'s domain-adaptation trainer adds a digit classifier
-    (``cls_w`` 10) and D feature matching between translations and reconstructions
-    (``feature_w`` 1e-4), which serve label transfer and are not used here.
+    Per iteration a D step then a G step on the same batch. D: real images against
+    translations and reconstructions (½ each), plus feature matching (weight ``feature``)
+    between the D features of a translation and of the reconstruction of the same input.
+    G: translations and reconstructions as real, KL 1e-4 (``vae_kl`` ×2), reconstruction
+    1e-3 (squared error summed per image). lr 2e-4, weight decay 5e-4, no schedule.
     """
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
         n = self.prof["net"]
         self.gen, self.dis = CoVAE32(n["ch"]), CoDis32(n["dis_ch"])
-        init_weights(self, "normal", 0.02)
+        _unit_init(self.gen)
+        _unit_init(self.dis)
         wd = self.prof["weight_decay"]
         self.opt_g = _adam(self.gen.parameters(), self.prof["lr"], wd)
         self.opt_d = _adam(self.dis.parameters(), self.prof["lr"], wd)
@@ -295,31 +340,36 @@ class UNITModel(TranslatorModel):
     def set_lr(self, stage: str, it: int) -> None:
         _set_lr([self.opt_g, self.opt_d], self.prof["lr"])
 
-    def _bce(self, logits: torch.Tensor, target: float) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+    def _logits(self, xa: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.dis(xa, "a"), self.dis(xb, "b")])
 
     def train_step(self, stage: str, draw: Batch) -> dict[str, float]:
         xa, xb = draw()
-        size, w = xa.shape[-1], self.prof["loss"]
+        w = self.prof["loss"]
         with torch.no_grad():
-            za, _, _ = self.gen.encode(xa, "a")
-            zb, _, _ = self.gen.encode(xb, "b")
-            x_ab, x_ba = self.gen.decode(za, "b", size), self.gen.decode(zb, "a", size)
-        loss_d = (self._bce(self.dis(xa, "a"), 1) + self._bce(self.dis(x_ba, "a"), 0)
-                  + self._bce(self.dis(xb, "b"), 1) + self._bce(self.dis(x_ab, "b"), 0))
+            out = self.gen(xa, xb)
+        true = _bce(self._logits(xa, xb), 1)
+        fake = 0.5 * (_bce(self._logits(out["x_ba"], out["x_ab"]), 0)
+                      + _bce(self._logits(out["x_aa"], out["x_bb"]), 0))
+        f = self.dis.features
+        feat = (self._sq_sum(f(out["x_ab"], "b") - f(out["x_aa"], "a"))
+                + self._sq_sum(f(out["x_ba"], "a") - f(out["x_bb"], "b")))
+        loss_d = w["gan"] * (true + fake) + w["feature"] * feat
         _step(self.opt_d, loss_d)
         with _Frozen(self.dis):
-            za, mu_a, sd_a = self.gen.encode(xa, "a")
-            zb, mu_b, sd_b = self.gen.encode(xb, "b")
-            x_aa, x_ab = self.gen.decode(za, "a", size), self.gen.decode(za, "b", size)
-            x_bb, x_ba = self.gen.decode(zb, "b", size), self.gen.decode(zb, "a", size)
-            sse = ((x_aa - xa) ** 2).flatten(1).sum(1).mean() + \
-                ((x_bb - xb) ** 2).flatten(1).sum(1).mean()
-            gan = self._bce(self.dis(x_ba, "a"), 1) + self._bce(self.dis(x_ab, "b"), 1)
-            loss_g = (w["gan"] * gan + w["recon"] * sse
-                      + w["kl"] * (_gauss_kl(mu_a, sd_a) + _gauss_kl(mu_b, sd_b)))
+            out = self.gen(xa, xb)
+            parts = {"gan": _bce(self._logits(out["x_ba"], out["x_ab"]), 1)
+                     + _bce(self._logits(out["x_aa"], out["x_bb"]), 1),
+                     "kl": 2 * vae_kl(out["mu"], out["sd"]),
+                     "recon": self._sq_sum(out["x_aa"] - xa) + self._sq_sum(out["x_bb"] - xb)}
+            loss_g = sum(w[k] * v for k, v in parts.items())
         _step(self.opt_g, loss_g)
-        return {"d": loss_d.item(), "g": loss_g.item()}
+        return {"d": loss_d.item(), "g": loss_g.item(), **{k: v.item() for k, v in parts.items()}}
+
+    @staticmethod
+    def _sq_sum(diff: torch.Tensor) -> torch.Tensor:
+        """``_compute_ll_loss``: mean squared error × C·H·W (squared error summed per image)."""
+        return (diff ** 2).flatten(1).sum(1).mean()
 
     def translate(self, x, exemplar, src, generator=None):
         return self.gen.translate(x, exemplar, src, generator)
@@ -406,9 +456,14 @@ class MUNITModel(TranslatorModel):
 
 MODEL_CLASSES: dict[str, type[TranslatorModel]] = {
     "egsc-it": EGSCITModel, "cyclegan": CycleGANModel, "unit": UNITModel, "munit": MUNITModel}
+#: variants of a method: (method, variant) → class; the default variant is MODEL_CLASSES'
+VARIANT_CLASSES: dict[tuple[str, str], type[TranslatorModel]] = {
+    ("unit", "egsc-it"): EGSCUNITModel}
 
 
 def build_model(config: dict[str, Any]) -> TranslatorModel:
     """Build a model from its recorded config (method, profile dict, ablation, seed, ...)."""
     torch.manual_seed(config["seed"])
-    return MODEL_CLASSES[config["method"]](config)
+    cls = VARIANT_CLASSES.get((config["method"], config.get("variant")),
+                              MODEL_CLASSES[config["method"]])
+    return cls(config)

@@ -22,16 +22,17 @@ import torch.nn.functional as F
 from generator.datasets import load_digit_set
 from generator.translation.egscit import ABLATIONS
 from generator.translation.models import TranslatorModel, build_model
-from generator.translation.profiles import profile
+from generator.translation.profiles import check_variant, profile
 from stylestudy.errors import UserError
 
-__all__ = ["train", "load_translator", "to_tensor", "augment", "CKPT_NAME", "FORMAT"]
+__all__ = ["train", "load_translator", "read_checkpoint", "to_tensor", "augment", "CKPT_NAME",
+           "FORMAT"]
 
 CKPT_NAME = "ckpt.pt"
 FORMAT = "stylestudy-translator/1"
 #: config keys that must match for a re-run to resume a checkpoint
-RESUME_KEYS = ("method", "profile", "ablation", "adain_variant", "seed", "data_sha256", "size",
-               "norm")
+RESUME_KEYS = ("method", "variant", "profile", "ablation", "adain_variant", "seed", "data_sha256",
+               "size", "norm")
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -81,6 +82,11 @@ def _load_model_state(model: TranslatorModel, state: dict[str, Any]) -> None:
         model.load_extra_state(state["extra"])
 
 
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A translator checkpoint as saved (finished or not), or one clear error."""
+    return _read_ckpt(Path(path))
+
+
 def _read_ckpt(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -105,7 +111,7 @@ def resolve_device(device: str) -> str:
 def train(method: str, data: str | os.PathLike, profile_name: str, out: str | os.PathLike,
           seed: int = 0, device: str = "auto", ablation: str = "none",
           adain_variant: str = "textbook", allow_random_weights: bool = False,
-          progress: bool = True, norm: str | None = None) -> Path:
+          progress: bool = True, norm: str | None = None, variant: str | None = None) -> Path:
     """Train (or resume) ``method`` on a digit data set; returns the checkpoint path."""
     from tqdm import tqdm
 
@@ -116,13 +122,14 @@ def train(method: str, data: str | os.PathLike, profile_name: str, out: str | os
         raise UserError(f"--norm {norm} is only valid for egsc-it (none or in)")
     if adain_variant not in ("textbook", "code"):
         raise UserError(f"--adain-variant must be 'textbook' or 'code', got {adain_variant!r}")
-    prof = profile(method, profile_name)
+    variant = check_variant(method, variant)
+    prof = profile(method, profile_name, variant)
     ds = load_digit_set(data)
     device = resolve_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CKPT_NAME
-    config = {"method": method, "profile": prof, "ablation": ablation,
+    config = {"method": method, "variant": variant, "profile": prof, "ablation": ablation,
               "adain_variant": adain_variant, "norm": norm, "seed": seed, "size": ds.size,
               "data_sha256": ds.meta["sha256"], "data": ds.meta["name"],
               "data_seed": ds.meta["seed"], "allow_random_weights": allow_random_weights}
@@ -202,7 +209,8 @@ def load_translator(path: str | os.PathLike, device: str = "cpu"
     model.load_state_dict(ckpt["state"]["model"])
     model.to(device).eval()
     record = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "path": str(path),
-              "method": config["method"], "profile": config["profile"]["name"],
+              "method": config["method"], "variant": config.get("variant"),
+              "profile": config["profile"]["name"],
               "ablation": config["ablation"], "adain_variant": config["adain_variant"],
               "norm": config.get("norm"),
               "seed": config["seed"], "size": config["size"], "data": config["data"],

@@ -58,4 +58,57 @@ def test_paper_table_order_and_labels():
     assert ev.paper_label("egsc-it", "no-adain") == "EGSC-IT w/o AdaIN"
     order = [ev.paper_order(m, a) for m, a in
              [("egsc-it", "none"), ("cyclegan", "none"), ("egsc-it", "no-mask")]]
-    assert order == [6, 0, 3]
+    assert order == [7, 0, 4]
+    # the paper's UNIT row is EGSC-IT's UNIT network; UNIT as published follows it
+    assert ev.paper_label("unit", "none", "egsc-it") == "UNIT"
+    assert ev.paper_order("unit", "none", "nips2017") == 2
+    assert ev.paper_order("unit", "none") == 2  # checkpoints from before variants
+
+
+def test_diversity_of_the_reference_generators(single28):
+    """Identity ignores the exemplar (0); copy-exemplar's diversity is the exemplars' own; the
+    oracle varies only the colours, so it lies between them."""
+    from generator.weights import WeightsMissing, load_state_dict
+
+    try:
+        load_state_dict("alexnet")
+    except WeightsMissing as exc:
+        pytest.fail(f"needs verified alexnet weights (stylestudy weights fetch alexnet): {exc}")
+    from analysis.lpips import LPIPS
+
+    model = LPIPS("alex")
+    div = {name: ev.diversity_scores(ev.reference_generator(fn), single28, model, sources=6,
+                                     exemplars=3)
+           for name, fn in ev.REFERENCES.items()}
+    assert div["identity"]["ab_diversity"] == 0.0 and div["identity"]["ba_diversity"] == 0.0
+    for d in ("ab", "ba"):
+        assert 0 < div["colour-oracle"][f"{d}_diversity"] < div["copy-exemplar"][f"{d}_diversity"]
+    assert div["copy-exemplar"]["diversity_sources"] == 6
+
+
+def _score(name, ab, ba):
+    ab, ba = np.asarray(ab, float), np.asarray(ba, float)
+    return ev.Score(name=name, n=len(ab), ab_mean=ab.mean(), ab_std=ab.std(), ba_mean=ba.mean(),
+                    ba_std=ba.std(), ab_vs_exemplar=0.0, ba_vs_exemplar=0.0, resolution=28,
+                    data="mnist-single", details={}, per_pair={"ab": ab, "ba": ba})
+
+
+def test_paper_orderings_on_paired_differences():
+    top = _score("EGSC-IT", [0.5, 0.6, 0.7, 0.8], [0.2, 0.2, 0.2, 0.2])
+    rows = ev.paper_orderings([
+        top, _score("CycleGAN", [0.1, 0.2, 0.3, 0.4], [0.3, 0.4, 0.3, 0.4]),
+        _score("MUNIT", [0.6, 0.5, 0.8, 0.7], [0.2, 0.2, 0.2, 0.2]),
+        _score("identity", [0.0] * 4, [0.0] * 4)])
+    got = {(r["ordering"], r["direction"]): r for r in rows}
+    assert set(got) == {("EGSC-IT > CycleGAN", "A→B"), ("EGSC-IT > CycleGAN", "B→A"),
+                        ("EGSC-IT > MUNIT", "A→B"), ("EGSC-IT > MUNIT", "B→A")}
+    assert got["EGSC-IT > CycleGAN", "A→B"]["verdict"] == "holds"  # +0.4 on every pair
+    # differences −0.1, −0.2, −0.1, −0.2: mean −0.15, sd 0.0577, t(0.975, 3) = 3.1824
+    r = got["EGSC-IT > CycleGAN", "B→A"]
+    half = 3.182446 * np.std([-0.1, -0.2, -0.1, -0.2], ddof=1) / 2
+    assert r["difference"] == pytest.approx(-0.15)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((-0.15 - half, -0.15 + half))
+    assert r["verdict"] == "reversed"
+    assert got["EGSC-IT > MUNIT", "A→B"]["verdict"] == "not separated"  # ±0.1, mean 0
+    assert "| EGSC-IT > MUNIT | A→B | +0.000" in ev.orderings_markdown(rows)
+    assert ev.paper_orderings([_score("MUNIT", [0.1], [0.1])]) == []  # no EGSC-IT row

@@ -88,17 +88,27 @@ def test_eval_writes_csv_and_table(built):
     shutil.copytree(built / "ref", runs / "egsc", dirs_exist_ok=True)
     out = built / "eval"
     res = run_cli("digits", "eval", "--data", str(built / "data"), "--runs", str(runs),
-                  "--out", str(out), "-n", "40", "--device", "cpu")
+                  "--out", str(out), "-n", "40", "--device", "cpu", "--diversity-sources", "4")
     assert "| EGSC-IT | smoke |" in res.stdout
     with open(out / "ssim.csv") as fh:
         rows = {r["name"]: r for r in csv.DictReader(fh)}
     assert set(rows) == {"EGSC-IT", "identity", "copy-exemplar", "colour-oracle"}
     assert float(rows["colour-oracle"]["ab_mean"]) == 1.0
+    assert float(rows["identity"]["ab_diversity"]) == 0.0
+    assert float(rows["EGSC-IT"]["ba_diversity"]) >= 0 and rows["EGSC-IT"]["diversity_sources"] \
+        == "4"
+    # inputs, exemplars, truth, then one row per generator; 8 pairs of 28 px tiles at ×2
+    grid = Image.open(out / "samples.png")
+    assert grid.height == 7 * (56 + 2) and grid.width > 8 * 58
+    fig = run_cli("digits", "curves", "--runs", str(runs), "--out", str(built / "c.svg"))
+    svg = (built / "c.svg").read_text()
+    assert "written:" in fig.stdout and "EGSC-IT [egsc]" in svg and "<dc:date>" not in svg
     assert rows["EGSC-IT"]["n"] == "40" and rows["EGSC-IT"]["profile"] == "smoke"
     assert -1 <= float(rows["EGSC-IT"]["ab_mean"]) <= 1
     # same seed, same output
     again = run_cli("digits", "eval", "--data", str(built / "data"), "--runs", str(runs),
-                    "--out", str(built / "eval2"), "-n", "40", "--device", "cpu")
+                    "--out", str(built / "eval2"), "-n", "40", "--device", "cpu",
+                    "--diversity-sources", "4")
     assert again.stdout == res.stdout
 
 
@@ -146,5 +156,8 @@ def test_cli_user_errors_are_one_line(built, tmp_path):
     bad_ckpt = run_cli("digits", "eval", "--data", str(built / "data"), "--checkpoint",
                        str(built / "data" / "meta.json"), "--out", str(tmp_path), check=False)
     assert bad_ckpt.returncode == 2
-    for res in (bad_data, bad_ckpt):
+    bad_fig = run_cli("digits", "curves", "--runs", str(tmp_path), "--out",
+                      str(tmp_path / "c.txt"), check=False)
+    assert bad_fig.returncode == 2 and ".svg" in bad_fig.stderr
+    for res in (bad_data, bad_ckpt, bad_fig):
         assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
