@@ -83,7 +83,7 @@ def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
     Splits where either half's comparison graph is disconnected are skipped (counted);
     ``reason`` says why there is no value.
     """
-    from analysis.jod import is_connected, observer_matrices, scale
+    from stylestudy.analysis.jod import is_connected, observer_matrices, scale
 
     _, MM = observer_matrices(real, conditions)
     n = MM.shape[0]

@@ -1,7 +1,7 @@
 """The analysis facade: a study (database) or an exported CSV in, a :class:`Report` out.
 
 ```python
-from analysis import api
+from stylestudy.analysis import api
 report = api.analyze_study("my-study", "out/")       # or api.analyze_csv("judgments.csv", "out/")
 print(report)                                         # per question and pair: rate, Wilson CI, p
 report.pairs                                          # the same as a DataFrame
@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import data as data_mod
-from analysis.pairs import pair_table, position_bias
-from analysis.qc import QCResult, quality_control
-from analysis.settings import Settings, load_settings
+from stylestudy.analysis import data as data_mod
+from stylestudy.analysis.pairs import pair_table, position_bias
+from stylestudy.analysis.qc import QCResult, quality_control
+from stylestudy.analysis.settings import Settings, load_settings
 
 __all__ = ["Report", "analyze", "analyze_csv", "analyze_study", "load_judgments",
            "load_metrics"]
@@ -120,11 +120,11 @@ def analyze(df: pd.DataFrame, settings: Settings | None = None,
                     meta=meta)
     report.scaling["tables"] = {"position_bias": position_table}
     if full:
-        from analysis.pipeline import run_full
+        from stylestudy.analysis.pipeline import run_full
 
         run_full(report, kept, progress=progress)
     if out_dir is not None:
-        from analysis.report import write_outputs
+        from stylestudy.analysis.report import write_outputs
 
         write_outputs(report, Path(out_dir), html=full)
     return report

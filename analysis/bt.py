@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
 
-from analysis.jod import SIGMA
+from stylestudy.analysis.jod import SIGMA
 
 __all__ = ["ALPHA", "bradley_terry", "bt_to_jod"]
 

@@ -32,7 +32,7 @@ def analyze(study: str | None, csv_path: str | None, out_dir: str | None,
             settings_file: str | None, metrics_file: str | None, quick: bool,
             cohort: str | None, question: str | None) -> None:
     """Preference statistics, JOD scaling, QC and the report for STUDY (or --csv FILE)."""
-    from analysis import api
+    from stylestudy.analysis import api
 
     if (study is None) == (csv_path is None):
         raise UserError("give a STUDY slug or --csv FILE (exactly one)")
@@ -73,7 +73,7 @@ def metrics(comparison_set: str | None, images_csv: str | None, out_csv: str | N
             allow_random_weights: bool, no_diversity: bool) -> None:
     """SSIM, LPIPS and Gram distances for every output of COMPARISON_SET (or --images), and
     the diversity across styles of each content's outputs."""
-    from analysis import metrics as m
+    from stylestudy.analysis import metrics as m
 
     if (comparison_set is None) == (images_csv is None):
         raise UserError("give a COMPARISON_SET name or --images FILE (exactly one)")
@@ -97,7 +97,7 @@ def metrics(comparison_set: str | None, images_csv: str | None, out_csv: str | N
     click.echo(table.groupby("method")[cols].mean().to_string(float_format="%.4f"))
     click.echo(f"written: {out}")
     if names and not no_diversity:
-        from analysis import diversity as dv
+        from stylestudy.analysis import diversity as dv
 
         path = out.with_name(f"{out.stem}-diversity.csv")
         div = dv.write_diversity(jobs, path, names[0], device, allow_random_weights,
@@ -128,7 +128,7 @@ def power(p1s: tuple[float, ...], alpha: float, target: float, m: int, sd_worker
           sd_item: float, sim_workers: int | None, items: int, sims: int, seed: int,
           study: str | None) -> None:
     """Judgments needed per pair (Cohen's h, exact binomial), design effect, simulated power."""
-    from analysis import power as pw
+    from stylestudy.analysis import power as pw
 
     if study is not None:
         d = pw.design_from_study(study)

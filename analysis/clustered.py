@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import fisher_exact, norm
 
-from analysis import validity
+from stylestudy.analysis import validity
 
 __all__ = ["MIN_CLUSTERS", "MIN_LEVELS", "cluster_glm", "crossed_bootstrap", "pair_frame",
            "pair_inference", "sign_flip_p", "variance_components"]
@@ -221,7 +221,7 @@ def pair_inference(d: pd.DataFrame, samples: int = 2000, seed: int = 0,
     se_cluster, se_ratio, side_coef, side_p, crossed_low, crossed_high, sd_worker, sd_item,
     reason.
     """
-    from analysis.pairs import interval
+    from stylestudy.analysis.pairs import interval
 
     y, side = d["y"].to_numpy(float), d["side"].to_numpy(float)
     k, n = int(y.sum()), len(y)

@@ -277,7 +277,7 @@ def pwcmp_table(df: pd.DataFrame) -> pd.DataFrame:
 def study_frame(s: Any, slug: str) -> pd.DataFrame | None:
     """The long table of study ``slug`` read in the open db session ``s`` (practice trials
     left out); None before any response."""
-    from db.judgments import judgment_rows
+    from stylestudy.db.judgments import judgment_rows
 
     rows = [r for r in judgment_rows(s, slug) if r["trial_kind"] != "practice"]
     if not rows:
@@ -301,8 +301,8 @@ def load_study(slug: str, engine: Any = None) -> tuple[pd.DataFrame, dict[str, A
     """The long table of study ``slug`` and the study's spec (its QC configuration)."""
     from sqlalchemy import select
 
-    from db.engine import session_scope
-    from db.models import Study
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import Study
 
     with session_scope(engine) as s:
         study = s.scalar(select(Study).where(Study.slug == slug))
@@ -320,9 +320,9 @@ def study_provenance(slug: str, engine: Any = None) -> dict[str, Any]:
     sampling that raised cell targets (``design_round``)."""
     from sqlalchemy import select
 
-    from db.engine import session_scope
-    from db.models import Study
-    from study_server.active import design_rounds
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import Study
+    from stylestudy.study_server.active import design_rounds
 
     with session_scope(engine) as s:
         study = s.scalar(select(Study).where(Study.slug == slug))

@@ -4,8 +4,8 @@ content image made with different style images (exemplars).
 This is the multimodality measure of MUNIT (Huang et al., ECCV 2018, §5.2: the average LPIPS
 distance between pairs of outputs of the same input), with exemplars in place of random style
 codes: 0 when a method ignores the exemplar, larger when the exemplar changes the output.
-LPIPS v0.1 (``analysis.lpips``) needs at least 31 px for its AlexNet trunk, so images whose
-short side is below :data:`MIN_SIDE` are upscaled (Lanczos, aspect kept) before comparing;
+LPIPS v0.1 (``stylestudy.analysis.lpips``) needs at least 31 px for its AlexNet trunk, so images
+whose short side is below :data:`MIN_SIDE` are upscaled (Lanczos, aspect kept) before comparing;
 the rows record the size compared.
 """
 
@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis.lpips import LPIPS
-from analysis.metrics import MetricJob
-from generator.imageops import resize
+from stylestudy.analysis.lpips import LPIPS
+from stylestudy.analysis.metrics import MetricJob
+from stylestudy.generator.imageops import resize
 
 __all__ = ["MIN_SIDE", "column_name", "compare_shape", "diversity_table", "mean_pairwise",
            "summarise", "write_diversity"]

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis import figures, latex
-from analysis.bt import ALPHA
-from analysis.jod import SEPARATION_SD
+from stylestudy.analysis import figures, latex
+from stylestudy.analysis.bt import ALPHA
+from stylestudy.analysis.jod import SEPARATION_SD
 
 if TYPE_CHECKING:
-    from analysis.api import Report
+    from stylestudy.analysis.api import Report
 
 __all__ = ["caption", "paper_caption", "write_figures", "write_html", "write_latex"]
 

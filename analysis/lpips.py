@@ -1,7 +1,7 @@
 """LPIPS v0.1 (Zhang et al., CVPR 2018) without torchvision (analysis.md §10).
 
 The backbone trunks reproduce torchvision's ``alexnet().features`` / ``vgg16().features``
-layer indices, so ``features.N.*`` state dicts from ``generator.weights`` load directly.
+layer indices, so ``features.N.*`` state dicts from ``stylestudy.generator.weights`` load directly.
 The linear heads are the ``lpips`` wheel's ``weights/v0.1/{alex,vgg}.pth``, located with
 ``importlib.util.find_spec`` without importing the package (which imports torchvision).
 
@@ -86,7 +86,7 @@ class LPIPS(nn.Module):
                  allow_random_weights: bool = False, seed: int = 0,
                  weights_dir: str | None = None):
         super().__init__()
-        from generator.weights import load_state_dict
+        from stylestudy.generator.weights import load_state_dict
 
         if net not in TAPS:
             raise UserError(f"LPIPS backbone must be 'alex' or 'vgg', got {net!r}")

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from analysis import validity
+from stylestudy.analysis import validity
 
 __all__ = ["HIGHER_IS_CLOSER", "method_level", "metric_agreement", "metric_choice"]
 
@@ -56,7 +56,7 @@ def metric_agreement(real: pd.DataFrame, metrics: pd.DataFrame, columns: list[st
     ``real``: real trials of one question; ``metrics``: one row per (item_id, method) with
     the metric ``columns``. Units whose outputs lack a metric value are dropped (counted).
     """
-    from analysis.pairs import canonical_pairs
+    from stylestudy.analysis.pairs import canonical_pairs
 
     c = canonical_pairs(real).reset_index(drop=True)
     m = metrics.drop_duplicates(["item_id", "method"]).set_index(["item_id", "method"])

@@ -6,7 +6,7 @@ VGG19 weights exist, the Gatys Gram style distance against the style image.
 
 Resizing: when an output's size differs from its content (the runner generates at a
 requested long side), the content image is resized to the output's size with the runner's
-own filter (``generator.imageops.resize``, Lanczos), so the reference is what the method
+own filter (``stylestudy.generator.imageops.resize``, Lanczos), so the reference is what the method
 saw. For the Gram distance the style image is resized the same way to the output's size.
 Rows are appended to the CSV batch by batch; a rerun skips outputs already scored
 (``output_key``: the output's SHA-256, or ``method:path`` for an image table).
@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis.lpips import LPIPS
-from analysis.ssim import ssim
-from db.judgments import item_id
-from generator.imageops import resize
+from stylestudy.analysis.lpips import LPIPS
+from stylestudy.analysis.ssim import ssim
+from stylestudy.db.judgments import item_id
 from stylestudy.errors import UserError
+from stylestudy.generator.imageops import resize
 
 __all__ = ["GramStyle", "MetricJob", "jobs_for_set", "jobs_from_table", "score"]
 
@@ -53,9 +53,9 @@ class MetricJob:
 
 def jobs_for_set(set_name: str) -> list[MetricJob]:
     """Every finished generation of comparison set ``set_name``, as metric jobs."""
-    from db.assets import load_pixels
-    from db.engine import session_scope
-    from generator.runner import set_generations
+    from stylestudy.db.assets import load_pixels
+    from stylestudy.db.engine import session_scope
+    from stylestudy.generator.runner import set_generations
 
     jobs = []
     with session_scope() as s:
@@ -77,7 +77,7 @@ def jobs_for_set(set_name: str) -> list[MetricJob]:
 def jobs_from_table(path: str | os.PathLike) -> list[MetricJob]:
     """Jobs from a CSV with columns method, content, output[, style] (image paths, relative
     to the CSV's folder); ids are the images' file stems. No database needed."""
-    from db.assets import read_image
+    from stylestudy.db.assets import read_image
 
     path = Path(path)
     try:
@@ -105,7 +105,7 @@ def jobs_from_table(path: str | os.PathLike) -> list[MetricJob]:
 class GramStyle(torch.nn.Module):
     """Gatys style distance Σ_l w_l ‖G_l(x) − G_l(s)‖_F² / (4 N_l² M_l²), w_l = 1/5.
 
-    Layers relu1_1 … relu5_1 of VGG19 through the shared encoder (``generator.encoder``:
+    Layers relu1_1 … relu5_1 of VGG19 through the shared encoder (``stylestudy.generator.encoder``:
     torchvision ImageNet weights ``vgg19`` or the Caffe ``vgg19-caffe-q8``, each with its
     own input convention).
     """
@@ -117,8 +117,8 @@ class GramStyle(torch.nn.Module):
     @classmethod
     def load(cls, device: str = "cpu") -> GramStyle | None:
         """The first VGG19 whose verified weights exist, or None."""
-        from generator.encoder import load_encoder
-        from generator.weights import WeightsMissing
+        from stylestudy.generator.encoder import load_encoder
+        from stylestudy.generator.weights import WeightsMissing
 
         for name in ("vgg19", "vgg19-caffe-q8"):
             try:
@@ -129,7 +129,7 @@ class GramStyle(torch.nn.Module):
         return None
 
     def _grams(self, x: torch.Tensor) -> list[tuple[torch.Tensor, int, int]]:
-        from generator.encoder import gram
+        from stylestudy.generator.encoder import gram
 
         return [(gram(f.flatten(2)), f.shape[1], f.shape[2] * f.shape[3])
                 for f in self.encoder(x).values()]

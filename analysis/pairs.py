@@ -14,8 +14,8 @@ import pandas as pd
 from scipy.stats import binomtest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.data import real_trials
-from analysis.validity import side_separation
+from stylestudy.analysis.data import real_trials
+from stylestudy.analysis.validity import side_separation
 
 __all__ = [
     "adjust",

@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from analysis import agreement as agr
-from analysis import clustered, jod, validity
-from analysis.data import real_trials
-from analysis.pairs import canonical_pairs
-from analysis.scaling import Component, graph_components, scale_question
+from stylestudy.analysis import agreement as agr
+from stylestudy.analysis import clustered, jod, validity
+from stylestudy.analysis.data import real_trials
+from stylestudy.analysis.pairs import canonical_pairs
+from stylestudy.analysis.scaling import Component, graph_components, scale_question
 from stylestudy.errors import UserError
 
 if TYPE_CHECKING:
-    from analysis.api import Report
-    from analysis.settings import Settings
+    from stylestudy.analysis.api import Report
+    from stylestudy.analysis.settings import Settings
 
 __all__ = ["OUTLIER_THRESHOLD", "run_full", "warnings"]
 
@@ -99,7 +99,7 @@ METRICS_FOR = {"content": ("ssim", "lpips"), "style": ("gram",)}
 
 
 def _metric_tables(report: Report, kept: pd.DataFrame, tables: dict) -> None:
-    from analysis.metric_agreement import method_level, metric_agreement
+    from stylestudy.analysis.metric_agreement import method_level, metric_agreement
 
     st = report.settings
     scores, paired, level = [], [], []

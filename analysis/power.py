@@ -76,8 +76,8 @@ def simulate_power(p1: float, workers: int, trials_per_worker: int, items: int,
     P(A) = logistic(logit(p1) + u_worker + v_item); sides are balanced at random, no bias.
     The naive exact-binomial rejection rate is reported beside it.
     """
-    from analysis.clustered import cluster_glm
-    from analysis.pairs import binom_p
+    from stylestudy.analysis.clustered import cluster_glm
+    from stylestudy.analysis.pairs import binom_p
 
     rng = np.random.default_rng(seed)
     n = workers * trials_per_worker
@@ -112,8 +112,8 @@ def design_from_study(slug: str) -> dict[str, int]:
     """
     from sqlalchemy import func, select
 
-    from db.engine import session_scope
-    from db.models import DesignCell, Study
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import DesignCell, Study
     from stylestudy.errors import UserError
 
     with session_scope() as s:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.settings import QCRules
+from stylestudy.analysis.settings import QCRules
 
 __all__ = ["QCResult", "quality_control", "repeat_pairs"]
 

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from analysis.data import pwcmp_table
+from stylestudy.analysis.data import pwcmp_table
 
 if TYPE_CHECKING:
-    from analysis.api import Report
+    from stylestudy.analysis.api import Report
 
 __all__ = ["write_outputs"]
 
@@ -39,7 +39,7 @@ def write_outputs(report: Report, out: Path, html: bool = True) -> dict[str, Pat
     meta["qc"] = report.qc.summary.attrs
     files["metadata"].write_text(json.dumps(meta, indent=1, default=str))
     if html:
-        from analysis.html import write_figures, write_html, write_latex
+        from stylestudy.analysis.html import write_figures, write_html, write_latex
 
         made = write_figures(report, out)
         for name, (_, paths, _) in made.items():

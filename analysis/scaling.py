@@ -3,8 +3,8 @@ on its own, with every interval and p-value checked (analysis.md §4).
 
 A condition's row says in ``reason`` when its numbers are not plain pwcmp output: the
 component it belongs to (when there are several), a distance that rests on separated pairs
-(set by the separation prior, :data:`analysis.jod.SEPARATION_SD`, and on the BT side by the
-penalty α), an interval that could not be drawn or had to be widened. A difference between
+(set by the separation prior, :data:`stylestudy.analysis.jod.SEPARATION_SD`, and on the BT side by
+the penalty α), an interval that could not be drawn or had to be widened. A difference between
 two conditions whose distance rests on the separation prior, or whose bootstrap variance
 is zero or missing, is tested exactly on their direct judgments instead of by the z-test.
 """
@@ -19,9 +19,9 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.stats import norm
 
-from analysis import jod, validity
-from analysis.bt import ALPHA, bradley_terry, bt_to_jod
-from analysis.pairs import adjust, binom_p
+from stylestudy.analysis import jod, validity
+from stylestudy.analysis.bt import ALPHA, bradley_terry, bt_to_jod
+from stylestudy.analysis.pairs import adjust, binom_p
 from stylestudy.errors import UserError
 
 __all__ = ["Component", "graph_components", "scale_question"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from analysis.data import validate
+from stylestudy.analysis.data import validate
 
 __all__ = ["simulate_study"]
 

@@ -37,8 +37,8 @@ def best_of(fn, repeats: int) -> float:
 
 
 def bench_jod(quick: bool) -> None:
-    from analysis.bt import bradley_terry
-    from analysis.jod import scale
+    from stylestudy.analysis.bt import bradley_terry
+    from stylestudy.analysis.jod import scale
 
     rng = np.random.default_rng(0)
     n, judgments = 20, 100_000
@@ -61,12 +61,12 @@ def bench_jod(quick: bool) -> None:
 
 
 def bench_bootstrap(quick: bool) -> None:
-    from analysis.jod import bootstrap, scale
-    from analysis.simulate import simulate_study
+    from stylestudy.analysis.jod import bootstrap, scale
+    from stylestudy.analysis.simulate import simulate_study
 
     truth = {f"m{k}": v for k, v in enumerate(np.linspace(-1.5, 1.5, 8))}
     df = simulate_study(truth, n_workers=40, trials_per_worker=40, seed=1)
-    from analysis.jod import observer_matrices
+    from stylestudy.analysis.jod import observer_matrices
 
     _, MM = observer_matrices(df, list(truth))
     B = 100 if quick else 1000
@@ -100,7 +100,7 @@ def bench_ssim(quick: bool) -> None:
 
     from skimage.metrics import structural_similarity
 
-    from analysis.ssim import ssim
+    from stylestudy.analysis.ssim import ssim
 
     rng = np.random.default_rng(0)
     N = 8

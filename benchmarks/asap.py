@@ -30,7 +30,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import numpy as np  # noqa: E402
 from scipy.special import ndtr  # noqa: E402
 
-from study_server.asap import next_pairs  # noqa: E402
+from stylestudy.study_server.asap import next_pairs  # noqa: E402
 
 SIGMA = 1.4826  # analysis/jod.py: pwcmp's observer σ in JOD units
 
@@ -44,7 +44,7 @@ def _judge(D: np.ndarray, pairs, truth: np.ndarray, rng: np.random.Generator) ->
 
 
 def _rmse(D: np.ndarray, truth: np.ndarray) -> float:
-    from analysis.jod import scale
+    from stylestudy.analysis.jod import scale
 
     q = scale(D)
     return float(np.sqrt(np.mean((q - (truth - truth.mean())) ** 2)))

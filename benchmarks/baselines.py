@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from generator.method import Request, RunContext, get
+from stylestudy.generator.method import Request, RunContext, get
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "stylestudy" / "demo_data"
@@ -54,7 +54,7 @@ def _timed(inst, request: Request, repeats: int = 1) -> float:
 
 def vgg_pass(size: int) -> float:
     """Seconds of one VGG19 forward + backward (relu4_2) on a size×3/4·size image."""
-    from generator.encoder import load_encoder
+    from stylestudy.generator.encoder import load_encoder
 
     enc, _ = load_encoder("vgg19-caffe-q8", ("relu4_2",))
     x = torch.rand(1, 3, size * 3 // 4, size, requires_grad=True)

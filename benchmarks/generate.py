@@ -69,8 +69,8 @@ def main() -> int:
     ap.add_argument("--trivial-small", type=int, default=5, help="seeds (×9 tasks), short run")
     ap.add_argument("--trivial-large", type=int, default=25, help="seeds (×9 tasks), long run")
     args = ap.parse_args()
-    from generator import method as registry
     from stylestudy.demo import PRETRAINED
+    from stylestudy.generator import method as registry
 
     known = registry.available()
     cases = [("reinhard", [{"name": "reinhard"}], 256, [0, 1, 2], None)]

@@ -46,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from study_server.client import ApiClient  # noqa: E402
+from stylestudy.study_server.client import ApiClient  # noqa: E402
 
 #: ``--production``: Flask-Limiter in Redis (a fresh key prefix per invocation), request logs on
 PRODUCTION_ENV = {"STYLESTUDY_RATELIMIT_STORAGE": "redis://127.0.0.1:6379",
@@ -58,10 +58,10 @@ PG_ADMIN = os.environ.get("STYLESTUDY_TEST_PG", "postgresql+psycopg://postgres@1
 
 def setup(db_url: str, trials: int, participants: int) -> None:
     """A comparison set (4 methods × 6 contents × 2 styles) and one link study."""
-    from db.assets import store_pixels
-    from db.engine import get_engine, session_scope
-    from db.models import ComparisonSet, ComparisonSetMember, Generation, Method
-    from study_server.studies import create_study
+    from stylestudy.db.assets import store_pixels
+    from stylestudy.db.engine import get_engine, session_scope
+    from stylestudy.db.models import ComparisonSet, ComparisonSetMember, Generation, Method
+    from stylestudy.study_server.studies import create_study
 
     engine = get_engine(db_url)
     rng = np.random.default_rng(0)
@@ -370,7 +370,7 @@ def run_one(db: str, args, floor_cpu: float) -> dict[str, float]:
         errors = sum(r[2] for r in results)
         from sqlalchemy import create_engine, select
 
-        from db.models import Response
+        from stylestudy.db.models import Response
         eng = create_engine(db_url)
         with eng.connect() as conn:
             stored = set(conn.execute(select(Response.response_id)).scalars())

@@ -52,7 +52,7 @@ def _official(path: str):
 
 
 def _vgg16_path() -> str:
-    from generator.weights import REGISTRY, search_dirs
+    from stylestudy.generator.weights import REGISTRY, search_dirs
 
     for d in search_dirs():
         for name in (REGISTRY["vgg16"].stored, REGISTRY["vgg16"].torchvision):
@@ -75,11 +75,11 @@ def parity(args) -> None:
     off = _official(args.official)
     off["stylize_objectives"].use_random = False
     off["vgg_pt"].use_random = False
-    from generator.strotss import losses as L
-    from generator.strotss.features import Hypercolumn, gather_bilinear, gather_floor
-    from generator.strotss.pyramid import laplacian_band, resize_long_side
-    from generator.strotss.sampling import OutputSampler, style_positions
-    from generator.vgg import vgg_features
+    from stylestudy.generator.strotss import losses as L
+    from stylestudy.generator.strotss.features import Hypercolumn, gather_bilinear, gather_floor
+    from stylestudy.generator.strotss.pyramid import laplacian_band, resize_long_side
+    from stylestudy.generator.strotss.sampling import OutputSampler, style_positions
+    from stylestudy.generator.vgg import vgg_features
 
     torch.set_num_threads(args.threads)
     feats, _ = vgg_features("vgg16")
@@ -220,8 +220,8 @@ def _run(args) -> None:
         finally:
             os.chdir(cwd)
     else:
-        from generator.strotss import Config, Hypercolumn, stylize
-        from generator.vgg import vgg_features
+        from stylestudy.generator.strotss import Config, Hypercolumn, stylize
+        from stylestudy.generator.vgg import vgg_features
 
         t0 = _clock()
         feats, _ = vgg_features("vgg16")
@@ -283,8 +283,8 @@ def speed(args) -> None:
 
 
 def batch(args) -> None:
-    from generator.strotss import Config, Hypercolumn, Task, stylize_batch
-    from generator.vgg import vgg_features
+    from stylestudy.generator.strotss import Config, Hypercolumn, Task, stylize_batch
+    from stylestudy.generator.vgg import vgg_features
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

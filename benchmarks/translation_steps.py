@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from generator.translation.models import build_model
-from generator.translation.profiles import METHODS, profile
+from stylestudy.generator.translation.models import build_model
+from stylestudy.generator.translation.profiles import METHODS, profile
 
 
 def seconds_per_iteration(method: str, threads: int, repeats: int) -> float:

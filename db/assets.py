@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.models import ASSET_ROLES, Asset
 from stylestudy import config
+from stylestudy.db.models import ASSET_ROLES, Asset
 from stylestudy.errors import UserError
 
 MEDIA_TYPE = "image/png"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from db.engine import make_engine
-from db.migrate import current_revision, head_revision, upgrade
+from stylestudy.db.engine import make_engine
+from stylestudy.db.migrate import current_revision, head_revision, upgrade
 
 
 @click.group("db")

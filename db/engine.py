@@ -78,7 +78,7 @@ def get_engine(url: str | URL | None = None, **kwargs) -> Engine:
     key = (os.getpid(), url, tuple(sorted(kwargs.items())))
     engine = _engines.get(key)
     if engine is None:
-        from db.migrate import upgrade
+        from stylestudy.db.migrate import upgrade
 
         engine = make_engine(url, **kwargs)
         upgrade(engine)

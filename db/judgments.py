@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from db.models import (
+from stylestudy.db.models import (
     Asset,
     DesignCell,
     Method,
@@ -68,9 +68,9 @@ def judgment_rows(s: Session, slug: str, session_id: int | None = None
         .outerjoin(mb, mb.id == DesignCell.method_b_id)
         .where(*which)
         .order_by(StudySession.id, Trial.position)).all()
-    repeat_pub = dict(s.execute(select(Trial.id, Trial.public_id).join(
+    repeat_pub: dict[int, str] = dict(s.execute(select(Trial.id, Trial.public_id).join(
         StudySession, StudySession.id == Trial.session_id).where(
-        *which, Trial.kind == "real")).all())
+        *which, Trial.kind == "real")).tuples().all())
     out = []
     for resp, trial, cell, sess, pid, c, st, la, lb, rt, at, bt in rows:
         la, lb = la or "", lb or ""

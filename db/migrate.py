@@ -21,7 +21,7 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def head_revision(engine: Engine) -> str:
+def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from generator import manifest as manifest_mod
-from generator import method as registry
-from generator import runner
-from generator.sets_cli import commands as set_commands
+from stylestudy.generator import manifest as manifest_mod
+from stylestudy.generator import method as registry
+from stylestudy.generator import runner
+from stylestudy.generator.sets_cli import commands as set_commands
 
 
 def _source(name: str) -> str:
@@ -33,7 +33,7 @@ def methods_cmd() -> None:
 
 def _eta(set_name: str) -> str:
     """Time left from the recorded wall times of finished rows of the same methods."""
-    from db.engine import session_scope
+    from stylestudy.db.engine import session_scope
 
     with session_scope() as session:
         gens = runner.set_generations(set_name, session)
@@ -54,8 +54,8 @@ def print_status(spec: manifest_mod.Manifest) -> None:
     """Counts by status, time left and failures; before the first run, what is planned."""
     from sqlalchemy import select
 
-    from db.engine import session_scope
-    from db.models import ComparisonSet
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import ComparisonSet
 
     with session_scope() as session:
         exists = session.scalar(select(ComparisonSet.id).where(
@@ -81,7 +81,7 @@ def print_status(spec: manifest_mod.Manifest) -> None:
 
 
 def _waiting_for_files(set_name: str) -> int:
-    from db.engine import session_scope
+    from stylestudy.db.engine import session_scope
 
     with session_scope() as session:
         return sum(1 for g in runner.set_generations(set_name, session)
@@ -119,7 +119,7 @@ def generate_cmd(manifest: str, executor: str, workers: int, shard: str, device:
     Pre-made outputs are imported from their files on every run, so a run after adding
     files completes the set. Exits 1 when the set (this shard) is not complete.
     """
-    from generator import premade
+    from stylestudy.generator import premade
 
     spec = manifest_mod.load(manifest)
     part = runner.Shard.parse(shard)
@@ -135,12 +135,12 @@ def generate_cmd(manifest: str, executor: str, workers: int, shard: str, device:
                + (f", {sum(r.imported for r in reports)} pre-made imported" if reports
                   else ""))
     if ids and executor == "ray":
-        from generator.ray_executor import run_ray
+        from stylestudy.generator.ray_executor import run_ray
 
         tally = run_ray(spec.name, ids, device, allow_random, retry_failed,
                         show_progress=not no_progress)
     elif ids:
-        from generator.executors import default_workers, run_pool
+        from stylestudy.generator.executors import default_workers, run_pool
 
         tally = run_pool(spec.name, ids, workers or default_workers(), device, allow_random,
                          retry_failed, show_progress=not no_progress)

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from generator.sizing import WrongSize, fit_to_shape
 from stylestudy.errors import UserError
+from stylestudy.generator.sizing import WrongSize, fit_to_shape
 
 #: placeholders every command may use (besides its own parameters)
 PLACEHOLDERS = ("content", "style", "output", "seed", "size", "height", "width",
@@ -139,7 +139,7 @@ def render(spec: CommandSpec, values: dict[str, Any]) -> list[str]:
 
 
 def _write_png(path: Path, pixels: np.ndarray) -> None:
-    from db.assets import encode_png
+    from stylestudy.db.assets import encode_png
 
     path.write_bytes(encode_png(pixels))
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from generator.vgg import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, vgg_features
+from stylestudy.generator.vgg import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, vgg_features
 
 __all__ = ["ARCH", "CONVENTIONS", "Encoder", "covariance", "gram", "layer_names",
            "load_encoder"]

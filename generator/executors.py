@@ -9,7 +9,14 @@ import time
 
 from tqdm import tqdm
 
-from generator.runner import MethodCache, batches, run_group, run_local, status_of, worker_id
+from stylestudy.generator.runner import (
+    MethodCache,
+    batches,
+    run_group,
+    run_local,
+    status_of,
+    worker_id,
+)
 
 
 def default_workers() -> int:

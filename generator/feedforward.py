@@ -52,7 +52,7 @@ def decoder(upto: str) -> nn.Sequential:
     return nn.Sequential(*mods[:-4])
 
 
-#: architecture of each weight name that users supply (``generator.weights``)
+#: architecture of each weight name that users supply (``stylestudy.generator.weights``)
 LAYOUTS = {
     "adain-vgg": lambda: encoder("relu5_4"),
     "adain-decoder": lambda: decoder("relu4_1"),
@@ -73,7 +73,7 @@ def load_network(name: str, allow_random: bool = False, seed: int = 0,
                  ) -> tuple[nn.Sequential, dict]:
     """The network of the supplied weight ``name`` with its imported weights, frozen; with
     ``allow_random`` and no file, seeded random weights and a record that says uncalibrated."""
-    from generator.weights import load_state_dict
+    from stylestudy.generator.weights import load_state_dict
 
     sd, record = load_state_dict(name, allow_random=allow_random, seed=seed,
                                  weights_dir=weights_dir)

@@ -12,11 +12,11 @@ import numpy as np
 from PIL import Image
 
 import stylestudy
-from db.assets import load_pixels
-from db.engine import session_scope
-from generator.imageops import resize
-from generator.sets import input_name
+from stylestudy.db.assets import load_pixels
+from stylestudy.db.engine import session_scope
 from stylestudy.errors import UserError
+from stylestudy.generator.imageops import resize
+from stylestudy.generator.sets import input_name
 
 #: white space around each cell, as a fraction of the cell width (half on each side)
 GAP = 0.04
@@ -32,7 +32,7 @@ class FigureFiles:
 def _pick(set_name: str, pairs: list[tuple[str, str]] | None, conditions: list[str] | None,
           seed: int | None):
     """(rows of [content, style, *outputs] pixel arrays, column labels) of the set."""
-    from generator.runner import set_generations
+    from stylestudy.generator.runner import set_generations
 
     with session_scope() as session:
         gens = set_generations(set_name, session)

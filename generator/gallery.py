@@ -22,8 +22,8 @@ td .name { font-size: 11px; color: #666; max-width: 180px; overflow-wrap: anywhe
 
 
 def write_gallery(set_name: str, cells: list, path: Path) -> Path:
-    """Write ``path`` (HTML) from a set's cells (``generator.sets.Cell``, file paths relative
-    to ``path``'s folder); conditions in their order of first appearance."""
+    """Write ``path`` (HTML) from a set's cells (``stylestudy.generator.sets.Cell``, file paths
+    relative to ``path``'s folder); conditions in their order of first appearance."""
     labels = list(dict.fromkeys(c.label for c in cells))
     rows: dict[tuple[str, str, int], dict[str, object]] = {}
     for c in cells:

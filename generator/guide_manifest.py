@@ -1,8 +1,8 @@
 """A pair's STROTSS guidance as the guide editor reads and writes it.
 
 Region guides are label maps (0 = unpainted, i = ``colours[i - 1]``) saved as PNGs in exactly
-the colours STROTSS reads (``generator.strotss.guidance.extract_regions``: exact uint8 RGB,
-unpainted = black); point pairs are rows ``[content r, content c, style r, style c]`` in input
+the colours STROTSS reads (``stylestudy.generator.strotss.guidance.extract_regions``: exact uint8
+RGB, unpainted = black); point pairs are rows ``[content r, content c, style r, style c]`` in input
 pixels. Saving rewrites only the lines of the pair's ``guides:`` entry (found through the
 YAML parser's positions), so the rest of the manifest stays byte for byte, comments
 included, and validates the result with the manifest loader before it replaces the file.
@@ -24,10 +24,10 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from db.assets import encode_png, read_image
-from generator import manifest as manifest_mod
-from generator.manifest import GUIDE_KINDS, Manifest
+from stylestudy.db.assets import encode_png, read_image
 from stylestudy.errors import UserError
+from stylestudy.generator import manifest as manifest_mod
+from stylestudy.generator.manifest import GUIDE_KINDS, Manifest
 
 __all__ = ["PALETTE", "UNPAINTED", "MAX_COLOURS", "PairGuidance", "find_pair", "pair_guidance",
            "labels_from_guide", "guide_image", "guide_files", "save_guidance",
@@ -369,6 +369,6 @@ def _check_shapes(images: dict[str, np.ndarray], content: Path, style: Path) -> 
 
 def _check_regions(images: dict[str, np.ndarray]) -> None:
     """STROTSS must be able to read the guides (a style colour over its pixel minimum)."""
-    from generator.strotss.guidance import extract_regions
+    from stylestudy.generator.strotss.guidance import extract_regions
 
     extract_regions(images["content_regions"], images["style_regions"])

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from generator import method as registry
 from stylestudy.errors import UserError
+from stylestudy.generator import method as registry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 TOP_KEYS = {"name", "size", "seeds", "contents", "styles", "pairs", "methods",
@@ -151,7 +151,7 @@ def _method_conditions(src: Path, i: int, entry: dict) -> list[Condition]:
 
 def _own_conditions(src: Path, i: int, entry: dict) -> list[Condition]:
     """A method of the researcher's own: pre-made ``outputs`` or a ``command``."""
-    from generator import command, premade
+    from stylestudy.generator import command, premade
 
     if "command" in entry and "outputs" in entry:
         raise _fail(src, f"methods[{i}] has both 'command' and 'outputs'; give one")

@@ -91,7 +91,7 @@ class Request:
     @property
     def output_shape(self) -> tuple[int, int]:
         """(H, W) of the output: the content's aspect ratio with long side ``size``."""
-        from generator.imageops import output_shape
+        from stylestudy.generator.imageops import output_shape
 
         return output_shape(*self.content.shape[:2], self.size)
 
@@ -276,11 +276,11 @@ def register(cls: type[Method]) -> type[Method]:
 
 
 def _load_builtins() -> None:
-    """Import every module of ``generator.methods``; each registers its classes."""
+    """Import every module of ``stylestudy.generator.methods``; each registers its classes."""
     import importlib
     import pkgutil
 
-    import generator.methods as pkg
+    import stylestudy.generator.methods as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
         importlib.import_module(f"{pkg.__name__}.{info.name}")

@@ -21,9 +21,9 @@ import numpy as np
 from sqlalchemy import Engine, select, update
 
 import stylestudy
-from generator.command import FIELD
-from generator.sizing import WrongSize, fit_to_shape
 from stylestudy.errors import UserError
+from stylestudy.generator.command import FIELD
+from stylestudy.generator.sizing import WrongSize, fit_to_shape
 
 #: the placeholders of a pattern (besides the entry's own parameters)
 PATTERN_FIELDS = ("content", "style", "seed")
@@ -95,7 +95,7 @@ def _regex(parts: list[str], groups: dict[str, str], any_suffix: bool) -> re.Pat
         pos = m.end()
     out.append(re.escape(text[pos:]))
     if any_suffix:
-        from generator.manifest import IMAGE_SUFFIXES
+        from stylestudy.generator.manifest import IMAGE_SUFFIXES
 
         out.append(r"(?i:" + "|".join(re.escape(s) for s in sorted(IMAGE_SUFFIXES)) + ")")
     return re.compile("".join(out))
@@ -121,7 +121,7 @@ def scan(spec: PremadeSpec, contents: set[str], styles: set[str]) -> Scan:
                            "seed": r"\d+"}, spec.folder)
     loose = _regex(parts, {"content": r"[^/]+", "style": r"[^/]+", "seed": r"\d+"},
                    spec.folder)
-    from generator.manifest import IMAGE_SUFFIXES
+    from stylestudy.generator.manifest import IMAGE_SUFFIXES
 
     found: dict[tuple[str, str, int | None], list[Path]] = {}
     unmatched = []
@@ -213,8 +213,8 @@ def _decode(data: bytes) -> np.ndarray:
 def import_outputs(manifest, planned, shard=None, replace_changed: bool = False,
                    engine: Engine | None = None) -> list[Report]:
     """Import the files of every pre-made entry of ``manifest`` into the generations
-    ``planned`` (from :func:`generator.runner.plan`) that ``shard`` owns."""
-    from db.engine import get_engine
+    ``planned`` (from :func:`stylestudy.generator.runner.plan`) that ``shard`` owns."""
+    from stylestudy.db.engine import get_engine
 
     engine = engine or get_engine()
     return [_import_one(manifest, cond, planned, shard, replace_changed, engine)
@@ -222,9 +222,9 @@ def import_outputs(manifest, planned, shard=None, replace_changed: bool = False,
 
 
 def _import_one(manifest, cond, planned, shard, replace_changed: bool, engine) -> Report:
-    from db.engine import session_scope
-    from db.models import Generation
-    from generator import runner
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import Generation
+    from stylestudy.generator import runner
 
     spec: PremadeSpec = cond.premade
     base = manifest.source.parent
@@ -296,7 +296,7 @@ def _import_one(manifest, cond, planned, shard, replace_changed: bool, engine) -
 
 
 def _shape(height: int, width: int, size: int | None) -> tuple[int, int]:
-    from generator.imageops import output_shape
+    from stylestudy.generator.imageops import output_shape
 
     return output_shape(height, width, size)
 
@@ -323,9 +323,9 @@ def _replace(gid: int, old_output: int, path: Path, data: bytes, sha: str, cond,
              shown: str, content_hw: tuple[int, int], size: int | None,
              prov: dict[str, Any], report: Report, engine) -> None:
     """Swap a done generation's output for the changed file, unless a study shows it."""
-    from db.assets import store_pixels
-    from db.engine import session_scope
-    from db.models import ComparisonSetMember, Generation, Study
+    from stylestudy.db.assets import store_pixels
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import ComparisonSetMember, Generation, Study
 
     try:
         image, resized_from = fit_to_shape(_decode(data), _shape(*content_hw, size))

@@ -15,10 +15,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from generator import method as registry
-from generator.command import CommandFailed
-from generator.runner import Job, MethodCache, claim, execute, finish, load_job, worker_id
 from stylestudy.errors import UserError
+from stylestudy.generator import method as registry
+from stylestudy.generator.command import CommandFailed
+from stylestudy.generator.runner import (
+    Job,
+    MethodCache,
+    claim,
+    execute,
+    finish,
+    load_job,
+    worker_id,
+)
 
 #: Ray retries a task this many times when its worker process dies
 MAX_RETRIES = 3

@@ -29,15 +29,22 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 import stylestudy
-from db.assets import load_pixels, store_file, store_pixels
-from db.engine import get_engine, session_scope
-from db.models import Asset, ComparisonSet, ComparisonSetMember, Generation, Method, utcnow
-from generator import command as command_mod
-from generator import method as registry
-from generator.imageops import output_shape, resize, to_float
-from generator.manifest import Condition, Manifest
 from stylestudy import config
+from stylestudy.db.assets import load_pixels, store_file, store_pixels
+from stylestudy.db.engine import get_engine, session_scope
+from stylestudy.db.models import (
+    Asset,
+    ComparisonSet,
+    ComparisonSetMember,
+    Generation,
+    Method,
+    utcnow,
+)
 from stylestudy.errors import UserError
+from stylestudy.generator import command as command_mod
+from stylestudy.generator import method as registry
+from stylestudy.generator.imageops import output_shape, resize, to_float
+from stylestudy.generator.manifest import Condition, Manifest
 
 log = logging.getLogger(__name__)
 

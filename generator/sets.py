@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from db.assets import asset_path
-from db.engine import session_scope
-from db.models import ComparisonSet, Generation
-from generator import method as registry
-from generator.runner import STATUS_SHOWN, is_interrupted, set_generations
+from stylestudy.db.assets import asset_path
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import ComparisonSet, Generation
+from stylestudy.generator import method as registry
+from stylestudy.generator.runner import STATUS_SHOWN, is_interrupted, set_generations
 
 
 def shown_status(gen: Generation) -> str:
@@ -155,7 +155,7 @@ def export(set_name: str, out: str | Path, engine: Engine | None = None) -> Expo
     """Copy the set's outputs to ``out`` as ``content__style__label.png`` (``__seedN`` when
     the set has several seeds), its inputs to ``out/inputs``, and write ``provenance.csv``
     (one row per generation) and the gallery ``index.html``."""
-    from generator.gallery import write_gallery
+    from stylestudy.generator.gallery import write_gallery
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

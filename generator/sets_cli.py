@@ -15,7 +15,7 @@ def set_group() -> None:
 @set_group.command("list")
 def list_cmd() -> None:
     """Every comparison set with its counts by status."""
-    from generator.sets import list_sets
+    from stylestudy.generator.sets import list_sets
 
     rows = list_sets()
     if not rows:
@@ -34,7 +34,7 @@ def list_cmd() -> None:
 @click.argument("set_name", metavar="SET")
 def show_cmd(set_name: str) -> None:
     """Conditions, counts by status, sizes, inputs and failures of SET."""
-    from generator.sets import summarise
+    from stylestudy.generator.sets import summarise
 
     s = summarise(set_name)
     click.echo(f"comparison set {s.name!r}: {s.total} generations, created "
@@ -74,7 +74,7 @@ def _some(names: list[str], limit: int = 12) -> str:
 def export_cmd(set_name: str, out_dir: str) -> None:
     """Copy SET's outputs under readable names (content__style__label.png), with a
     provenance CSV and an HTML gallery (index.html)."""
-    from generator.sets import export
+    from stylestudy.generator.sets import export
 
     done = export(set_name, out_dir)
     click.echo(f"{done.outputs} outputs in {done.folder}; provenance: {done.csv}; "
@@ -109,7 +109,7 @@ def figure_cmd(set_name: str, pairs: tuple[str, ...], conditions: tuple[str, ...
                seed: int | None, cell_width: int | None, out: str) -> None:
     """The qualitative grid of SET (content, style, then each condition) as PDF and PNG,
     with a LaTeX figure that labels the columns."""
-    from generator.figure import make_figure
+    from stylestudy.generator.figure import make_figure
 
     labels = [c.strip() for value in conditions for c in value.split(",") if c.strip()]
     files = make_figure(set_name, out, _pairs(pairs), labels or None, seed, cell_width)

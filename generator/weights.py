@@ -81,8 +81,8 @@ class WeightSpec:
     torchvision: str | None = None
     convention: str = ""
     #: weights you supply: the authors' file names this name accepts (``import NAME FILE``);
-    #: such a file is checked by its state-dict keys and shapes (``generator.feedforward``),
-    #: as no hash of the authors' file is known here
+    #: such a file is checked by its state-dict keys and shapes
+    #: (``stylestudy.generator.feedforward``), as no hash of the authors' file is known here
     supplied: tuple[str, ...] = ()
 
     @property
@@ -341,7 +341,7 @@ def load_state_dict(name: str, path: str | os.PathLike | None = None,
 
 def _check_layout(spec: WeightSpec, tensors: dict[str, Any], path: Path) -> dict[str, Any]:
     """``tensors`` if their keys and shapes are those of ``spec``'s architecture."""
-    from generator.feedforward import layout
+    from stylestudy.generator.feedforward import layout
 
     want = layout(spec.name)
     have = {k: tuple(v.shape) for k, v in tensors.items()}
@@ -370,7 +370,7 @@ def read_supplied(spec: WeightSpec, path: Path) -> dict[str, Any]:
     import torch
 
     if path.suffix == ".t7":
-        from generator.torch7 import T7Error, read_t7, sequential_state_dict
+        from stylestudy.generator.torch7 import T7Error, read_t7, sequential_state_dict
 
         try:
             arrays = sequential_state_dict(read_t7(path))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from generator import weights as w
+from stylestudy.generator import weights as w
 
 _DIR = click.option("--dir", "weights_dir", type=click.Path(file_okay=False),
                     help="Weights folder (default: STYLESTUDY_WEIGHTS_DIR or the user cache).")

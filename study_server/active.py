@@ -1,8 +1,8 @@
 """Rounds of active sampling: ASAP batches raise the targets of a running study's cells.
 
 crowd-protocol.md §3.3: the design's ``judgments_per_cell`` is the warm-up; each round then
-reads the judgments the pre-registered QC keeps, asks ASAP (``study_server.asap``) for the
-next N − 1 pairs of every (question, item) and raises those cells' targets, which the
+reads the judgments the pre-registered QC keeps, asks ASAP (``stylestudy.study_server.asap``) for
+the next N − 1 pairs of every (question, item) and raises those cells' targets, which the
 least-served-first allocation fills. Rounds are computed between sessions, never inside a
 participant's request, and each is recorded in ``design_round``.
 """
@@ -19,10 +19,10 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from db.engine import get_engine, session_scope
-from db.models import DesignCell, DesignRound, Method, Study
-from study_server.asap import next_pairs
+from stylestudy.db.engine import get_engine, session_scope
+from stylestudy.db.models import DesignCell, DesignRound, Method, Study
 from stylestudy.errors import UserError
+from stylestudy.study_server.asap import next_pairs
 
 __all__ = ["ALGORITHM", "Round", "design_rounds", "kept_judgments", "run_round",
            "watch_step"]
@@ -48,9 +48,9 @@ class Round:
 def kept_judgments(s, study: Study) -> list[tuple[Group, str, str]]:
     """(group, winner, loser) for every real judgment the study's pre-registered QC keeps
     ("not sure" answers carry no preference)."""
-    from analysis.data import real_trials, study_frame
-    from analysis.qc import quality_control
-    from analysis.settings import Settings
+    from stylestudy.analysis.data import real_trials, study_frame
+    from stylestudy.analysis.qc import quality_control
+    from stylestudy.analysis.settings import Settings
 
     df = study_frame(s, study.slug)
     if df is None:

@@ -30,9 +30,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import aliased
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from analysis.settings import Settings
-from db.engine import get_engine, session_scope
-from db.models import (
+from stylestudy.analysis.settings import Settings
+from stylestudy.db.engine import get_engine, session_scope
+from stylestudy.db.models import (
     REVIEW_DECISIONS,
     AdminLogin,
     AdminUser,
@@ -46,19 +46,25 @@ from db.models import (
     StudySession,
     utcnow,
 )
-from study_server import exports, payments
-from study_server.active import design_rounds
-from study_server.bonuses import money
-from study_server.db import commit, engine, get_db
-from study_server.limits import limiter
-from study_server.participation import counted_participants
-from study_server.platforms import completion_code
-from study_server.qc import session_qc
-from study_server.scheduling import release_study
-from study_server.security import admin_headers, csrf_token, new_token, token_hash, verify_csrf
-from study_server.spec import stored_spec
-from study_server.studies import STUDY_TRANSITIONS, set_max_participants, set_study_state
 from stylestudy.errors import UserError
+from stylestudy.study_server import exports, payments
+from stylestudy.study_server.active import design_rounds
+from stylestudy.study_server.bonuses import money
+from stylestudy.study_server.db import commit, engine, get_db
+from stylestudy.study_server.limits import limiter
+from stylestudy.study_server.participation import counted_participants
+from stylestudy.study_server.platforms import completion_code
+from stylestudy.study_server.qc import session_qc
+from stylestudy.study_server.scheduling import release_study
+from stylestudy.study_server.security import (
+    admin_headers,
+    csrf_token,
+    new_token,
+    token_hash,
+    verify_csrf,
+)
+from stylestudy.study_server.spec import stored_spec
+from stylestudy.study_server.studies import STUDY_TRANSITIONS, set_max_participants, set_study_state
 
 __all__ = ["bp", "current_admin", "set_admin_password"]
 

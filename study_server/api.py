@@ -1,7 +1,7 @@
 """The participant JSON API under ``/api/`` (bearer-token auth, no cookies).
 
-Described by ``/api/openapi.json`` (``study_server.openapi``). Every refusal is a 4xx JSON
-body ``{"error": code, "message": text}``.
+Described by ``/api/openapi.json`` (``stylestudy.study_server.openapi``). Every refusal is a 4xx
+JSON body ``{"error": code, "message": text}``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask_limiter.util import get_remote_address
 
-from study_server import participation as flow
-from study_server.db import commit, get_db
-from study_server.limits import limiter, session_limit
-from study_server.openapi import openapi_document
-from study_server.participant import MOBILE_UA
-from study_server.participation import ApiError
-from study_server.platforms import EntryError, parse_entry
-from study_server.security import check_origin, token_hash
+from stylestudy.study_server import participation as flow
+from stylestudy.study_server.db import commit, get_db
+from stylestudy.study_server.limits import limiter, session_limit
+from stylestudy.study_server.openapi import openapi_document
+from stylestudy.study_server.participant import MOBILE_UA
+from stylestudy.study_server.participation import ApiError
+from stylestudy.study_server.platforms import EntryError, parse_entry
+from stylestudy.study_server.security import check_origin, token_hash
 
 __all__ = ["bp"]
 

@@ -13,14 +13,14 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from study_server import admin, api, guide, participant
-from study_server import db as study_db
-from study_server.limits import init_limits, storage_options
-from study_server.participation import ApiError
-from study_server.request_log import RequestLog
-from study_server.security import api_headers
 from stylestudy import config as ss_config
 from stylestudy.errors import UserError
+from stylestudy.study_server import admin, api, guide, participant
+from stylestudy.study_server import db as study_db
+from stylestudy.study_server.limits import init_limits, storage_options
+from stylestudy.study_server.participation import ApiError
+from stylestudy.study_server.request_log import RequestLog
+from stylestudy.study_server.security import api_headers
 
 __all__ = ["create_app"]
 

@@ -25,15 +25,15 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.engine import session_scope
-from db.models import Bonus, Review, Study, StudySession, utcnow
-from study_server.prolific import (
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import Bonus, Review, Study, StudySession, utcnow
+from stylestudy.errors import UserError
+from stylestudy.study_server.prolific import (
     ProlificClient,
     ProlificRefused,
     require_prolific,
     session_identities,
 )
-from stylestudy.errors import UserError
 
 __all__ = ["BULK_SIZE", "NewBonus", "Plan", "Settled", "approved_amounts", "ledger", "money",
            "parse_amount", "plan", "read_amounts", "record", "resolve", "settle"]

@@ -23,8 +23,8 @@ def study_group() -> None:
 @click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False))
 def create_cmd(spec_path: str) -> None:
     """Build a study's design from SPEC.yaml (see docs/study-spec.md)."""
-    from study_server.spec import load_spec
-    from study_server.studies import create_study, design_summary
+    from stylestudy.study_server.spec import load_spec
+    from stylestudy.study_server.studies import create_study, design_summary
 
     study = create_study(load_spec(spec_path))
     summary = design_summary(study.id)
@@ -44,8 +44,8 @@ def list_cmd() -> None:
     """List studies with their state and progress."""
     from sqlalchemy import func, select
 
-    from db.engine import session_scope
-    from db.models import DesignCell, Study
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import DesignCell, Study
 
     with session_scope() as s:
         rows = s.execute(select(Study.slug, Study.state, Study.platform,
@@ -60,7 +60,7 @@ def list_cmd() -> None:
 def _state_cmd(name: str, state: str, help_text: str) -> click.Command:
     @click.argument("slug")
     def cmd(slug: str) -> None:
-        from study_server.studies import set_study_state
+        from stylestudy.study_server.studies import set_study_state
 
         set_study_state(slug, state)
         click.echo(f"study {slug} is {state}")
@@ -75,7 +75,7 @@ def _state_cmd(name: str, state: str, help_text: str) -> click.Command:
 @click.option("--cohort", default=None, help="Cap this cohort (spec: cohorts) instead.")
 def cap_cmd(slug: str, places: str, cohort: str | None) -> None:
     """Set a study's participant cap to PLACES (a number, or 'none' to lift it)."""
-    from study_server.studies import set_max_participants
+    from stylestudy.study_server.studies import set_max_participants
 
     if places.lower() == "none":
         cap = None
@@ -98,7 +98,7 @@ def release_cmd(slug: str, idle: int) -> None:
     minutes; their stored responses stay and count."""
     import datetime as dt
 
-    from study_server.scheduling import release_study
+    from stylestudy.study_server.scheduling import release_study
 
     r = release_study(slug, dt.timedelta(minutes=idle))
     click.echo(f"released {r.sessions} session(s) idle for {idle} minutes or more: "
@@ -130,7 +130,7 @@ def asap_cmd(slug: str, per_pair: int, approx: bool, selective: bool, seed: int 
     the QC-kept judgments."""
     import time
 
-    from study_server.active import run_round, watch_step
+    from stylestudy.study_server.active import run_round, watch_step
 
     kw = {"per_pair": per_pair, "approx": approx, "selective": selective}
     if budget is None:
@@ -164,8 +164,8 @@ def _report_round(slug: str, r, per_pair: int) -> None:
 @click.argument("slug")
 def rounds_cmd(slug: str) -> None:
     """List a study's rounds of active sampling."""
-    from db.engine import session_scope
-    from study_server.active import design_rounds
+    from stylestudy.db.engine import session_scope
+    from stylestudy.study_server.active import design_rounds
 
     study = _get_study(slug)
     with session_scope() as s:
@@ -193,8 +193,8 @@ _state_cmd("close", "closed", "Close a study for good.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Output file (default stdout).")
 def export_cmd(slug: str, fmt: str, question: str | None, out: str | None) -> None:
     """Export judgments (pwcmp CSV, the long CSV, jsPsych-like JSON) or session events."""
-    from db.engine import session_scope
-    from study_server import exports
+    from stylestudy.db.engine import session_scope
+    from stylestudy.study_server import exports
 
     with session_scope() as s:
         text = exports.render(s, slug, fmt, question)
@@ -210,7 +210,7 @@ def export_cmd(slug: str, fmt: str, question: str | None, out: str | None) -> No
               help="Read the password from this environment variable if set, else prompt.")
 def admin_user_cmd(username: str, password_env: str) -> None:
     """Create or reset an admin login (only a salted hash is stored)."""
-    from study_server.admin import set_admin_password
+    from stylestudy.study_server.admin import set_admin_password
 
     password = os.environ.get(password_env) or click.prompt(
         "password", hide_input=True, confirmation_prompt=True)
@@ -224,10 +224,10 @@ def admin_user_cmd(username: str, password_env: str) -> None:
 @click.option("--reason", default=None)
 def block_cmd(platform: str, participant_id: str, reason: str | None) -> None:
     """Bar a platform ID from every study (stored as a keyed hash)."""
-    from db.engine import session_scope
-    from db.models import BlockedIdentity
-    from study_server.security import pid_hash
     from stylestudy import config
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import BlockedIdentity
+    from stylestudy.study_server.security import pid_hash
 
     h = pid_hash(config.secret_key(), platform, participant_id)
     with session_scope(write=True) as s:
@@ -245,9 +245,9 @@ def block_cmd(platform: str, participant_id: str, reason: str | None) -> None:
               help="Output file, created readable by its owner only (default stdout).")
 def payments_cmd(slug: str, ids_only: str | None, out: str | None) -> None:
     """Restricted: raw platform IDs of the reviewed sessions, for paying them."""
-    from db.engine import session_scope
-    from study_server import payments
     from stylestudy import config
+    from stylestudy.db.engine import session_scope
+    from stylestudy.study_server import payments
 
     study = _get_study(slug)
     with session_scope() as s:
@@ -280,7 +280,7 @@ def _write_private(path: str, text: str) -> None:
               help="Threads per gunicorn worker.")
 def serve_cmd(dev: bool, host: str, port: int, workers: int, threads: int) -> None:
     """Serve studies: gunicorn (production) or the Flask dev server (--dev)."""
-    from study_server.serve import prepare_database, run_dev, run_gunicorn
+    from stylestudy.study_server.serve import prepare_database, run_dev, run_gunicorn
 
     prepare_database()  # migrate once in the master; workers connect after the fork
     if dev:
@@ -320,7 +320,7 @@ def simulate_cmd(study: str, participants: int, strengths: tuple[str, ...], nois
                  lapse: float, seed: int, url: str | None, concurrency: int,
                  not_sure_below: float) -> None:
     """Run simulated participants through STUDY over the real HTTP API."""
-    from study_server.simulate import simulate
+    from stylestudy.study_server.simulate import simulate
 
     res = simulate(study, participants, strengths=_strengths(strengths), noise=noise, seed=seed,
                    url=url, concurrency=concurrency, lapse=lapse,
@@ -338,8 +338,8 @@ def mturk_group() -> None:
 def _get_study(slug: str):
     from sqlalchemy import select
 
-    from db.engine import session_scope
-    from db.models import Study
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import Study
 
     with session_scope() as s:
         study = s.scalar(select(Study).where(Study.slug == slug))
@@ -354,7 +354,7 @@ def _get_study(slug: str):
               "(default: the study's mturk.sandbox setting).")
 def create_hits_cmd(slug: str, live: bool) -> None:
     """Create the study's HITs (idempotent: UniqueRequestToken per HIT)."""
-    from study_server import mturk
+    from stylestudy.study_server import mturk
 
     study = _get_study(slug)
     client, where = _mturk_client(study, live)
@@ -368,9 +368,9 @@ def create_hits_cmd(slug: str, live: bool) -> None:
 @click.option("--live", is_flag=True, help="Use the production requester endpoint.")
 def reconcile_cmd(slug: str, live: bool) -> None:
     """Mark sessions submitted from MTurk's list of assignments."""
-    from db.engine import session_scope
-    from study_server import mturk
     from stylestudy import config
+    from stylestudy.db.engine import session_scope
+    from stylestudy.study_server import mturk
 
     study = _get_study(slug)
     client, _ = _mturk_client(study, live)
@@ -391,9 +391,9 @@ def pay_cmd(slug: str, live: bool, dry_run: bool) -> None:
     Sessions reviewed ``approved`` are approved, ``screened_out`` rejected with
     mturk.reject_feedback; unreviewed ones are left alone. MTurk's own assignment status
     makes a re-run safe."""
-    from db.engine import session_scope
-    from study_server import mturk
     from stylestudy import config
+    from stylestudy.db.engine import session_scope
+    from stylestudy.study_server import mturk
 
     study = _get_study(slug)
     client, where = _mturk_client(study, live)
@@ -426,7 +426,7 @@ def _echo_payments(steps: list, dry_run: bool, where: str) -> None:
 def _mturk_client(study, live: bool):
     """The requester client and its mode: production with ``live``, else the study's
     ``mturk.sandbox`` setting."""
-    from study_server import mturk
+    from stylestudy.study_server import mturk
 
     sandbox = False if live else bool(study.spec["mturk"]["sandbox"])
     return mturk.make_client(sandbox), "sandbox" if sandbox else "production"
@@ -448,8 +448,8 @@ _PROLIFIC_STUDY = click.option(
 @_PROLIFIC_STUDY
 def prolific_reconcile_cmd(slug: str, study_ids: tuple[str, ...]) -> None:
     """Mark sessions submitted (finished on Prolific) or returned, from Prolific's list."""
-    from db.engine import session_scope
-    from study_server import prolific
+    from stylestudy.db.engine import session_scope
+    from stylestudy.study_server import prolific
 
     study = _get_study(slug)
     client = prolific.client_from_env()
@@ -477,8 +477,8 @@ def prolific_pay_cmd(slug: str, study_ids: tuple[str, ...], reject_message: str 
     status makes a re-run safe."""
     from collections import Counter
 
-    from db.engine import session_scope
-    from study_server import prolific
+    from stylestudy.db.engine import session_scope
+    from stylestudy.study_server import prolific
 
     rejection = None
     if reject_message is not None or reject_category is not None:
@@ -531,8 +531,8 @@ def prolific_bonus_cmd(slug: str, reason: str, amount: str | None, csv_path: str
     bonus of REASON not yet paid; without --amount and --csv it only settles the ledger.
     A payment whose outcome is unknown (no answer from Prolific) is never retried by
     itself: check it on Prolific, then run `stylestudy prolific bonus-resolve`."""
-    from db.engine import get_engine, session_scope
-    from study_server import bonuses, prolific
+    from stylestudy.db.engine import get_engine, session_scope
+    from stylestudy.study_server import bonuses, prolific
 
     if amount is not None and csv_path is not None:
         raise UserError("give --amount or --csv, not both")
@@ -575,7 +575,7 @@ def prolific_bonus_cmd(slug: str, reason: str, amount: str | None, csv_path: str
               help="What Prolific shows for the bulk payment.")
 def prolific_bonus_resolve_cmd(slug: str, bulk_id: str, paid: bool) -> None:
     """Record whether a bulk bonus payment with an unknown outcome was paid."""
-    from study_server import bonuses
+    from stylestudy.study_server import bonuses
 
     n = bonuses.resolve(None, _get_study(slug), bulk_id, paid)
     click.echo(f"{n} bonus(es) of bulk {bulk_id} marked "
@@ -586,8 +586,8 @@ def prolific_bonus_resolve_cmd(slug: str, bulk_id: str, paid: bool) -> None:
 @click.argument("slug")
 def prolific_bonuses_cmd(slug: str) -> None:
     """The study's bonus ledger: bonuses and totals per reason and state."""
-    from db.engine import session_scope
-    from study_server import bonuses
+    from stylestudy.db.engine import session_scope
+    from stylestudy.study_server import bonuses
 
     study = _get_study(slug)
     with session_scope() as s:

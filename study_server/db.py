@@ -1,6 +1,6 @@
 """Request-scoped database sessions (the Flask tutorial's one db module).
 
-The engine is created lazily per process (``db.engine.get_engine`` caches by pid), so a
+The engine is created lazily per process (``stylestudy.db.engine.get_engine`` caches by pid), so a
 gunicorn worker forked from the master never shares its pooled connections. Views that
 write call ``get_db(write=True)`` (BEGIN IMMEDIATE on SQLite) and ``commit()`` *before*
 building their response, so nothing is acknowledged that is not committed; teardown only
@@ -15,7 +15,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from db.engine import get_engine, new_session
+from stylestudy.db.engine import get_engine, new_session
 
 __all__ = ["commit", "engine", "get_db", "init_app"]
 

@@ -23,10 +23,10 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.assets import load_pixels, store_pixels
-from db.models import Asset, ComparisonSet, ComparisonSetMember, Generation, Method
-from study_server.catch import check_catch
+from stylestudy.db.assets import load_pixels, store_pixels
+from stylestudy.db.models import Asset, ComparisonSet, ComparisonSetMember, Generation, Method
 from stylestudy.errors import UserError
+from stylestudy.study_server.catch import check_catch
 
 __all__ = ["CellPlan", "Outputs", "load_outputs", "plan_cells"]
 

@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.judgments import judgment_rows as judgments
-from db.models import Participant, SessionEvent, Study, StudySession
+from stylestudy.db.judgments import judgment_rows as judgments
+from stylestudy.db.models import Participant, SessionEvent, Study, StudySession
 from stylestudy.errors import UserError
 
 __all__ = ["EVENT_COLUMNS", "LONG_COLUMNS", "PWCMP_COLUMNS", "csv_text", "event_rows",

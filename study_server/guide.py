@@ -39,9 +39,10 @@ from flask import (
 )
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from db.assets import asset_path, encode_png, read_image
-from generator import manifest as manifest_mod
-from generator.guide_manifest import (
+from stylestudy.db.assets import asset_path, encode_png, read_image
+from stylestudy.errors import UserError
+from stylestudy.generator import manifest as manifest_mod
+from stylestudy.generator.guide_manifest import (
     MAX_COLOURS,
     PALETTE,
     UNPAINTED,
@@ -51,10 +52,9 @@ from generator.guide_manifest import (
     pair_guidance,
     save_guidance,
 )
-from generator.manifest import GUIDE_KINDS, Manifest
-from study_server import guide_preview
-from study_server.security import admin_headers, check_origin, csrf_token, verify_csrf
-from stylestudy.errors import UserError
+from stylestudy.generator.manifest import GUIDE_KINDS, Manifest
+from stylestudy.study_server import guide_preview
+from stylestudy.study_server.security import admin_headers, check_origin, csrf_token, verify_csrf
 
 __all__ = ["bp", "create_local_app", "manifest_root"]
 
@@ -95,7 +95,7 @@ class _Token:
 def _admin_signed_in() -> bool:
     """The admin area's own check: ``admin.current_admin`` (a login the server still holds)
     where the admin module has it, else the signed-in cookie."""
-    from study_server import admin
+    from stylestudy.study_server import admin
 
     check = getattr(admin, "current_admin", None)
     return bool(check()) if check is not None else bool(session.get("admin"))
@@ -298,7 +298,7 @@ def _listed_manifests() -> list[tuple[str, str]]:
 
 @bp.get("/state")
 def state():
-    from generator.strotss.guidance import REGION_MIN_PIXELS  # imports torch: only here
+    from stylestudy.generator.strotss.guidance import REGION_MIN_PIXELS  # imports torch: only here
 
     m, pair = _context()
     g = pair_guidance(m, pair[0].name, pair[1].name)
@@ -377,7 +377,7 @@ def preview():
     guides = None
     if any(int(v.max(initial=0)) for v in labels_.values()):
         guides = {kind: guide_image(labels_[kind], colours) for kind in GUIDE_KINDS}
-        from generator.strotss.guidance import extract_regions
+        from stylestudy.generator.strotss.guidance import extract_regions
 
         extract_regions(guides["content_regions"], guides["style_regions"])
     gen_id = guide_preview.start(

@@ -24,14 +24,14 @@ import numpy as np
 import yaml
 from sqlalchemy import select
 
-from db.assets import encode_png
-from db.engine import session_scope
-from db.models import ComparisonSet, ComparisonSetMember, Generation
-from generator import manifest as manifest_mod
-from generator import runner
-from generator.manifest import Manifest
 from stylestudy import config
+from stylestudy.db.assets import encode_png
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import ComparisonSet, ComparisonSetMember, Generation
 from stylestudy.errors import UserError
+from stylestudy.generator import manifest as manifest_mod
+from stylestudy.generator import runner
+from stylestudy.generator.manifest import Manifest
 
 __all__ = ["PREVIEW_SIZE", "SET_PREFIX", "start", "status", "output_asset"]
 

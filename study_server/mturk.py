@@ -17,10 +17,10 @@ from xml.sax.saxutils import escape
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.models import Participant, PaymentIdentity, Review, Study, StudySession
-from study_server.security import sign
-from study_server.spec import stored_spec
+from stylestudy.db.models import Participant, PaymentIdentity, Review, Study, StudySession
 from stylestudy.errors import UserError
+from stylestudy.study_server.security import sign
+from stylestudy.study_server.spec import stored_spec
 
 __all__ = ["ENDPOINTS", "PayStep", "api_errors", "create_hits", "external_question", "make_client",
            "pay", "payment_plan", "qualification_requirements", "reconcile"]

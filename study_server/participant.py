@@ -12,14 +12,14 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from sqlalchemy import bindparam, select
 
-from db.assets import asset_path
-from db.models import Asset, DesignCell, Study
-from study_server.db import get_db
-from study_server.participation import A_IMG, B_IMG, CELL_IMAGES, REF_IMG
-from study_server.platforms import EntryError, parse_entry
-from study_server.security import participant_headers, script_nonce
-from study_server.spec import stored_spec
-from study_server.studies import session_length
+from stylestudy.db.assets import asset_path
+from stylestudy.db.models import Asset, DesignCell, Study
+from stylestudy.study_server.db import get_db
+from stylestudy.study_server.participation import A_IMG, B_IMG, CELL_IMAGES, REF_IMG
+from stylestudy.study_server.platforms import EntryError, parse_entry
+from stylestudy.study_server.security import participant_headers, script_nonce
+from stylestudy.study_server.spec import stored_spec
+from stylestudy.study_server.studies import session_length
 
 __all__ = ["bp"]
 

@@ -22,8 +22,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from db.engine import autocommit_twin
-from db.models import (
+from stylestudy.db.engine import autocommit_twin
+from stylestudy.db.models import (
     Asset,
     BlockedIdentity,
     DesignCell,
@@ -36,10 +36,10 @@ from db.models import (
     Trial,
     utcnow,
 )
-from study_server import scheduling
-from study_server.platforms import Entry, completion_action
-from study_server.security import new_token, pid_hash, token_hash
-from study_server.spec import stored_spec
+from stylestudy.study_server import scheduling
+from stylestudy.study_server.platforms import Entry, completion_action
+from stylestudy.study_server.security import new_token, pid_hash, token_hash
+from stylestudy.study_server.spec import stored_spec
 
 __all__ = ["A_IMG", "B_IMG", "CELL_IMAGES", "REF_IMG", "ApiError", "complete",
            "counted_participants", "get_study", "maybe_sweep", "record_event",

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import PaymentIdentity, Review, Study, StudySession
-from study_server.exports import csv_text
-from study_server.platforms import completion_code
+from stylestudy.db.models import PaymentIdentity, Review, Study, StudySession
 from stylestudy.errors import UserError
+from stylestudy.study_server.exports import csv_text
+from stylestudy.study_server.platforms import completion_code
 
 __all__ = ["ID_COLUMNS", "columns", "payment_rows", "prolific_ids", "render"]
 

@@ -1,8 +1,9 @@
 """Per-session quality-control figures for the admin dashboard (crowd-protocol.md §3.1).
 
 Flags only; exclusion is analysis-side and pre-registered. The thresholds are the study's
-own ``qc`` rules (``analysis.settings.QCRules``, the ones ``stylestudy analyze`` applies),
-and the figures are counted as ``analysis.qc`` counts them: catch trials scored against
+own ``qc`` rules (``stylestudy.analysis.settings.QCRules``, the ones ``stylestudy analyze``
+applies),
+and the figures are counted as ``stylestudy.analysis.qc`` counts them: catch trials scored against
 their expected answer, practice left out, the median RT over non-catch trials.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from analysis.settings import QCRules
+from stylestudy.analysis.settings import QCRules
 
 __all__ = ["SessionQC", "session_qc"]
 
@@ -36,7 +37,7 @@ class SessionQC:
 
 
 def session_qc(rows: list[dict], rules: QCRules | None = None) -> dict[int, SessionQC]:
-    """QC per session from long-format rows (``study_server.exports.judgments``), flagged
+    """QC per session from long-format rows (``stylestudy.study_server.exports.judgments``), flagged
     by ``rules`` (default: crowd-protocol.md §3.1).
 
     A repeat is consistent when it chose the same *method* as its original (sides are

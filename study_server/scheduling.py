@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, bindparam, case, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from db.engine import get_engine, session_scope
-from db.models import DesignCell, Response, Study, StudySession, Trial, utcnow
+from stylestudy.db.engine import get_engine, session_scope
+from stylestudy.db.models import DesignCell, Response, Study, StudySession, Trial, utcnow
 from stylestudy.errors import UserError
 
 __all__ = ["Plan", "Released", "allocate", "end_session", "insert_trials", "lock_study",

@@ -19,9 +19,9 @@ def prepare_database() -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError
 
-    from db.engine import make_engine
-    from db.migrate import upgrade
     from stylestudy import config
+    from stylestudy.db.engine import make_engine
+    from stylestudy.db.migrate import upgrade
 
     url = config.database_url()
     try:
@@ -60,7 +60,7 @@ class GunicornServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from study_server.app import create_app
+        from stylestudy.study_server.app import create_app
 
         _log_to_stderr()
         return create_app(self.app_config)
@@ -71,7 +71,7 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 4,
     """gthread workers that buffer each request before a thread takes it (slow clients
     hold no thread), and no control socket (gunicorn's default path is one per user, so
     servers of one user would share it); signals to the master do what it would."""
-    from study_server.request_buffer import BufferingWorker, request_timeout
+    from stylestudy.study_server.request_buffer import BufferingWorker, request_timeout
 
     request_timeout()  # a bad STYLESTUDY_REQUEST_TIMEOUT stops here, not in every worker
     GunicornServer({"bind": f"{host}:{port}", "workers": workers, "threads": threads,
@@ -83,7 +83,7 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 4,
 
 def run_dev(host: str, port: int) -> None:
     """The Flask development server (threaded, no debugger, cookies allowed over http)."""
-    from study_server.app import create_app
+    from stylestudy.study_server.app import create_app
 
     _log_to_stderr()
     create_app({"SESSION_COOKIE_SECURE": False}).run(host=host, port=port, threaded=True,

@@ -38,10 +38,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from db.engine import get_engine, session_scope
-from db.models import Asset, DesignCell, Method, Study
-from study_server.client import ApiClient
+from stylestudy.db.engine import get_engine, session_scope
+from stylestudy.db.models import Asset, DesignCell, Method, Study
 from stylestudy.errors import UserError
+from stylestudy.study_server.client import ApiClient
 
 __all__ = ["SimulationResult", "choice_probabilities", "local_server", "simulate"]
 
@@ -74,7 +74,7 @@ class _QuietHandler(WSGIRequestHandler):
 @contextmanager
 def local_server(config: dict[str, Any] | None = None):
     """The real app on an ephemeral loopback port in a thread; yields its base URL."""
-    from study_server.app import create_app
+    from stylestudy.study_server.app import create_app
 
     app = create_app({"RATELIMIT_ENABLED": False, "REQUEST_LOG": False, **(config or {})})
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)

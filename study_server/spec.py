@@ -187,7 +187,7 @@ def validate_spec(raw: Any, source: str = "<spec>") -> dict[str, Any]:
     for key in ("qc", "analysis"):
         if not isinstance(spec[key], dict):
             raise _fail(source, f"{key} must be a mapping (see docs/analysis.md)")
-    from analysis.settings import Settings
+    from stylestudy.analysis.settings import Settings
 
     try:
         Settings.from_spec({"qc": spec["qc"], "analysis": spec["analysis"]}, strict=True)

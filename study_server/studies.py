@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from db.engine import get_engine, session_scope
-from db.models import ComparisonSet, DesignCell, Study
-from study_server.design import load_outputs, plan_cells
-from study_server.scheduling import plan_counts
-from study_server.spec import validate_spec
+from stylestudy.db.engine import get_engine, session_scope
+from stylestudy.db.models import ComparisonSet, DesignCell, Study
 from stylestudy.errors import UserError
+from stylestudy.study_server.design import load_outputs, plan_cells
+from stylestudy.study_server.scheduling import plan_counts
+from stylestudy.study_server.spec import validate_spec
 
 __all__ = ["create_study", "design_summary", "session_length", "set_max_participants",
            "set_study_state"]

@@ -12,13 +12,13 @@ from stylestudy import __version__
 
 #: modules that define a ``commands`` list of click commands or groups
 COMMAND_MODULES = (
-    "db.cli",
-    "generator.cli",
-    "generator.weights_cli",
-    "generator.translation_cli",
-    "study_server.cli",
-    "study_server.guide_cli",
-    "analysis.cli",
+    "stylestudy.db.cli",
+    "stylestudy.generator.cli",
+    "stylestudy.generator.weights_cli",
+    "stylestudy.generator.translation_cli",
+    "stylestudy.study_server.cli",
+    "stylestudy.study_server.guide_cli",
+    "stylestudy.analysis.cli",
     "stylestudy.demo",
 )
 

@@ -70,8 +70,8 @@ def _copy_images(target: Path) -> tuple[list[str], list[str]]:
 
 def _pretrained_methods() -> tuple[list[dict[str, Any]], list[str]]:
     """Method entries whose weights are here or could be fetched, and notes on the rest."""
-    from generator import method as registry
-    from generator.weights import fetch
+    from stylestudy.generator import method as registry
+    from stylestudy.generator.weights import fetch
 
     entries, notes = [], []
     for entry, weights in PRETRAINED:
@@ -119,14 +119,14 @@ def demo_cmd(no_serve: bool, participants: int, judgments: int, size: int,
     """Generate a comparison set, create a study, simulate participants, analyse, serve."""
     from sqlalchemy import select
 
-    from analysis.api import analyze_study
-    from db.engine import session_scope
-    from db.models import Study
-    from generator import manifest as manifest_mod
-    from generator import runner
-    from generator.executors import run_pool
-    from study_server.simulate import simulate
-    from study_server.studies import create_study, design_summary
+    from stylestudy.analysis.api import analyze_study
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import Study
+    from stylestudy.generator import manifest as manifest_mod
+    from stylestudy.generator import runner
+    from stylestudy.generator.executors import run_pool
+    from stylestudy.study_server.simulate import simulate
+    from stylestudy.study_server.studies import create_study, design_summary
 
     t0 = time.time()
     home = config.home()
@@ -187,8 +187,8 @@ def _participants_bound(cells: dict[str, int], judgments: int) -> int:
 
 
 def _print_weights(set_name: str) -> None:
-    from db.engine import session_scope
-    from generator import runner
+    from stylestudy.db.engine import session_scope
+    from stylestudy.generator import runner
 
     with session_scope() as s:
         seen: dict[str, str] = {}
@@ -204,8 +204,8 @@ def _print_weights(set_name: str) -> None:
 
 
 def _serve(port: int) -> None:
-    from study_server.admin import set_admin_password
-    from study_server.serve import run_dev
+    from stylestudy.study_server.admin import set_admin_password
+    from stylestudy.study_server.serve import run_dev
 
     password = secrets.token_urlsafe(12)
     set_admin_password("admin", password)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import create_engine, text
 
-from db import engine as db_engine
+from stylestudy.db import engine as db_engine
 
 #: server used by the PostgreSQL tests (trust auth); a fresh database is made per use
 PG_ADMIN_URL = os.environ.get("STYLESTUDY_TEST_PG",
@@ -68,10 +68,10 @@ def tiny_assets():
     """A function storing two small distinct images; returns their asset ids."""
     import numpy as np
 
-    from db.assets import store_pixels
+    from stylestudy.db.assets import store_pixels
 
     def make(engine):
-        from db import session_scope
+        from stylestudy.db import session_scope
 
         rng = np.random.default_rng(0)
         with session_scope(engine, write=True) as s:

@@ -79,9 +79,9 @@ def check_catch_cells(home: Path) -> None:
     from sqlalchemy import create_engine, func, select
     from sqlalchemy.orm import Session, aliased
 
-    from db.assets import load_pixels
-    from db.models import Asset, DesignCell, Method
-    from study_server.catch import MIN_DELTA_E, check_catch
+    from stylestudy.db.assets import load_pixels
+    from stylestudy.db.models import Asset, DesignCell, Method
+    from stylestudy.study_server.catch import MIN_DELTA_E, check_catch
 
     engine = create_engine(f"sqlite:///{home / 'stylestudy.sqlite3'}")
     a, b, ref = aliased(Asset), aliased(Asset), aliased(Asset)

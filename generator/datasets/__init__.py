@@ -1,6 +1,6 @@
 """Colour-digit data sets for the two-domain translators (MNIST-Single, MNIST-Multiple)."""
 
-from generator.datasets.digits import (
+from stylestudy.generator.datasets.digits import (
     DigitSet,
     build_multiple,
     build_single,

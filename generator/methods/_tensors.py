@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.imageops import output_shape, resize
+from stylestudy.generator.imageops import output_shape, resize
 
 
 def to_tensor(image: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:

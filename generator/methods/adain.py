@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from generator.imageops import resize
-from generator.method import Method, Param, Request, register
+from stylestudy.generator.imageops import resize
+from stylestudy.generator.method import Method, Param, Request, register
 
 __all__ = ["ENCODER_LAYER", "EPS", "adain"]
 
@@ -52,7 +52,7 @@ class AdaIN(Method):
     }
 
     def setup(self) -> None:
-        from generator.feedforward import load_network
+        from stylestudy.generator.feedforward import load_network
 
         dev = torch.device(self.ctx.device)
         vgg, rec_v = load_network("adain-vgg", self.ctx.allow_random_weights,
@@ -64,7 +64,7 @@ class AdaIN(Method):
         self.calibrated = rec_v["calibrated"] and rec_d["calibrated"]
 
     def run(self, request: Request) -> np.ndarray:
-        from generator.methods._tensors import require_side, to_image, to_tensor
+        from stylestudy.generator.methods._tensors import require_side, to_image, to_tensor
 
         p = request.params
         dev = torch.device(self.ctx.device)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.imageops import resize, to_float
-from generator.method import Method, Request, register
+from stylestudy.generator.imageops import resize, to_float
+from stylestudy.generator.method import Method, Request, register
 
 __all__ = ["match_histograms", "reinhard_transfer", "rgb_to_lab", "lab_to_rgb"]
 

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.method import Method, Param, Request, register
 from stylestudy.errors import UserError
+from stylestudy.generator.method import Method, Param, Request, register
 
 __all__ = ["MRF_LAYERS", "CONTENT_LAYER", "grid", "patch_rows", "coverage", "StylePatches",
            "mrf_loss", "content_loss", "tv_loss"]
@@ -132,7 +132,7 @@ class CNNMRF(Method):
     }
 
     def setup(self) -> None:
-        from generator.encoder import load_encoder
+        from stylestudy.generator.encoder import load_encoder
 
         self.encoder, record = load_encoder(
             "vgg19-caffe-q8", (*MRF_LAYERS, CONTENT_LAYER), pixel_scale=PIXEL_SCALE,
@@ -142,7 +142,7 @@ class CNNMRF(Method):
         self._last: dict[str, Any] = {}
 
     def run(self, request: Request) -> np.ndarray:
-        from generator.methods._tensors import bilinear, inputs, lbfgs, to_image
+        from stylestudy.generator.methods._tensors import bilinear, inputs, lbfgs, to_image
 
         p = request.params
         dev = torch.device(self.ctx.device)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.imageops import cover_crop, resize, to_float
-from generator.method import Method, Request, register
+from stylestudy.generator.imageops import cover_crop, resize, to_float
+from stylestudy.generator.method import Method, Request, register
 
 
 @register

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from generator.encoder import gram
-from generator.imageops import output_shape, resize
-from generator.method import Method, Param, Request, register
+from stylestudy.generator.encoder import gram
+from stylestudy.generator.imageops import output_shape, resize
+from stylestudy.generator.method import Method, Param, Request, register
 
 __all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "gram", "style_layer_loss", "content_loss"]
 
@@ -68,7 +68,7 @@ class Gatys(Method):
     def _net(self, backbone: str, pooling: str):
         import torch
 
-        from generator.encoder import load_encoder
+        from stylestudy.generator.encoder import load_encoder
 
         key = (backbone, pooling)
         if key not in self._nets:

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from generator.imageops import output_shape, resize
-from generator.method import Method, Param, Request, register
 from stylestudy.errors import UserError
+from stylestudy.generator.imageops import output_shape, resize
+from stylestudy.generator.method import Method, Param, Request, register
 
 #: fixed input sizes of the TF-Lite int8 networks (ONNX input shapes)
 STYLE_SIDE = 256
@@ -50,7 +50,7 @@ class Magenta(Method):
         except ImportError:
             raise UserError("method 'magenta' needs onnxruntime: pip install "
                             "'stylestudy[magenta]'") from None
-        from generator.weights import resolve_file
+        from stylestudy.generator.weights import resolve_file
 
         providers = ["CPUExecutionProvider"]
         if self.ctx.device.startswith("cuda") and \

@@ -1,5 +1,5 @@
 """STROTSS (Kolkin et al., CVPR 2019) as a stylestudy method; the algorithm is in
-``generator.strotss`` and documented in ``docs/methods-strotss.md``."""
+``stylestudy.generator.strotss`` and documented in ``docs/methods-strotss.md``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from generator.method import Method, Param, Request, register
-from generator.strotss.losses import TERMS
 from stylestudy.errors import UserError
+from stylestudy.generator.method import Method, Param, Request, register
+from stylestudy.generator.strotss.losses import TERMS
 
 #: the quick preset (for demos; not the paper setting): 30 iterations per scale, long side
 #: at most 256 px
@@ -77,8 +77,8 @@ class Strotss(Method):
     def setup(self) -> None:
         import torch
 
-        from generator.strotss import Hypercolumn
-        from generator.vgg import vgg_features
+        from stylestudy.generator.strotss import Hypercolumn
+        from stylestudy.generator.vgg import vgg_features
 
         feats, record = vgg_features("vgg16", allow_random=self.ctx.allow_random_weights,
                                      weights_dir=self.ctx.weights_dir,
@@ -111,9 +111,9 @@ class Strotss(Method):
 
     def _prepare(self, request: Request) -> tuple[Any, Any, dict[str, Any]]:
         """(task, config, provenance labels) for one request; bad parameters raise."""
-        from generator.strotss import Config, Task
-        from generator.strotss.guidance import extract_regions
-        from generator.strotss.optimise import ITERATIONS
+        from stylestudy.generator.strotss import Config, Task
+        from stylestudy.generator.strotss.guidance import extract_regions
+        from stylestudy.generator.strotss.optimise import ITERATIONS
 
         p = request.params
         terms = _terms(p.get("terms", list(TERMS)))
@@ -155,7 +155,7 @@ class Strotss(Method):
         import torch
         from tqdm import tqdm
 
-        from generator.strotss import schedule, stylize_batch
+        from stylestudy.generator.strotss import schedule, stylize_batch
 
         total = cfg.iterations * len(schedule(cfg.size, cfg.content_weight))
         try:

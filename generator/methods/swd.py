@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from generator.method import Method, Param, Request, register
+from stylestudy.generator.method import Method, Param, Request, register
 
 __all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "directions", "sorted_quantiles",
            "sliced_wasserstein"]
@@ -78,7 +78,7 @@ class SlicedWasserstein(Method):
     }
 
     def setup(self) -> None:
-        from generator.encoder import load_encoder
+        from stylestudy.generator.encoder import load_encoder
 
         self.encoder, record = load_encoder(
             "vgg19-caffe-q8", STYLE_LAYERS, pooling="avg", padding="reflect",
@@ -88,7 +88,7 @@ class SlicedWasserstein(Method):
         self._last: dict[str, Any] = {}
 
     def run(self, request: Request) -> np.ndarray:
-        from generator.methods._tensors import inputs, require_side, to_image
+        from stylestudy.generator.methods._tensors import inputs, require_side, to_image
 
         p = request.params
         dev = torch.device(self.ctx.device)

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from generator.imageops import resize, to_float
-from generator.method import Method, Param, Request, register, to_uint8
-from generator.translation import reference
 from stylestudy.errors import UserError
+from stylestudy.generator.imageops import resize, to_float
+from stylestudy.generator.method import Method, Param, Request, register, to_uint8
+from stylestudy.generator.translation import reference
 
 __all__ = ["EGSCITMethod", "CycleGANMethod", "UNITMethod", "MUNITMethod", "Identity",
            "CopyExemplar", "ColourOracle"]
@@ -35,7 +35,7 @@ class _Translator(Method):
     def setup(self) -> None:
         import torch
 
-        from generator.translation.train import load_translator
+        from stylestudy.generator.translation.train import load_translator
 
         if not self.ctx.checkpoint:
             raise UserError(f"method {self.name!r} needs a trained checkpoint "

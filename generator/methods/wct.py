@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from generator.encoder import covariance
-from generator.imageops import output_shape, resize
-from generator.method import Method, Param, Request, register
+from stylestudy.generator.encoder import covariance
+from stylestudy.generator.imageops import output_shape, resize
+from stylestudy.generator.method import Method, Param, Request, register
 
 __all__ = ["EIGEN_FLOOR", "LEVELS", "wct"]
 
@@ -68,7 +68,7 @@ class WCT(Method):
         return ["weights you supply", "weights:wct-vgg1…5, wct-decoder1…5"]
 
     def setup(self) -> None:
-        from generator.feedforward import load_network
+        from stylestudy.generator.feedforward import load_network
 
         dev = torch.device(self.ctx.device)
         self.nets: dict[str, torch.nn.Sequential] = {}
@@ -80,7 +80,7 @@ class WCT(Method):
         self.calibrated = all(r["calibrated"] for r in self.ctx.weights_used.values())
 
     def run(self, request: Request) -> np.ndarray:
-        from generator.methods._tensors import require_side, to_image, to_tensor
+        from stylestudy.generator.methods._tensors import require_side, to_image, to_tensor
 
         p = request.params
         dev = torch.device(self.ctx.device)

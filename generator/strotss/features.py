@@ -1,8 +1,8 @@
 """The STROTSS hypercolumn: raw RGB plus nine VGG16 ReLU maps (``vgg_pt.forward_base``).
 
 Taps relu1_1, relu1_2, relu2_1, relu2_2, relu3_1, relu3_2, relu3_3, relu4_3, relu5_3 of the
-shared encoder (``generator.encoder``); the unnormalised image in [0, 1] is prepended; total
-3 + 64·2 + 128·2 + 256·3 + 512·2 = 2179 channels (``specs/strotss.md`` §1.5). The VGG input
+shared encoder (``stylestudy.generator.encoder``); the unnormalised image in [0, 1] is prepended;
+total 3 + 64·2 + 128·2 + 256·3 + 512·2 = 2179 channels (``specs/strotss.md`` §1.5). The VGG input
 is ImageNet-normalised (official commit ``c4f0abf``).
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from generator.encoder import Encoder
+from stylestudy.generator.encoder import Encoder
 
 __all__ = ["TAPS", "CHANNELS", "HYPERCOLUMN_DIM", "Hypercolumn", "gather_bilinear",
            "gather_floor"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from generator.strotss.pyramid import resize
 from stylestudy.errors import UserError
+from stylestudy.generator.strotss.pyramid import resize
 
 __all__ = ["REGION_MIN_PIXELS", "MASK_THRESHOLD", "EMPTY_MASK_MAX", "POINT_DILATION",
            "extract_regions", "mask_at", "augment_points"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from generator.encoder import covariance
+from stylestudy.generator.encoder import covariance
 
 __all__ = ["TERMS", "YUV", "StyleStats", "to_yuv", "cosine_cost", "palette_cost", "remd_from_cost",
            "pair_cosine", "remd_cosine", "remd_palette", "moment_loss", "moment_loss_reference",

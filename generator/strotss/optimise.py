@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from generator.encoder import covariance
-from generator.imageops import output_shape
-from generator.strotss.features import Hypercolumn, gather_bilinear, gather_floor
-from generator.strotss.guidance import augment_points, mask_at
-from generator.strotss.losses import (
+from stylestudy.generator.encoder import covariance
+from stylestudy.generator.imageops import output_shape
+from stylestudy.generator.strotss.features import Hypercolumn, gather_bilinear, gather_floor
+from stylestudy.generator.strotss.guidance import augment_points, mask_at
+from stylestudy.generator.strotss.losses import (
     TERMS,
     StyleStats,
     combine,
@@ -26,14 +26,14 @@ from generator.strotss.losses import (
     remd_palette,
     self_similarity_loss,
 )
-from generator.strotss.pyramid import (
+from stylestudy.generator.strotss.pyramid import (
     decompose,
     laplacian_band,
     resize,
     resize_long_side,
     synthesise,
 )
-from generator.strotss.sampling import OutputSampler, style_positions
+from stylestudy.generator.strotss.sampling import OutputSampler, style_positions
 
 __all__ = ["SMALLEST_SIDE", "ITERATIONS", "LR", "LR_LAST", "PYRAMID_LEVELS", "WEIGHT_SCALE",
            "Config", "Scale", "Task", "RunInfo", "schedule", "stylize", "stylize_batch"]

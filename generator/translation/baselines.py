@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generator.translation.blocks import Conv, ResBlock
+from stylestudy.generator.translation.blocks import Conv, ResBlock
 
 __all__ = ["ResnetGenerator", "NLayerDiscriminator", "CoVAE32", "CoDis32", "AdaINGen",
            "MsImageDis", "xy_channels"]

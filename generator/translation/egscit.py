@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from generator.translation.blocks import (
+from stylestudy.generator.translation.blocks import (
     Conv,
     ResBlock,
     adain,

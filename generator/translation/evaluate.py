@@ -9,8 +9,8 @@ script's comparison (x_ab vs input B, x_ba vs input A; ``eval/embed_mnist.py`` @
 
 Diversity (EGSC-IT's multimodality claim): each of the first ``sources`` test inputs is
 translated with ``exemplars`` exemplars of the other domain (test images i, i+1, …, cyclically)
-and scored by :func:`analysis.diversity.mean_pairwise` (LPIPS v0.1 alex); mean ± std over the
-inputs, per direction.
+and scored by :func:`stylestudy.analysis.diversity.mean_pairwise` (LPIPS v0.1 alex); mean ± std
+over the inputs, per direction.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from generator.datasets import DigitSet
-from generator.translation import reference
+from stylestudy.generator.datasets import DigitSet
+from stylestudy.generator.translation import reference
 
 __all__ = ["Score", "ssim_scores", "evaluate_generator", "PAPER_ROWS", "write_csv",
            "markdown_table", "SSIM_VARIANT", "DIVERSITY_VARIANT", "diversity_scores",
@@ -146,7 +146,7 @@ def diversity_scores(generate: Generator, ds: DigitSet, lpips_model, sources: in
                      exemplars: int = 5) -> dict[str, float]:
     """Per direction, the mean ± std over the first ``sources`` test inputs of the mean
     pairwise LPIPS of the input's translations with ``exemplars`` exemplars."""
-    from analysis.diversity import mean_pairwise
+    from stylestudy.analysis.diversity import mean_pairwise
 
     if exemplars < 2:
         raise ValueError("diversity needs at least two exemplars")

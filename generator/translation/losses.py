@@ -20,7 +20,7 @@ VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512,
 TAPS = {"relu1_1": 0, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu5_1": 12}
 #: Caffe ImageNet mean, BGR (``tensorflow_vgg19.py`` VGG_MEAN)
 BGR_MEAN = (103.939, 116.779, 123.68)
-#: torchvision ``features`` indices of the 16 convs (key layout of ``generator.weights``)
+#: torchvision ``features`` indices of the 16 convs (key layout of ``stylestudy.generator.weights``)
 VGG19_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 
 
@@ -83,11 +83,11 @@ class VGGFeatures(nn.Module):
 
 def load_vgg(taps: tuple[str, ...], allow_random: bool, seed: int = 0
              ) -> tuple[VGGFeatures, dict[str, Any]]:
-    """VGG19 with ``vgg19-caffe-q8`` weights (``generator.weights``), or a random fixed
+    """VGG19 with ``vgg19-caffe-q8`` weights (``stylestudy.generator.weights``), or a random fixed
     network only when ``allow_random`` (labelled uncalibrated)."""
     net = VGGFeatures(taps)
     state = None
-    from generator.weights import load_state_dict
+    from stylestudy.generator.weights import load_state_dict
 
     state, record = load_state_dict("vgg19-caffe-q8", allow_random=allow_random, seed=seed)
     if state is None:
@@ -171,7 +171,7 @@ class MunitVGGLoss(nn.Module):
 
 def load_munit_vgg(allow_random: bool, seed: int = 0) -> tuple[MunitVGGLoss, dict[str, Any]]:
     """:class:`MunitVGGLoss` on the verified ``vgg16`` weights (or a labelled random VGG16)."""
-    from generator.vgg import vgg_features
+    from stylestudy.generator.vgg import vgg_features
 
     features, record = vgg_features("vgg16", allow_random=allow_random, seed=seed)
     return MunitVGGLoss(features), record

@@ -1,7 +1,7 @@
 """Trainable wrappers: networks, optimisers, one training step and inference per method.
 
 Each model owns its stages, its optimisers and its learning-rate schedule; the loop in
-:mod:`generator.translation.train` draws batches, checkpoints and resumes.
+:mod:`stylestudy.generator.translation.train` draws batches, checkpoints and resumes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generator.translation.baselines import (
+from stylestudy.generator.translation.baselines import (
     AdaINGen,
     CoDis32,
     CoVAE32,
@@ -22,9 +22,9 @@ from generator.translation.baselines import (
     NLayerDiscriminator,
     ResnetGenerator,
 )
-from generator.translation.blocks import init_weights
-from generator.translation.egscit import EGSCIT, EGSCConfig, VAEGANRecon
-from generator.translation.losses import (
+from stylestudy.generator.translation.blocks import init_weights
+from stylestudy.generator.translation.egscit import EGSCIT, EGSCConfig, VAEGANRecon
+from stylestudy.generator.translation.losses import (
     PerceptualLoss,
     kl,
     load_munit_vgg,

@@ -59,7 +59,7 @@ def translate_images(model, sources: np.ndarray, exemplars: np.ndarray, src: str
                      seed: int = 0, device: str = "cpu", batch: int = 250) -> np.ndarray:
     """uint8 (N, H, W, 3) sources of domain ``src`` → uint8 translations (the noise of
     stochastic models is drawn from ``seed``)."""
-    from generator.translation.train import to_tensor
+    from stylestudy.generator.translation.train import to_tensor
 
     gen = torch.Generator(device=device).manual_seed(seed)
     out = []

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.datasets import load_digit_set
-from generator.translation.egscit import ABLATIONS
-from generator.translation.models import TranslatorModel, build_model
-from generator.translation.profiles import check_variant, profile
 from stylestudy.errors import UserError
+from stylestudy.generator.datasets import load_digit_set
+from stylestudy.generator.translation.egscit import ABLATIONS
+from stylestudy.generator.translation.models import TranslatorModel, build_model
+from stylestudy.generator.translation.profiles import check_variant, profile
 
 __all__ = ["train", "load_translator", "read_checkpoint", "to_tensor", "augment", "CKPT_NAME",
            "FORMAT"]

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from analysis import agreement as agr
-from analysis import clustered, power
-from analysis.simulate import simulate_study
+from stylestudy.analysis import agreement as agr
+from stylestudy.analysis import clustered, power
+from stylestudy.analysis.simulate import simulate_study
 
 RATINGS = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0], [0, 0, 1, 0, 0], [1, 0, 1, 0, 1],
                     [0, 0, 0, 0, 0], [1, 1, 0, 1, 1]])  # items × raters, analysis.md §6
@@ -148,7 +148,7 @@ def test_type_one_error_under_crossed_dependence():
     GLM stays near 5 % and the crossed bootstrap interval rarely misses 0.5. Tolerance over
     200 studies (binomial SD at 5 %: 1.5 %): naive > 15 %, clustered ≤ 12 %, bootstrap ≤ 10 %.
     """
-    from analysis.pairs import binom_p
+    from stylestudy.analysis.pairs import binom_p
 
     naive = clus = boot = 0
     for s in range(200):

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analysis.diversity import compare_shape, diversity_table, mean_pairwise, summarise
-from analysis.lpips import LPIPS
-from analysis.metrics import MetricJob
-from db.assets import read_image
+from stylestudy.analysis.diversity import compare_shape, diversity_table, mean_pairwise, summarise
+from stylestudy.analysis.lpips import LPIPS
+from stylestudy.analysis.metrics import MetricJob
 from stylestudy.cli import cli
+from stylestudy.db.assets import read_image
 
 DATA = Path(__file__).resolve().parents[1] / "generator" / "data" / "lpips"
 #: weights.md: LPIPS v0.1 alex, d(ex_ref, ex_p0) and d(ex_ref, ex_p1)
@@ -22,7 +22,7 @@ D_REF_P0, D_REF_P1 = 0.7219, 0.1376
 
 @pytest.fixture(scope="module")
 def alex():
-    from generator.weights import WeightsMissing, load_state_dict
+    from stylestudy.generator.weights import WeightsMissing, load_state_dict
 
     try:
         load_state_dict("alexnet")

@@ -7,9 +7,9 @@ import pytest
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-from analysis import jod
-from analysis.bt import bradley_terry, bt_to_jod
-from analysis.simulate import simulate_study
+from stylestudy.analysis import jod
+from stylestudy.analysis.bt import bradley_terry, bt_to_jod
+from stylestudy.analysis.simulate import simulate_study
 from stylestudy.errors import UserError
 
 README = np.array([[0, 25, 0], [75, 0, 25], [0, 75, 0]])

@@ -5,9 +5,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analysis import api
-from analysis.data import COLUMNS, load_csv, pwcmp_table, require_single_question, validate
-from analysis.simulate import simulate_study
+from stylestudy.analysis import api
+from stylestudy.analysis.data import (
+    COLUMNS,
+    load_csv,
+    pwcmp_table,
+    require_single_question,
+    validate,
+)
+from stylestudy.analysis.simulate import simulate_study
 from stylestudy.cli import cli
 from stylestudy.errors import UserError
 
@@ -48,8 +54,8 @@ def test_bad_tables_are_refused(mutate, message):
 def test_not_sure_rows_carry_no_preference(tmp_path):
     """Relaxed forced choice: a "not sure" row keeps its place in the table (QC sees it)
     with no chosen method, and leaves every preference statistic as if it were absent."""
-    from analysis.data import real_trials
-    from analysis.pairs import pair_table
+    from stylestudy.analysis.data import real_trials
+    from stylestudy.analysis.pairs import pair_table
 
     decided = _base()
     unsure = pd.DataFrame({"worker_id": ["w3", "w3"], "trial_id": ["u1", "u2"],
@@ -145,9 +151,9 @@ def test_cli_one_cohort(tmp_path, monkeypatch):
 
 def _insert_study(with_practice=True):
     """A 2-worker study through the ORM; returns the expected (k, n) of 'ours' vs 'base'."""
-    from db.assets import store_pixels
-    from db.engine import session_scope
-    from db.models import (
+    from stylestudy.db.assets import store_pixels
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import (
         ComparisonSet,
         DesignCell,
         Method,
@@ -204,7 +210,7 @@ def _insert_study(with_practice=True):
 
 
 def test_load_study_from_database(db_url, tmp_path):
-    from db.engine import get_engine
+    from stylestudy.db.engine import get_engine
 
     get_engine(db_url)
     _insert_study()
@@ -228,8 +234,8 @@ def test_load_study_from_database(db_url, tmp_path):
     with pytest.raises(UserError, match="no study named"):
         api.analyze_study("nope", full=False)
     # the study server's long export reads back into the same table
-    from db.engine import session_scope
-    from study_server.exports import render
+    from stylestudy.db.engine import session_scope
+    from stylestudy.study_server.exports import render
 
     with session_scope() as s:
         (tmp_path / "export.csv").write_text(render(s, "demo", "long"))
@@ -242,11 +248,11 @@ def test_load_study_from_database(db_url, tmp_path):
 
 
 def test_power_from_study_design(db_url):
-    from db.engine import get_engine
+    from stylestudy.db.engine import get_engine
 
     get_engine(db_url)
     _insert_study()
-    from analysis.power import design_from_study
+    from stylestudy.analysis.power import design_from_study
 
     d = design_from_study("demo")
     # one real cell (target 5), one item, one pair, one question; 20 trials per session

@@ -9,10 +9,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from analysis.lpips import LPIPS, trunk
-from analysis.metric_agreement import method_level, metric_agreement, metric_choice
-from db.assets import read_image
+from stylestudy.analysis.lpips import LPIPS, trunk
+from stylestudy.analysis.metric_agreement import method_level, metric_agreement, metric_choice
 from stylestudy.cli import cli
+from stylestudy.db.assets import read_image
 
 #: the LPIPS authors' reference images (copied from the shared test data; see SOURCE.md)
 DATA = Path(__file__).resolve().parents[1] / "generator" / "data" / "lpips"
@@ -20,7 +20,7 @@ DATA = Path(__file__).resolve().parents[1] / "generator" / "data" / "lpips"
 
 def _require_weights(name):
     """Real weights are required (`make test` fetches them): a clear failure, never a skip."""
-    from generator.weights import WeightsMissing, load_state_dict
+    from stylestudy.generator.weights import WeightsMissing, load_state_dict
 
     try:
         load_state_dict(name)
@@ -72,7 +72,7 @@ def test_trunks_follow_torchvision_layout():
 
 
 def test_random_backbone_only_with_flag(tmp_path, monkeypatch):
-    from generator.weights import WeightsMissing
+    from stylestudy.generator.weights import WeightsMissing
 
     monkeypatch.setenv("STYLESTUDY_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
@@ -146,7 +146,7 @@ def test_metric_agreement_by_hand():
 
 
 def test_gram_distance_zero_for_same_image():
-    from analysis.metrics import GramStyle
+    from stylestudy.analysis.metrics import GramStyle
 
     g = GramStyle.load()
     assert g is not None, "needs verified VGG19 weights (stylestudy weights fetch vgg19-caffe-q8)"

@@ -10,9 +10,9 @@ from stylestudy.cli import cli
 
 
 def _insert_set(rng):
-    from db.assets import store_pixels
-    from db.engine import session_scope
-    from db.models import ComparisonSet, ComparisonSetMember, Generation, Method
+    from stylestudy.db.assets import store_pixels
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import ComparisonSet, ComparisonSetMember, Generation, Method
 
     content = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
     style = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
@@ -43,7 +43,7 @@ def _insert_set(rng):
 
 
 def test_metrics_for_comparison_set(db_url, tmp_path):
-    from db.engine import get_engine
+    from stylestudy.db.engine import get_engine
 
     get_engine(db_url)
     content, outs, item = _insert_set(np.random.default_rng(0))

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.pairs import adjust, binom_p, canonical_pairs, interval, pair_table
-from analysis.simulate import simulate_study
+from stylestudy.analysis.pairs import adjust, binom_p, canonical_pairs, interval, pair_table
+from stylestudy.analysis.simulate import simulate_study
 
 # analysis.md §2.1, k = 30, n = 40
 INTERVALS = {
@@ -112,8 +112,8 @@ def test_pair_table_counts_and_family():
 
 
 def test_position_bias_by_hand():
-    from analysis.data import validate
-    from analysis.pairs import position_bias
+    from stylestudy.analysis.data import validate
+    from stylestudy.analysis.pairs import position_bias
 
     df = validate(pd.DataFrame({
         "worker_id": ["w"] * 4, "trial_id": list("1234"), "item_id": ["i"] * 4,

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from report_checks import check_outputs
 
-from analysis import api, figures, latex
-from analysis.settings import Settings
-from analysis.simulate import simulate_study
+from stylestudy.analysis import api, figures, latex
+from stylestudy.analysis.settings import Settings
+from stylestudy.analysis.simulate import simulate_study
 
 #: hostile method names: every LaTeX special character, brackets, non-Latin text
 HOSTILE = {"ours_v2 (50% steps)": 1.2, "a&b #1 $x$": 0.8,

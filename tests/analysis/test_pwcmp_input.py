@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from scipy.stats import norm
 from test_jod import README, _pwcmp_objective_literal
 
-from analysis import jod
+from stylestudy.analysis import jod
 from stylestudy.cli import cli
 
 SETTINGS = "analysis:\n  bootstrap: 0\n  pair_bootstrap: 50\n"
@@ -115,11 +115,11 @@ def test_study_export_pwcmp_round_trips(db_url, tmp_path, monkeypatch):
     sys.path.insert(0, str(Path(__file__).parents[1] / "study_server"))
     from study_helpers import make_comparison_set, spec
 
-    from analysis import api
-    from analysis.settings import QCRules, Settings
-    from db.engine import get_engine
-    from study_server.simulate import simulate
-    from study_server.studies import create_study
+    from stylestudy.analysis import api
+    from stylestudy.analysis.settings import QCRules, Settings
+    from stylestudy.db.engine import get_engine
+    from stylestudy.study_server.simulate import simulate
+    from stylestudy.study_server.studies import create_study
 
     engine = get_engine(db_url)
     make_comparison_set(engine, methods=("m1", "m2", "m3", "m4"))

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from analysis.data import validate
-from analysis.qc import quality_control
-from analysis.settings import QCRules, Settings, load_settings
+from stylestudy.analysis.data import validate
+from stylestudy.analysis.qc import quality_control
+from stylestudy.analysis.settings import QCRules, Settings, load_settings
 from stylestudy.errors import UserError
 
 

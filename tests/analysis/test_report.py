@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from report_checks import check_outputs
 
-from analysis import api
-from analysis.settings import Settings
-from analysis.simulate import simulate_study
+from stylestudy.analysis import api
+from stylestudy.analysis.settings import Settings
+from stylestudy.analysis.simulate import simulate_study
 from stylestudy.cli import cli
 
 TRUTH = {"ours": 1.0, "gatys": 0.3, "copy": -0.8}
@@ -104,7 +104,7 @@ def test_quick_analysis_and_disconnected_graph(tmp_path):
             rows.append({"worker_id": f"w{w}", "trial_id": f"{w}-{t}", "item_id": "i",
                          "question": "content", "method_A": a, "method_B": b,
                          "chose_A": (w + t) % 2 == 0})
-    from analysis.data import validate
+    from stylestudy.analysis.data import validate
 
     df = validate(pd.DataFrame(rows))
     report = api.analyze(df, Settings(bootstrap=10), full=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import figures
+from stylestudy.analysis import figures
 
 
 def test_unanimous_pair_and_percentile_interval_plot():
@@ -27,7 +27,7 @@ def test_cluster_glm_with_as_many_rows_as_parameters():
     """Two judgments of one pair, one per side: the estimate has no standard error."""
     import math
 
-    from analysis import clustered
+    from stylestudy.analysis import clustered
 
     d = pd.DataFrame({"y": [1.0, 0.0], "side": [1.0, -1.0], "worker": [0, 1], "item": [0, 1]})
     out = clustered.cluster_glm(d)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from analysis.ssim import SSIM, gaussian_window, rgb_to_y, ssim
+from stylestudy.analysis.ssim import SSIM, gaussian_window, rgb_to_y, ssim
 
 # analysis.md §9.4, column wang04
 WANG04 = {"P1": 1.0, "P2": 0.9668544496, "P3": 0.3430118616, "P4": 0.9867516239,
@@ -106,7 +106,7 @@ def test_luminance_and_batching():
 
 def test_grouped_convolution_path_matches():
     """The non-CPU path (one grouped convolution) computes the same numbers."""
-    from analysis.ssim import _ssim_batched
+    from stylestudy.analysis.ssim import _ssim_batched
 
     _, _, a, b = PAIRS[6]
     x, y = _t(a, torch.float64)[None], _t(b, torch.float64)[None]

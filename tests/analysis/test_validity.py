@@ -11,10 +11,10 @@ import pytest
 from report_checks import check_outputs
 from scipy.stats import binomtest
 
-from analysis import api, validity
-from analysis.data import validate
-from analysis.settings import Settings
-from analysis.simulate import simulate_study
+from stylestudy.analysis import api, validity
+from stylestudy.analysis.data import validate
+from stylestudy.analysis.settings import Settings
+from stylestudy.analysis.simulate import simulate_study
 
 SIX = {f"m{i}": v for i, v in enumerate([2.0, 1.0, 0.8, 0.4, -0.2, -2.0])}
 
@@ -102,7 +102,7 @@ def test_p_floor_and_containment():
 
 
 def test_sign_flip_test_by_enumeration():
-    from analysis.clustered import sign_flip_p
+    from stylestudy.analysis.clustered import sign_flip_p
 
     y = np.array([1, 1, 0, 1, 1, 1, 0, 0, 1])
     g = np.array([0, 0, 0, 1, 1, 2, 2, 3, 3])

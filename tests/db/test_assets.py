@@ -10,9 +10,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 from sqlalchemy import func, select
 
-from db import get_engine, session_scope
-from db.assets import asset_path, load_pixels, store_file, store_pixels
-from db.models import Asset
+from stylestudy.db import get_engine, session_scope
+from stylestudy.db.assets import asset_path, load_pixels, store_file, store_pixels
+from stylestudy.db.models import Asset
 from stylestudy.errors import UserError
 
 

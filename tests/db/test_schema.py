@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from db import get_engine, session_scope
-from db.migrate import current_revision, head_revision
-from db.models import Base, Generation, Method
+from stylestudy.db import get_engine, session_scope
+from stylestudy.db.migrate import current_revision, head_revision
+from stylestudy.db.models import Base, Generation, Method
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -38,7 +38,7 @@ def test_migrations_step_up_and_down(db_url, home):
     from alembic import command
     from sqlalchemy import create_engine
 
-    from db.migrate import alembic_config, upgrade
+    from stylestudy.db.migrate import alembic_config, upgrade
 
     Path(home).mkdir(parents=True, exist_ok=True)
     engine = create_engine(db_url)
@@ -123,7 +123,7 @@ def test_status_check_constraint(db_url, tiny_assets):
 def test_autocommit_twin_commits_each_statement(pg_url):
     """The twin shares the database and pool settings; a statement on it is committed
     when it returns, with no COMMIT sent (what the response path relies on)."""
-    from db.engine import autocommit_twin, make_engine
+    from stylestudy.db.engine import autocommit_twin, make_engine
 
     engine = get_engine(pg_url, pool_size=3, max_overflow=3)
     twin = autocommit_twin(engine)

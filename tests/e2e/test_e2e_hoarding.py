@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from db.engine import get_engine, session_scope
-from db.models import StudySession
-from study_server.client import ApiClient
-from study_server.studies import create_study
+from stylestudy.db.engine import get_engine, session_scope
+from stylestudy.db.models import StudySession
+from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.studies import create_study
 from tests.e2e.e2e_helpers import serve
 from tests.study_server.study_helpers import make_comparison_set, spec
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from db.engine import get_engine
-from study_server.client import ApiClient
-from study_server.studies import create_study
+from stylestudy.db.engine import get_engine
+from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.studies import create_study
 from tests.e2e.e2e_helpers import serve
 from tests.study_server.study_helpers import make_comparison_set, spec
 

@@ -16,7 +16,7 @@ def weights_dir() -> Path:
     """``STYLESTUDY_WEIGHTS_DIR`` (or the repository's ``.cache/weights``), fully fetched."""
     env = os.environ.get("STYLESTUDY_WEIGHTS_DIR")
     path = Path(env) if env else Path(__file__).resolve().parents[2] / ".cache" / "weights"
-    from generator.weights import REGISTRY
+    from stylestudy.generator.weights import REGISTRY
 
     missing = [n for n in FETCHED
                if not (path / REGISTRY[n].stored).is_file()]

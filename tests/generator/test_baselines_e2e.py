@@ -11,13 +11,13 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from db.engine import session_scope
-from db.models import DesignCell, Study
-from generator import runner
-from generator import weights as w
-from generator.feedforward import LAYOUTS
-from generator.method import Request, RunContext, get
 from stylestudy.cli import cli
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import DesignCell, Study
+from stylestudy.generator import runner
+from stylestudy.generator import weights as w
+from stylestudy.generator.feedforward import LAYOUTS
+from stylestudy.generator.method import Request, RunContext, get
 from tests.generator.manifests import DEMO
 from tests.generator.stylepairs import one_thread
 

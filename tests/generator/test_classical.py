@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.exposure import match_histograms as skimage_match
 
-from generator.methods.classical import (
+from stylestudy.generator.methods.classical import (
     LAB2LOGLMS,
     LOGLMS2LAB,
     lab_to_rgb,

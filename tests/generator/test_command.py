@@ -18,11 +18,11 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from db import session_scope
-from db.assets import load_pixels
-from generator import manifest, runner
-from generator.command import CommandSpec, render
 from stylestudy.cli import cli
+from stylestudy.db import session_scope
+from stylestudy.db.assets import load_pixels
+from stylestudy.generator import manifest, runner
+from stylestudy.generator.command import CommandSpec, render
 from tests.generator.manifests import CLI, DEMO
 
 #: a stand-in for a researcher's script: blends content and style, or misbehaves on demand
@@ -222,7 +222,7 @@ def _png(pixels: np.ndarray) -> bytes:
 
 @pytest.mark.slow
 def test_ray_runs_commands_and_keeps_their_failures(home, tmp_path):
-    from generator.ray_executor import run_ray
+    from stylestudy.generator.ray_executor import run_ray
 
     setup_inputs(tmp_path)
     spec = manifest.load(write(tmp_path, [entry("ok", "ok"), entry("fail", "fail")]))
@@ -280,8 +280,8 @@ def test_ctrl_c_leaves_an_interrupted_generation_that_the_next_run_finishes(home
 def test_a_command_asking_for_a_gpu_gets_one(tmp_path, monkeypatch):
     """Where a GPU goes: the local executor names it in CUDA_VISIBLE_DEVICES unless the
     environment already does (Ray sets it for a task's GPU); Ray reserves it."""
-    from generator.command import execute
-    from generator.ray_executor import job_resources
+    from stylestudy.generator.command import execute
+    from stylestudy.generator.ray_executor import job_resources
 
     assert runner.MethodCache("cuda:1").gpu_for(1) == 1
     assert runner.MethodCache("cpu").gpu_for(1) is None

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from generator.method import Request, RunContext, get
-from generator.methods import contextual as M
 from stylestudy.errors import UserError
+from stylestudy.generator.method import Request, RunContext, get
+from stylestudy.generator.methods import contextual as M
 from tests.generator.stylepairs import gram_distance, one_thread, pair
 
 
@@ -70,7 +70,7 @@ def method(weights_dir):
 
 @pytest.mark.slow
 def test_run_moves_gram_towards_style_and_is_deterministic(method):
-    from generator.encoder import load_encoder
+    from stylestudy.generator.encoder import load_encoder
 
     cls, inst = method
     content, style = pair(128)

@@ -10,7 +10,7 @@ import torch
 import torchvision
 from torch import nn
 
-from generator.encoder import Encoder, covariance, gram, layer_names
+from stylestudy.generator.encoder import Encoder, covariance, gram, layer_names
 from tests.generator.stylepairs import one_thread
 
 

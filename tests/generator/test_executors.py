@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from db import get_engine, session_scope
-from generator import manifest, runner
-from generator.ray_executor import run_ray
+from stylestudy.db import get_engine, session_scope
+from stylestudy.generator import manifest, runner
+from stylestudy.generator.ray_executor import run_ray
 from tests.generator.manifests import CLI, all_done, write_manifest
 
 pytestmark = pytest.mark.slow

@@ -12,12 +12,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from generator import weights as w
-from generator.feedforward import decoder, layout
-from generator.method import Request, RunContext, get
-from generator.methods.adain import adain
-from generator.methods.wct import wct
 from stylestudy.cli import cli
+from stylestudy.generator import weights as w
+from stylestudy.generator.feedforward import decoder, layout
+from stylestudy.generator.method import Request, RunContext, get
+from stylestudy.generator.methods.adain import adain
+from stylestudy.generator.methods.wct import wct
 from tests.generator.stylepairs import one_thread
 
 
@@ -213,7 +213,7 @@ def test_wct_colours_with_the_style_statistics():
 
 
 def test_methods_refuse_missing_weights_and_label_random_ones(tmp_path, monkeypatch):
-    from generator.weights import WeightsMissing
+    from stylestudy.generator.weights import WeightsMissing
 
     monkeypatch.setenv("STYLESTUDY_WEIGHTS_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -246,7 +246,7 @@ def test_adain_runs_on_imported_pth_files(tmp_path, monkeypatch):
     monkeypatch.setenv("STYLESTUDY_WEIGHTS_DIR", str(tmp_path / "w"))
     w._VERIFIED.clear()
     torch.manual_seed(0)
-    from generator.feedforward import encoder
+    from stylestudy.generator.feedforward import encoder
 
     for name, net, fname in (("adain-vgg", encoder("relu5_4"), "vgg_normalised.pth"),
                              ("adain-decoder", decoder("relu4_1"), "decoder.pth")):

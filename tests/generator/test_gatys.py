@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from generator.method import Request, RunContext, get
-from generator.methods.gatys import content_loss, gram, style_layer_loss
+from stylestudy.generator.method import Request, RunContext, get
+from stylestudy.generator.methods.gatys import content_loss, gram, style_layer_loss
 
 
 def test_gram_and_style_loss_hand_case():
@@ -26,8 +26,8 @@ def test_layers_are_the_papers():
     """Each paper layer maps to the ReLU right after that conv in torchvision's VGG19."""
     import torchvision
 
-    from generator.encoder import layer_names
-    from generator.methods.gatys import CONTENT_LAYER, STYLE_LAYERS
+    from stylestudy.generator.encoder import layer_names
+    from stylestudy.generator.methods.gatys import CONTENT_LAYER, STYLE_LAYERS
 
     feats = torchvision.models.vgg19(weights=None).features
     convs = [i for i, m in enumerate(feats) if isinstance(m, torch.nn.Conv2d)]

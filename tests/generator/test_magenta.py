@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.method import Request, RunContext, get
+from stylestudy.generator.method import Request, RunContext, get
 
 pytest.importorskip("onnxruntime", reason="needs the 'magenta' extra (onnxruntime)")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import manifest
 from stylestudy.errors import UserError
+from stylestudy.generator import manifest
 
 DEMO = Path(__file__).resolve().parents[2] / "stylestudy" / "demo_data"
 
@@ -63,8 +63,8 @@ def test_missing_manifest(tmp_path):
 
 
 def test_sweep_labels(tmp_path):
-    from generator import method as registry
-    from generator.method import Method, Param, register
+    from stylestudy.generator import method as registry
+    from stylestudy.generator.method import Method, Param, register
 
     @register
     class Sweepable(Method):

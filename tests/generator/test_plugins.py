@@ -17,11 +17,11 @@ import yaml
 from PIL import Image
 from sqlalchemy import select
 
-from db import session_scope
-from db.assets import load_pixels
-from db.models import DesignCell, Study
-from generator import runner
-from generator.imageops import output_shape, resize, to_float
+from stylestudy.db import session_scope
+from stylestudy.db.assets import load_pixels
+from stylestudy.db.models import DesignCell, Study
+from stylestudy.generator import runner
+from stylestudy.generator.imageops import output_shape, resize, to_float
 from tests.generator.manifests import CLI, DEMO
 
 REPO = Path(__file__).resolve().parents[2]

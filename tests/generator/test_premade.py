@@ -15,11 +15,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from db import session_scope
-from db.assets import load_pixels
-from generator import manifest, premade, runner
-from generator.imageops import output_shape
+from stylestudy.db import session_scope
+from stylestudy.db.assets import load_pixels
 from stylestudy.errors import UserError
+from stylestudy.generator import manifest, premade, runner
+from stylestudy.generator.imageops import output_shape
 from tests.generator.manifests import CLI, DEMO
 
 CONTENTS = ("astronaut", "chelsea", "coffee")

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from db import get_engine, session_scope
-from db.assets import load_pixels
-from db.models import Asset, ComparisonSetMember, Generation
-from generator import manifest, runner
-from generator.executors import run_pool
-from generator.method import Method, register
-from generator.methods.classical import reinhard_transfer
+from stylestudy.db import get_engine, session_scope
+from stylestudy.db.assets import load_pixels
+from stylestudy.db.models import Asset, ComparisonSetMember, Generation
 from stylestudy.errors import UserError
+from stylestudy.generator import manifest, runner
+from stylestudy.generator.executors import run_pool
+from stylestudy.generator.method import Method, register
+from stylestudy.generator.methods.classical import reinhard_transfer
 from tests.generator.manifests import CLI, DEMO, all_done, write_manifest
 
 
@@ -63,8 +63,8 @@ def test_outputs_and_provenance(home, tmp_path):
         assert prov["uncalibrated"] is False and prov["libraries"]["torch"]
         assert g.output.role == "output" and g.status == "done" and g.attempts == 1
         # the stored output is exactly the method applied to the stored inputs
-        from generator.imageops import output_shape, resize, to_float
-        from generator.method import to_uint8
+        from stylestudy.generator.imageops import output_shape, resize, to_float
+        from stylestudy.generator.method import to_uint8
 
         expected = to_uint8(reinhard_transfer(
             resize(to_float(content), output_shape(h, w, 48)), to_float(load_pixels(g.style))))

@@ -16,12 +16,12 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from db import session_scope
-from db.assets import load_pixels
-from generator import manifest, premade, runner
-from generator.figure import GAP, latex_escape
-from generator.imageops import output_shape, resize
 from stylestudy.cli import cli
+from stylestudy.db import session_scope
+from stylestudy.db.assets import load_pixels
+from stylestudy.generator import manifest, premade, runner
+from stylestudy.generator.figure import GAP, latex_escape
+from stylestudy.generator.imageops import output_shape, resize
 from tests.generator.manifests import DEMO
 
 CHROMIUM = "/usr/bin/chromium"

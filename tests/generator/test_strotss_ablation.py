@@ -12,22 +12,22 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from db import session_scope
-from generator import manifest, runner
-from generator.method import get, params_hash
-from generator.strotss import Config, Hypercolumn
-from generator.strotss.features import gather_bilinear
-from generator.strotss.losses import (
+from stylestudy.cli import cli
+from stylestudy.db import session_scope
+from stylestudy.errors import UserError
+from stylestudy.generator import manifest, runner
+from stylestudy.generator.method import get, params_hash
+from stylestudy.generator.strotss import Config, Hypercolumn
+from stylestudy.generator.strotss.features import gather_bilinear
+from stylestudy.generator.strotss.losses import (
     TERMS,
     moment_loss,
     remd_cosine,
     remd_palette,
     self_similarity_loss,
 )
-from generator.strotss.optimise import Task, _pair, _pair_loss, _prepare_scale, schedule
-from generator.strotss.pyramid import resize_long_side
-from stylestudy.cli import cli
-from stylestudy.errors import UserError
+from stylestudy.generator.strotss.optimise import Task, _pair, _pair_loss, _prepare_scale, schedule
+from stylestudy.generator.strotss.pyramid import resize_long_side
 from tests.generator.stylepairs import one_thread
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "strotss-ablation.yaml"
@@ -38,7 +38,7 @@ COLUMNS = ["full", "no content", "no REMD", "no moment", "no palette", "content 
 
 @pytest.fixture(scope="module")
 def hyper(weights_dir):
-    from generator.vgg import vgg_features
+    from stylestudy.generator.vgg import vgg_features
 
     feats, _ = vgg_features("vgg16", weights_dir=str(weights_dir))
     return Hypercolumn(feats)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.method import Request, RunContext, get
-from generator.strotss import Config, Hypercolumn, Task, stylize, stylize_batch
-from generator.strotss.guidance import extract_regions
+from stylestudy.generator.method import Request, RunContext, get
+from stylestudy.generator.strotss import Config, Hypercolumn, Task, stylize, stylize_batch
+from stylestudy.generator.strotss.guidance import extract_regions
 from tests.generator.test_strotss_run import _images
 
 
 @pytest.fixture(scope="module")
 def hyper(weights_dir):
-    from generator.vgg import vgg_features
+    from stylestudy.generator.vgg import vgg_features
 
     feats, _ = vgg_features("vgg16", weights_dir=str(weights_dir))
     return Hypercolumn(feats)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from generator.strotss import losses as L
+from stylestudy.generator.strotss import losses as L
 
 A = 1 - 1 / math.sqrt(2)  # cosine distance between [1, 0] and [1, 1]
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.method import Request, RunContext, get
-from generator.strotss import Config, Hypercolumn, stylize
-from generator.strotss.guidance import augment_points, extract_regions
 from stylestudy.errors import UserError
+from stylestudy.generator.method import Request, RunContext, get
+from stylestudy.generator.strotss import Config, Hypercolumn, stylize
+from stylestudy.generator.strotss.guidance import augment_points, extract_regions
 
 
 @pytest.fixture(scope="module")
 def hyper(weights_dir):
-    from generator.vgg import vgg_features
+    from stylestudy.generator.vgg import vgg_features
 
     feats, _ = vgg_features("vgg16", weights_dir=str(weights_dir))
     return Hypercolumn(feats)

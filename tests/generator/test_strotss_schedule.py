@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from generator.strotss import pyramid as P
-from generator.strotss.features import gather_bilinear, gather_floor
-from generator.strotss.optimise import schedule
-from generator.strotss.sampling import OutputSampler, style_positions
+from stylestudy.generator.strotss import pyramid as P
+from stylestudy.generator.strotss.features import gather_bilinear, gather_floor
+from stylestudy.generator.strotss.optimise import schedule
+from stylestudy.generator.strotss.sampling import OutputSampler, style_positions
 
 
 def test_pyramid_round_trips():

@@ -13,9 +13,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from generator import weights as w
 from stylestudy.cli import cli
 from stylestudy.errors import UserError
+from stylestudy.generator import weights as w
 
 DATA = Path(__file__).parent / "data"
 
@@ -46,7 +46,7 @@ def test_random_weights_only_when_allowed_and_labelled(empty_dirs):
 
 
 def test_vgg_features_random_init_is_seeded_and_uncalibrated(empty_dirs):
-    from generator.vgg import vgg_features
+    from stylestudy.generator.vgg import vgg_features
 
     a, rec = vgg_features("vgg16", allow_random=True, seed=3)
     b, _ = vgg_features("vgg16", allow_random=True, seed=3)

@@ -17,10 +17,10 @@ import yaml
 from PIL import Image
 from sqlalchemy import select
 
-from db.assets import load_pixels
-from db.engine import session_scope
-from db.models import ComparisonSet
-from generator import manifest, runner
+from stylestudy.db.assets import load_pixels
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import ComparisonSet
+from stylestudy.generator import manifest, runner
 from tests.e2e.e2e_helpers import CHROMIUM
 from tests.guide.guide_helpers import make_project
 

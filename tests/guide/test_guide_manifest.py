@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from generator import manifest
-from generator.guide_manifest import (
+from stylestudy.errors import UserError
+from stylestudy.generator import manifest
+from stylestudy.generator.guide_manifest import (
     PALETTE,
     guide_image,
     labels_from_guide,
@@ -19,8 +20,7 @@ from generator.guide_manifest import (
     save_guidance,
     set_guide_entry,
 )
-from generator.strotss.guidance import extract_regions
-from stylestudy.errors import UserError
+from stylestudy.generator.strotss.guidance import extract_regions
 
 REGIONS = {"content_regions": "g/c.png", "style_regions": "g/s.png"}
 PTS = [[1, 2, 3, 4.5], [5, 6, 7, 8]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from generator import manifest, runner
 from stylestudy.errors import UserError
+from stylestudy.generator import manifest, runner
 from tests.generator.manifests import DEMO, write_manifest
 
 PTS = [[10, 20, 30, 40], [1.5, 2, 3, 4]]

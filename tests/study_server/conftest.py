@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from study_helpers import make_comparison_set
 
-from db.engine import get_engine
-from study_server.simulate import local_server
+from stylestudy.db.engine import get_engine
+from stylestudy.study_server.simulate import local_server
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from db.assets import store_pixels
-from db.engine import session_scope
-from db.models import (
+from stylestudy.db.assets import store_pixels
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import (
     ComparisonSet,
     ComparisonSetMember,
     Generation,
@@ -22,7 +22,7 @@ from db.models import (
     Review,
     StudySession,
 )
-from study_server.client import ApiClient
+from stylestudy.study_server.client import ApiClient
 
 
 def _image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -116,7 +116,7 @@ def refused_downgrade(engine: Engine, to: str, message: str) -> None:
     """Downgrading to revision ``to`` stops with ``message`` and leaves the schema at head."""
     from alembic import command
 
-    from db.migrate import alembic_config, current_revision, head_revision
+    from stylestudy.db.migrate import alembic_config, current_revision, head_revision
 
     with pytest.raises(RuntimeError, match=message), engine.begin() as conn:
         cfg = alembic_config(engine)

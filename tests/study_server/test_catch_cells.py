@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from study_helpers import spec
 
-from db.assets import load_pixels, store_pixels
-from db.engine import session_scope
-from db.models import (
+from stylestudy.cli import cli
+from stylestudy.db.assets import load_pixels, store_pixels
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import (
     Asset,
     ComparisonSet,
     ComparisonSetMember,
@@ -24,9 +25,8 @@ from db.models import (
     Generation,
     Method,
 )
-from study_server.catch import MIN_DELTA_E, check_catch, mean_delta_e, srgb_to_lab
-from study_server.studies import create_study, design_summary
-from stylestudy.cli import cli
+from stylestudy.study_server.catch import MIN_DELTA_E, check_catch, mean_delta_e, srgb_to_lab
+from stylestudy.study_server.studies import create_study, design_summary
 
 RNG = np.random.default_rng(1)
 

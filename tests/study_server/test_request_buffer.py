@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from study_server.request_buffer import MAX_BODY_BYTES, MAX_HEAD_BYTES, Refused, request_length
+from stylestudy.study_server.request_buffer import (
+    MAX_BODY_BYTES,
+    MAX_HEAD_BYTES,
+    Refused,
+    request_length,
+)
 
 HEAD = b"POST /api/responses HTTP/1.1\r\nHost: x\r\n"
 

@@ -12,11 +12,11 @@ from sqlalchemy.orm import aliased
 from study_helpers import make_comparison_set, spec
 from werkzeug.serving import make_server
 
-from db.engine import get_engine, session_scope
-from db.models import Asset, DesignCell, Method, Response, StudySession, Trial
-from study_server.app import create_app
-from study_server.simulate import simulate
-from study_server.studies import create_study
+from stylestudy.db.engine import get_engine, session_scope
+from stylestudy.db.models import Asset, DesignCell, Method, Response, StudySession, Trial
+from stylestudy.study_server.app import create_app
+from stylestudy.study_server.simulate import simulate
+from stylestudy.study_server.studies import create_study
 
 STRENGTHS = {"m1": 1.0, "m2": 0.5}
 

@@ -14,15 +14,15 @@ import requests
 from sqlalchemy import func, select
 from study_helpers import add_session, spec
 
-from db.engine import session_scope
-from db.models import AdminUser, Bonus, Review, SessionEvent, Study, StudySession, Trial
-from study_server.active import run_round
-from study_server.admin import set_admin_password
-from study_server.client import ApiClient
-from study_server.exports import judgments
-from study_server.simulate import local_server, simulate
-from study_server.studies import create_study, set_max_participants
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import AdminUser, Bonus, Review, SessionEvent, Study, StudySession, Trial
 from stylestudy.errors import UserError
+from stylestudy.study_server.active import run_round
+from stylestudy.study_server.admin import set_admin_password
+from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.exports import judgments
+from stylestudy.study_server.simulate import local_server, simulate
+from stylestudy.study_server.studies import create_study, set_max_participants
 
 PASSWORD = "correct horse battery"
 

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from sqlalchemy import delete, func, select, update
 from study_helpers import add_session, answer, refused_downgrade, spec, start
 
-from db.engine import session_scope
-from db.models import (
+from stylestudy.cli import cli
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import (
     DesignCell,
     Participant,
     Response,
@@ -24,10 +25,9 @@ from db.models import (
     StudySession,
     Trial,
 )
-from study_server import participation
-from study_server.client import ApiClient
-from study_server.studies import create_study, set_study_state
-from stylestudy.cli import cli
+from stylestudy.study_server import participation
+from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.studies import create_study, set_study_state
 
 
 @pytest.fixture
@@ -288,7 +288,7 @@ def test_rejections_are_kept_by_the_schema(engine, cset):
     from alembic import command
     from sqlalchemy.exc import IntegrityError
 
-    from db.migrate import alembic_config
+    from stylestudy.db.migrate import alembic_config
 
     study = create_study(spec(), engine)
     sid = add_session(engine, study.id, {"participant": "x"}, "rejected", platform="link")

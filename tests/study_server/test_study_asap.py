@@ -10,22 +10,22 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from study_helpers import make_comparison_set, refused_downgrade, spec
 
-from db.engine import session_scope
-from db.models import DesignCell, DesignRound, Study
-from study_server import active
-from study_server.active import run_round, watch_step
-from study_server.asap import (
+from stylestudy.cli import cli
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import DesignCell, DesignRound, Study
+from stylestudy.errors import UserError
+from stylestudy.study_server import active
+from stylestudy.study_server.active import run_round, watch_step
+from stylestudy.study_server.asap import (
     information_gain,
     next_pairs,
     spanning_pairs,
     trueskill,
     unroll,
 )
-from study_server.exports import judgments
-from study_server.simulate import simulate
-from study_server.studies import create_study, set_study_state
-from stylestudy.cli import cli
-from stylestudy.errors import UserError
+from stylestudy.study_server.exports import judgments
+from stylestudy.study_server.simulate import simulate
+from stylestudy.study_server.studies import create_study, set_study_state
 
 # Reference values: gfxdisp/asap python/asap_cpu.py at commit 90082a3, run on this machine
 # (numpy 2.4.6, scipy 1.17.1, networkx 3.6.1 with from_numpy_matrix = from_numpy_array)
@@ -239,7 +239,7 @@ def test_analysis_records_the_rounds(warmed, tmp_path):
     size, so an adaptive design is never mistaken for a fixed one."""
     import json
 
-    from analysis.api import analyze_study
+    from stylestudy.analysis.api import analyze_study
 
     r = run_round("s1", seed=5, engine=warmed)
     analyze_study("s1", tmp_path, full=False)

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import func, select
 from study_helpers import add_session, spec
 
-from db.engine import session_scope
-from db.models import Response, SessionEvent, Study
-from study_server import exports, payments
-from study_server.admin import set_admin_password
-from study_server.app import create_app
-from study_server.studies import create_study
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import Response, SessionEvent, Study
+from stylestudy.study_server import exports, payments
+from stylestudy.study_server.admin import set_admin_password
+from stylestudy.study_server.app import create_app
+from stylestudy.study_server.studies import create_study
 
 SURROGATE = '"\\ud800"'  # a lone surrogate, as JSON text: no UTF-8 encoding exists
 PASSWORD = "correct horse battery"

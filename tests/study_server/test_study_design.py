@@ -8,11 +8,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from study_helpers import spec
 
-from db.engine import session_scope
-from db.models import Asset, DesignCell, Generation
-from study_server.studies import create_study, design_summary
 from stylestudy.cli import cli
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import Asset, DesignCell, Generation
 from stylestudy.errors import UserError
+from stylestudy.study_server.studies import create_study, design_summary
 
 
 def test_cell_counts(engine, cset):

@@ -26,10 +26,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from study_helpers import make_comparison_set, spec
 
-from study_server.app import create_app
-from study_server.client import ApiClient
-from study_server.simulate import local_server
-from study_server.studies import create_study
+from stylestudy.study_server.app import create_app
+from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.simulate import local_server
+from stylestudy.study_server.studies import create_study
 
 pytestmark = pytest.mark.slow
 
@@ -246,7 +246,7 @@ class Target:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
                                                               marks=pytest.mark.postgres)])
 def database(request, tmp_path_factory):
-    from db.engine import dispose_all, get_engine
+    from stylestudy.db.engine import dispose_all, get_engine
     from tests.conftest import fresh_postgres_database
 
     home = tmp_path_factory.mktemp("fuzz")
@@ -263,7 +263,7 @@ def database(request, tmp_path_factory):
                       allow_not_sure=True, allow_repeats=True, max_reloads=5,
                       screen_out_after_practice_errors=3), engine)
     create_study(spec(slug="adm", cohorts={"param": "g", "caps": {"x": None}}), engine)
-    from study_server.admin import set_admin_password
+    from stylestudy.study_server.admin import set_admin_password
 
     set_admin_password("ada", PASSWORD)
     yield url

@@ -13,13 +13,13 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from study_helpers import spec
 
-from db.engine import session_scope
-from db.models import DesignCell, Response, StudySession, Trial, utcnow
-from study_server.admin import set_admin_password
-from study_server.app import create_app
-from study_server.security import token_hash
-from study_server.studies import create_study
 from stylestudy.cli import cli
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import DesignCell, Response, StudySession, Trial, utcnow
+from stylestudy.study_server.admin import set_admin_password
+from stylestudy.study_server.app import create_app
+from stylestudy.study_server.security import token_hash
+from stylestudy.study_server.studies import create_study
 
 ATTACKER, REAL = "203.0.113.66", "198.51.100.7"
 PASSWORD = "correct horse battery"
@@ -226,7 +226,7 @@ def test_downgrade_and_upgrade_keep_sessions(app, engine):
     limit counts it again only from new starts."""
     from alembic import command
 
-    from db.migrate import alembic_config, current_revision, head_revision, upgrade
+    from stylestudy.db.migrate import alembic_config, current_revision, head_revision, upgrade
 
     client = app.test_client()
     token = start(client, "p1", REAL).json["token"]

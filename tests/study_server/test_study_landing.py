@@ -7,7 +7,7 @@ import re
 import pytest
 from study_helpers import spec, start
 
-from study_server.studies import create_study
+from stylestudy.study_server.studies import create_study
 
 
 @pytest.mark.parametrize("over", [

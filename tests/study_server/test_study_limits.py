@@ -10,13 +10,13 @@ from limits import RateLimitItemPerHour, RateLimitItemPerMinute, parse
 from sqlalchemy import func, select
 from study_helpers import answer, spec, start
 
-from db.engine import session_scope
-from db.models import Response, SessionEvent
-from study_server.app import create_app
-from study_server.client import ApiClient
-from study_server.limits import limiter, worker_share
-from study_server.simulate import local_server
-from study_server.studies import create_study
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import Response, SessionEvent
+from stylestudy.study_server.app import create_app
+from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.limits import limiter, worker_share
+from stylestudy.study_server.simulate import local_server
+from stylestudy.study_server.studies import create_study
 
 
 def test_worker_share_divides_the_amount_and_keeps_the_window():

@@ -13,15 +13,15 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from study_helpers import add_session, spec
 
-from db.engine import session_scope
-from db.models import Study, StudySession
-from study_server import mturk
-from study_server.client import ApiClient
-from study_server.security import sign
-from study_server.spec import MTURK_DEFAULTS
-from study_server.studies import create_study
 from stylestudy.cli import cli
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import Study, StudySession
 from stylestudy.errors import UserError
+from stylestudy.study_server import mturk
+from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.security import sign
+from stylestudy.study_server.spec import MTURK_DEFAULTS
+from stylestudy.study_server.studies import create_study
 
 URL = "https://study.example.org/study/s1?x=1&y=2"
 SECRET = b"test-secret"  # the home fixture's STYLESTUDY_SECRET

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 from study_helpers import spec
 
-from db.assets import asset_path
-from db.engine import session_scope
-from db.models import Asset, DesignCell, Method
-from study_server.app import create_app
-from study_server.studies import create_study
+from stylestudy.db.assets import asset_path
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import Asset, DesignCell, Method
+from stylestudy.study_server.app import create_app
+from stylestudy.study_server.studies import create_study
 
 #: headers that may differ between two images: the body's length
 VARIABLE = {"Content-Length"}

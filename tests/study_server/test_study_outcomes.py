@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import select, update
 from study_helpers import spec
 
-from db.engine import session_scope
-from db.models import BlockedIdentity, DesignCell, Study, StudySession, Trial, utcnow
-from study_server import scheduling
-from study_server.app import create_app
-from study_server.platforms import completion_code
-from study_server.security import pid_hash, token_hash
-from study_server.spec import validate_spec
-from study_server.studies import create_study
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import BlockedIdentity, DesignCell, Study, StudySession, Trial, utcnow
 from stylestudy.errors import UserError
+from stylestudy.study_server import scheduling
+from stylestudy.study_server.app import create_app
+from stylestudy.study_server.platforms import completion_code
+from stylestudy.study_server.security import pid_hash, token_hash
+from stylestudy.study_server.spec import validate_spec
+from stylestudy.study_server.studies import create_study
 
 SECRET = b"outcomes-secret"
 #: the paid code each platform's study configures (MTurk's paid path is its submit form)

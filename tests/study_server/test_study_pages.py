@@ -14,11 +14,19 @@ from PIL import Image
 from sqlalchemy import func, select
 from study_helpers import spec
 
-from db.engine import session_scope
-from db.models import Asset, DesignCell, Participant, Response, SessionEvent, Study, Trial
-from study_server.client import ApiClient
-from study_server.studies import create_study
 from stylestudy.cli import cli
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import (
+    Asset,
+    DesignCell,
+    Participant,
+    Response,
+    SessionEvent,
+    Study,
+    Trial,
+)
+from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.studies import create_study
 
 
 def get(url: str) -> tuple[int, dict, bytes]:

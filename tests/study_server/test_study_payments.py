@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from study_helpers import add_session, spec
 
-from db.engine import session_scope
-from study_server.payments import payment_rows
-from study_server.platforms import completion_code
-from study_server.studies import create_study
 from stylestudy.cli import cli
+from stylestudy.db.engine import session_scope
+from stylestudy.study_server.payments import payment_rows
+from stylestudy.study_server.platforms import completion_code
+from stylestudy.study_server.studies import create_study
 
 SECRET = b"test-secret"  # the home fixture's STYLESTUDY_SECRET
 

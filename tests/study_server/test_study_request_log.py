@@ -8,9 +8,9 @@ import logging
 
 from study_helpers import answer, spec, start
 
-from study_server.request_log import log_record
-from study_server.simulate import local_server
-from study_server.studies import create_study
+from stylestudy.study_server.request_log import log_record
+from stylestudy.study_server.simulate import local_server
+from stylestudy.study_server.studies import create_study
 
 
 def test_log_record_fields():

@@ -6,12 +6,17 @@ import random
 
 import pytest
 
-from study_server.openapi import openapi_document
-from study_server.platforms import MTURK_PREVIEW, RETURN_MESSAGES, completion_action, parse_entry
-from study_server.qc import session_qc
-from study_server.scheduling import Planned, order_trials, plan_counts
-from study_server.security import check_origin, pid_hash, sign
-from study_server.spec import validate_spec
+from stylestudy.study_server.openapi import openapi_document
+from stylestudy.study_server.platforms import (
+    MTURK_PREVIEW,
+    RETURN_MESSAGES,
+    completion_action,
+    parse_entry,
+)
+from stylestudy.study_server.qc import session_qc
+from stylestudy.study_server.scheduling import Planned, order_trials, plan_counts
+from stylestudy.study_server.security import check_origin, pid_hash, sign
+from stylestudy.study_server.spec import validate_spec
 
 
 def row(sid, tid, *, catch=0, chose_a=1, repeat="", rt=800.0, chosen="m1", practice=0,
@@ -62,7 +67,7 @@ def test_session_qc_not_sure():
 
 def test_session_qc_follows_the_studys_rules():
     """The dashboard flags by the study's pre-registered qc rules, as the analysis does."""
-    from analysis.settings import Settings
+    from stylestudy.analysis.settings import Settings
 
     rows = [row(1, t, catch=1, chose_a=int(t != "d")) for t in "abcd"] + [row(1, "e", rt=350)]
     assert session_qc(rows)[1].flags == ["catch", "fast"]  # 75 % < 80 %; 350 < 400 ms

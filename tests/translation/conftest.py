@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.datasets import build_single, save_digit_set
+from stylestudy.generator.datasets import build_single, save_digit_set
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.datasets import build_multiple, build_single, load_digit_set, load_mnist_5k
-from generator.datasets.digits import SINGLE_PAIRS
 from stylestudy.errors import UserError
+from stylestudy.generator.datasets import (
+    build_multiple,
+    build_single,
+    load_digit_set,
+    load_mnist_5k,
+)
+from stylestudy.generator.datasets.digits import SINGLE_PAIRS
 
 RED_ON_GREEN = ((255, 0, 0), (0, 255, 0))
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generator.translation.egscit import EGSCConfig, VAEGANRecon
-from generator.translation.models import EGSCUNITModel, build_model
-from generator.translation.profiles import profile
-from generator.translation.train import load_translator, to_tensor, train
 from stylestudy.errors import UserError
+from stylestudy.generator.translation.egscit import EGSCConfig, VAEGANRecon
+from stylestudy.generator.translation.models import EGSCUNITModel, build_model
+from stylestudy.generator.translation.profiles import profile
+from stylestudy.generator.translation.train import load_translator, to_tensor, train
 
 
 @pytest.mark.parametrize("name", ["cpu", "paper"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.method import Request, get
-from generator.translation import evaluate as ev
-from generator.translation.reference import colour_oracle, two_colours
+from stylestudy.generator.method import Request, get
+from stylestudy.generator.translation import evaluate as ev
+from stylestudy.generator.translation.reference import colour_oracle, two_colours
 
 
 def test_colour_oracle_scores_one_over_1000_test_pairs(single28):
@@ -68,13 +68,13 @@ def test_paper_table_order_and_labels():
 def test_diversity_of_the_reference_generators(single28):
     """Identity ignores the exemplar (0); copy-exemplar's diversity is the exemplars' own; the
     oracle varies only the colours, so it lies between them."""
-    from generator.weights import WeightsMissing, load_state_dict
+    from stylestudy.generator.weights import WeightsMissing, load_state_dict
 
     try:
         load_state_dict("alexnet")
     except WeightsMissing as exc:
         pytest.fail(f"needs verified alexnet weights (stylestudy weights fetch alexnet): {exc}")
-    from analysis.lpips import LPIPS
+    from stylestudy.analysis.lpips import LPIPS
 
     model = LPIPS("alex")
     div = {name: ev.diversity_scores(ev.reference_generator(fn), single28, model, sources=6,

@@ -17,7 +17,7 @@ import torch
 import yaml
 from PIL import Image
 
-from generator.translation.train import load_translator, train
+from stylestudy.generator.translation.train import load_translator, train
 
 CLI = [sys.executable, "-m", "stylestudy.cli"]
 pytestmark = pytest.mark.slow
@@ -128,9 +128,9 @@ def test_manifest_generates_with_the_checkpoint(built, home, tmp_path):
     env.pop("STYLESTUDY_DATABASE_URL", None)
     run_cli("generate", str(path), "--no-progress", env=env)
 
-    from db import session_scope
-    from db.assets import load_pixels
-    from generator import runner
+    from stylestudy.db import session_scope
+    from stylestudy.db.assets import load_pixels
+    from stylestudy.generator import runner
 
     with session_scope() as s:
         gens = runner.set_generations("digits-smoke", s)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from generator.translation.baselines import (
+from stylestudy.generator.translation.baselines import (
     AdaINGen,
     CoDis32,
     CoVAE32,
@@ -14,11 +14,16 @@ from generator.translation.baselines import (
     NLayerDiscriminator,
     ResnetGenerator,
 )
-from generator.translation.blocks import adain, channel_stats, feature_mask, tf_same_pad
-from generator.translation.egscit import EGSCIT, EGSCConfig, PatchDiscriminator, VAEGANRecon
-from generator.translation.losses import gram, kl, load_munit_vgg, lsgan_d, lsgan_g
-from generator.translation.models import build_model
-from generator.translation.profiles import METHODS, PROFILES, profile
+from stylestudy.generator.translation.blocks import adain, channel_stats, feature_mask, tf_same_pad
+from stylestudy.generator.translation.egscit import (
+    EGSCIT,
+    EGSCConfig,
+    PatchDiscriminator,
+    VAEGANRecon,
+)
+from stylestudy.generator.translation.losses import gram, kl, load_munit_vgg, lsgan_d, lsgan_g
+from stylestudy.generator.translation.models import build_model
+from stylestudy.generator.translation.profiles import METHODS, PROFILES, profile
 
 SIZES = (28, 32)
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from generator.translation.baselines import Bias2d, CoDis32, CoVAE32, xy_channels
-from generator.translation.models import build_model, vae_kl
-from generator.translation.profiles import profile
+from stylestudy.generator.translation.baselines import Bias2d, CoDis32, CoVAE32, xy_channels
+from stylestudy.generator.translation.models import build_model, vae_kl
+from stylestudy.generator.translation.profiles import profile
 
 
 def x(n: int, seed: int) -> torch.Tensor:

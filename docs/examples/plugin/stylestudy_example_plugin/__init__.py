@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from generator.imageops import resize
-from generator.method import Method, Param, Request
+from stylestudy.generator.imageops import resize
+from stylestudy.generator.method import Method, Param, Request
 
 
 class MeanTint(Method):
