@@ -22,8 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from stylestudy.db.states import GenerationState
+
 ASSET_ROLES = ("content", "style", "output", "guide", "catch", "example")
-GENERATION_STATES = ("pending", "running", "done", "failed")
+GENERATION_STATES = tuple(s.value for s in GenerationState)
 STUDY_STATES = ("draft", "open", "paused", "closed")
 SESSION_STATES = ("started", "completed", "submitted", "returned", "timed_out")
 OUTCOMES = ("completed", "screened_out", "technical_error")
@@ -95,7 +97,7 @@ class Generation(Base):
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     size: Mapped[int | None] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=GenerationState.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
