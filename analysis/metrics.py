@@ -55,12 +55,13 @@ def jobs_for_set(set_name: str) -> list[MetricJob]:
     """Every finished generation of comparison set ``set_name``, as metric jobs."""
     from stylestudy.db.assets import load_pixels
     from stylestudy.db.engine import session_scope
+    from stylestudy.db.states import GenerationState
     from stylestudy.generator.runner import set_generations
 
     jobs = []
     with session_scope() as s:
         for g in set_generations(set_name, s):
-            if g.status != "done" or g.output is None:
+            if g.status != GenerationState.DONE or g.output is None:
                 continue
             out, content, style = g.output, g.content, g.style
             jobs.append(MetricJob(

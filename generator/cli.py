@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from stylestudy.db.states import GenerationState
 from stylestudy.generator import manifest as manifest_mod
 from stylestudy.generator import method as registry
 from stylestudy.generator import runner
@@ -39,14 +40,15 @@ def _eta(set_name: str) -> str:
         gens = runner.set_generations(set_name, session)
         done: dict[int, list[float]] = {}
         for g in gens:
-            if g.status == "done" and g.wall_time_s is not None:
+            if g.status == GenerationState.DONE and g.wall_time_s is not None:
                 done.setdefault(g.method_id, []).append(g.wall_time_s)
         overall = [t for ts in done.values() for t in ts]
         if not overall:
             return "unknown (nothing finished yet)"
         fallback = sum(overall) / len(overall)
+        waiting = (GenerationState.PENDING, GenerationState.RUNNING)
         left = sum(sum(done[g.method_id]) / len(done[g.method_id]) if g.method_id in done
-                   else fallback for g in gens if g.status in ("pending", "running"))
+                   else fallback for g in gens if g.status in waiting)
     return f"{left / 60:.1f} min of compute at the recorded per-method mean wall times"
 
 
@@ -72,7 +74,7 @@ def print_status(spec: manifest_mod.Manifest) -> None:
         note = ""
         if state == "interrupted" and counts[state]:
             note = "  (their process is gone; the next run takes them over)"
-        elif state == "pending" and waiting:
+        elif state == GenerationState.PENDING and waiting:
             note = f"  ({waiting} wait for pre-made files)"
         click.echo(f"  {state:11s} {counts[state]}{note}")
     click.echo(f"  time left: {_eta(spec.name)}")
@@ -85,7 +87,7 @@ def _waiting_for_files(set_name: str) -> int:
 
     with session_scope() as session:
         return sum(1 for g in runner.set_generations(set_name, session)
-                   if g.status == "pending" and "premade" in (g.inputs or {}))
+                   if g.status == GenerationState.PENDING and "premade" in (g.inputs or {}))
 
 
 @click.command("generate")

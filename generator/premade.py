@@ -224,6 +224,7 @@ def import_outputs(manifest, planned, shard=None, replace_changed: bool = False,
 def _import_one(manifest, cond, planned, shard, replace_changed: bool, engine) -> Report:
     from stylestudy.db.engine import session_scope
     from stylestudy.db.models import Generation
+    from stylestudy.db.states import GenerationState
     from stylestudy.generator import runner
 
     spec: PremadeSpec = cond.premade
@@ -252,7 +253,7 @@ def _import_one(manifest, cond, planned, shard, replace_changed: bool, engine) -
         if not owned:
             continue
         if not files:
-            if status != "done":
+            if status != GenerationState.DONE:
                 report.missing.append(rel(expected_name(spec, c, s, seed)))
             continue
         if len(files) > 1:
@@ -261,7 +262,7 @@ def _import_one(manifest, cond, planned, shard, replace_changed: bool, engine) -
         path = files[0]
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
-        if status == "done":
+        if status == GenerationState.DONE:
             if prov.get("premade", {}).get("file_sha256") == sha:
                 report.already += 1
             elif not replace_changed:
@@ -326,6 +327,7 @@ def _replace(gid: int, old_output: int, path: Path, data: bytes, sha: str, cond,
     from stylestudy.db.assets import store_pixels
     from stylestudy.db.engine import session_scope
     from stylestudy.db.models import ComparisonSetMember, Generation, Study
+    from stylestudy.db.states import GenerationState
 
     try:
         image, resized_from = fit_to_shape(_decode(data), _shape(*content_hw, size))
@@ -352,7 +354,7 @@ def _replace(gid: int, old_output: int, path: Path, data: bytes, sha: str, cond,
             "file_sha256": prov.get("premade", {}).get("file_sha256"),
             "imported_at": prov.get("premade", {}).get("imported_at")}]
         res = session.execute(update(Generation).where(
-            Generation.id == gid, Generation.status == "done",
+            Generation.id == gid, Generation.status == GenerationState.DONE,
             Generation.output_asset_id == old_output).values(
                 output_asset_id=asset.id, provenance=record,
                 finished_at=dt.datetime.now(dt.UTC)))

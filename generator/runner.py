@@ -40,6 +40,7 @@ from stylestudy.db.models import (
     Method,
     utcnow,
 )
+from stylestudy.db.states import GenerationState
 from stylestudy.errors import UserError
 from stylestudy.generator import command as command_mod
 from stylestudy.generator import method as registry
@@ -234,14 +235,14 @@ def plan(manifest: Manifest, engine: Engine | None = None, extend: bool = True) 
             _insert_ignore(session, Generation, {
                 "method_id": meth.id, "content_asset_id": c.id, "style_asset_id": s.id,
                 "inputs_key": key, "size": manifest.size, "seed": seed,
-                "status": "pending", "attempts": 0, "inputs": inputs,
+                "status": GenerationState.PENDING, "attempts": 0, "inputs": inputs,
                 "provenance": {}, "created_at": utcnow(),
             }, ["method_id", "inputs_key", "seed"])
             gen_id, status, had = session.execute(select(
                 Generation.id, Generation.status, Generation.inputs).where(
                 Generation.method_id == meth.id, Generation.inputs_key == key,
                 Generation.seed == seed)).one()
-            if cond.command is not None and status != "done" and had != inputs:
+            if cond.command is not None and status != GenerationState.DONE and had != inputs:
                 # how to run it (cwd, env, timeout) follows the latest manifest
                 session.execute(update(Generation).where(Generation.id == gen_id)
                                 .values(inputs=inputs))
@@ -280,7 +281,8 @@ def _claim_is_dead(claimed_by: str | None, claimed_until: dt.datetime | None) ->
 def is_interrupted(gen: Generation) -> bool:
     """A running generation whose claimant is gone (killed, or Ctrl-C): it shows as
     interrupted, and the next run takes it over."""
-    return gen.status == "running" and _claim_is_dead(gen.claimed_by, gen.claimed_until)
+    return (gen.status == GenerationState.RUNNING
+            and _claim_is_dead(gen.claimed_by, gen.claimed_until))
 
 
 def _is_zombie(pid: int) -> bool:
@@ -299,7 +301,9 @@ def pending_ids(set_name: str, shard: Shard = Shard(), retry_failed: bool = Fals
         cset = session.scalar(select(ComparisonSet).where(ComparisonSet.name == set_name))
         if cset is None:
             raise UserError(f"no comparison set named {set_name!r}")
-        wanted = ["pending", "running"] + (["failed"] if retry_failed else [])
+        wanted = [GenerationState.PENDING, GenerationState.RUNNING]
+        if retry_failed:
+            wanted.append(GenerationState.FAILED)
         rows = session.execute(
             select(Generation, Method)
             .join(ComparisonSetMember, ComparisonSetMember.generation_id == Generation.id)
@@ -308,7 +312,7 @@ def pending_ids(set_name: str, shard: Shard = Shard(), retry_failed: bool = Fals
             .order_by(Generation.id)).all()
         # pre-made outputs are imported by the driver (generator.premade), never run
         return [g.id for g, m in rows if shard.owns(g, m) and (
-            g.status != "running" or _claim_is_dead(g.claimed_by, g.claimed_until))
+            g.status != GenerationState.RUNNING or _claim_is_dead(g.claimed_by, g.claimed_until))
             and "premade" not in (g.inputs or {})]
 
 
@@ -318,11 +322,12 @@ def claim(gen_id: int, worker: str, retry_failed: bool = False,
     engine = engine or get_engine()
     with session_scope(engine, write=True) as session:
         gen = session.get(Generation, gen_id)
-        if gen is None or gen.status == "done":
+        if gen is None or gen.status == GenerationState.DONE:
             return False
-        ok_states = ["pending"] + (["failed"] if retry_failed else [])
-        if gen.status == "running" and _claim_is_dead(gen.claimed_by, gen.claimed_until):
-            cond = and_(Generation.status == "running",
+        ok_states = [GenerationState.PENDING] + ([GenerationState.FAILED] if retry_failed else [])
+        dead = _claim_is_dead(gen.claimed_by, gen.claimed_until)
+        if gen.status == GenerationState.RUNNING and dead:
+            cond = and_(Generation.status == GenerationState.RUNNING,
                         Generation.claimed_by == gen.claimed_by)
         elif gen.status in ok_states:
             cond = Generation.status == gen.status
@@ -330,8 +335,9 @@ def claim(gen_id: int, worker: str, retry_failed: bool = False,
             return False
         res = session.execute(
             update(Generation).where(Generation.id == gen_id, cond)
-            .values(status="running", claimed_by=worker, claimed_until=utcnow() + lease,
-                    attempts=Generation.attempts + 1, error=None))
+            .values(status=GenerationState.RUNNING, claimed_by=worker,
+                    claimed_until=utcnow() + lease, attempts=Generation.attempts + 1,
+                    error=None))
         return res.rowcount == 1
 
 
@@ -545,26 +551,27 @@ def finish(gen_id: int, worker: str, image: np.ndarray | None, prov: dict[str, A
     engine = engine or get_engine()
     with session_scope(engine, write=True) as session:
         attempt = session.scalar(select(Generation.attempts).where(
-            Generation.id == gen_id, Generation.status == "running",
+            Generation.id == gen_id, Generation.status == GenerationState.RUNNING,
             Generation.claimed_by == worker))
         if attempt is None:
             return False
         log = _keep_logs(gen_id, attempt, prov)
         if error is not None:
             values: dict[str, Any] = {
-                "status": "failed", "error": error + (f" (log: {log})" if log else ""),
+                "status": GenerationState.FAILED,
+                "error": error + (f" (log: {log})" if log else ""),
                 "finished_at": utcnow(), "claimed_until": None}
             if prov is not None:
                 values.update(provenance=prov, wall_time_s=prov.get("wall_time_s"),
                               peak_memory_bytes=prov.get("peak_memory_bytes"))
         else:
             asset = store_pixels(session, image, "output", source_name=output_name)
-            values = {"status": "done", "output_asset_id": asset.id, "error": None,
+            values = {"status": GenerationState.DONE, "output_asset_id": asset.id, "error": None,
                       "device": prov["device"], "wall_time_s": prov["wall_time_s"],
                       "peak_memory_bytes": prov["peak_memory_bytes"], "provenance": prov,
                       "finished_at": utcnow(), "claimed_until": None}
         res = session.execute(update(Generation).where(
-            Generation.id == gen_id, Generation.status == "running",
+            Generation.id == gen_id, Generation.status == GenerationState.RUNNING,
             Generation.claimed_by == worker).values(**values))
         if res.rowcount != 1:
             session.rollback()
@@ -657,7 +664,8 @@ def batches(ids: list[int], engine: Engine | None = None,
 
 #: statuses as people see them: a running row whose claimant is gone is "interrupted"
 #: (it stays claimed in the database; the next run takes it over)
-STATUS_SHOWN = ("done", "running", "interrupted", "failed", "pending")
+STATUS_SHOWN = (GenerationState.DONE, GenerationState.RUNNING, "interrupted",
+                GenerationState.FAILED, GenerationState.PENDING)
 
 
 def set_counts(set_name: str, engine: Engine | None = None) -> dict[str, int]:
@@ -673,7 +681,7 @@ def set_counts(set_name: str, engine: Engine | None = None) -> dict[str, int]:
             .where(ComparisonSetMember.set_id == cset.id)).all()
     counts = dict.fromkeys(STATUS_SHOWN, 0)
     for status, claimed_by, claimed_until in rows:
-        if status == "running" and _claim_is_dead(claimed_by, claimed_until):
+        if status == GenerationState.RUNNING and _claim_is_dead(claimed_by, claimed_until):
             status = "interrupted"
         counts[status] += 1
     return counts
@@ -682,7 +690,7 @@ def set_counts(set_name: str, engine: Engine | None = None) -> dict[str, int]:
 def status_of(ids: list[int], engine: Engine | None = None) -> dict[str, int]:
     """How many of these generations are in each status now."""
     engine = engine or get_engine()
-    counts = {s: 0 for s in ("done", "running", "failed", "pending")}
+    counts = {s.value: 0 for s in GenerationState}
     with session_scope(engine) as session:
         for status in session.scalars(select(Generation.status)
                                       .where(Generation.id.in_(ids))):
@@ -706,7 +714,7 @@ def failures(set_name: str, engine: Engine | None = None) -> list[tuple[str, str
     with session_scope(engine) as session:
         return [(g.method.label, g.content.source_name or g.content.sha256[:12],
                  g.style.source_name or g.style.sha256[:12], g.error or "")
-                for g in set_generations(set_name, session) if g.status == "failed"]
+                for g in set_generations(set_name, session) if g.status == GenerationState.FAILED]
 
 
 def run_local(ids: Iterable[int], methods: MethodCache, retry_failed: bool = False,

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from stylestudy.db.assets import asset_path
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import ComparisonSet, Generation
+from stylestudy.db.states import GenerationState
 from stylestudy.generator import method as registry
 from stylestudy.generator.runner import STATUS_SHOWN, is_interrupted, set_generations
 
@@ -114,7 +115,8 @@ def summarise(set_name: str, engine: Engine | None = None) -> SetSummary:
             styles=sorted({input_name(g.style) for g in gens}),
             pairs=len({(g.content_asset_id, g.style_asset_id) for g in gens}),
             failures=[(g.method.label, input_name(g.content), input_name(g.style),
-                       int(g.seed), g.error or "") for g in gens if g.status == "failed"])
+                       int(g.seed), g.error or "") for g in gens
+                      if g.status == GenerationState.FAILED])
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+()\[\]-]+")
@@ -174,7 +176,7 @@ def export(set_name: str, out: str | Path, engine: Engine | None = None) -> Expo
             if g.method_id not in sources:
                 sources[g.method_id] = source_of(g)
             file = ""
-            if g.status == "done" and g.output is not None:
+            if g.status == GenerationState.DONE and g.output is not None:
                 stem = "__".join(safe_name(x) for x in (c, s, g.method.label))
                 stem += f"__seed{g.seed}" if several else ""
                 if stem in used:
