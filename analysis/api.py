@@ -39,6 +39,8 @@ class Report:
     pairs_all: pd.DataFrame
     position: dict[str, dict[str, float]]
     metrics: pd.DataFrame | None = None
+    #: the conditions' generation parameters (condition, method, params), where known
+    conditions: pd.DataFrame | None = None
     scaling: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
@@ -92,12 +94,15 @@ def analyze(df: pd.DataFrame, settings: Settings | None = None,
             out_dir: str | os.PathLike | None = None, title: str = "study",
             full: bool = True, progress: bool = False,
             metrics: pd.DataFrame | None = None,
-            provenance: dict[str, Any] | None = None) -> Report:
+            provenance: dict[str, Any] | None = None,
+            conditions: pd.DataFrame | None = None) -> Report:
     """Analyse a validated long table; write CSV (and, with ``full``, the report) to ``out_dir``.
 
     ``metrics``: the table of ``stylestudy metrics`` (item_id, method, metric columns) for
     the metric-human agreement section; ``provenance`` (what shaped the data, e.g. the
-    study's rounds of active sampling) goes into the metadata.
+    study's rounds of active sampling) goes into the metadata; ``conditions`` (condition,
+    method, params: :func:`stylestudy.analysis.data.study_conditions`) places each condition
+    on its method's trade-off curve.
 
     ``full=False`` computes the per-pair statistics and QC only (seconds); ``full=True``
     adds scaling, dependence-aware inference, agreement and the HTML/LaTeX report.
@@ -117,7 +122,7 @@ def analyze(df: pd.DataFrame, settings: Settings | None = None,
     if provenance is not None:
         meta["study"] = provenance
     report = Report(title, settings, df, qc, pairs, pairs_all, position, metrics=metrics,
-                    meta=meta)
+                    conditions=conditions, meta=meta)
     report.scaling["tables"] = {"position_bias": position_table}
     if full:
         from stylestudy.analysis.pipeline import run_full
@@ -144,7 +149,8 @@ def analyze_study(slug: str, out_dir: str | os.PathLike | None = None,
     df, title = _cohort(df, slug, cohort)
     provenance = {**data_mod.study_provenance(slug), "cohort": cohort}
     return analyze(df, settings, out_dir, title=title, full=full, progress=progress,
-                   metrics=load_metrics(metrics_file), provenance=provenance)
+                   metrics=load_metrics(metrics_file), provenance=provenance,
+                   conditions=data_mod.study_conditions(slug))
 
 
 def _cohort(df: pd.DataFrame, title: str, cohort: str | None) -> tuple[pd.DataFrame, str]:

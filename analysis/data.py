@@ -26,6 +26,7 @@ __all__ = [
     "is_pwcmp",
     "load_csv",
     "load_study",
+    "study_conditions",
     "study_provenance",
     "pwcmp_table",
     "only_cohort",
@@ -313,6 +314,26 @@ def load_study(slug: str, engine: Any = None) -> tuple[pd.DataFrame, dict[str, A
     if df is None:
         raise UserError(f"study {slug!r} has no responses yet")
     return df, spec
+
+
+def study_conditions(slug: str, engine: Any = None) -> pd.DataFrame:
+    """The conditions (method labels) compared in study ``slug`` with their method name and
+    generation parameters: columns condition, method, params."""
+    from sqlalchemy import or_, select
+
+    from stylestudy.db.engine import session_scope
+    from stylestudy.db.models import DesignCell, Method, Study
+
+    with session_scope(engine) as s:
+        used = (select(Method.id)
+                .join(DesignCell, or_(DesignCell.method_a_id == Method.id,
+                                      DesignCell.method_b_id == Method.id))
+                .join(Study, Study.id == DesignCell.study_id).where(Study.slug == slug))
+        rows = s.execute(select(Method.label, Method.name, Method.params)
+                         .where(Method.id.in_(used))).all()
+    return pd.DataFrame([{"condition": lab, "method": name, "params": dict(params or {})}
+                         for lab, name, params in sorted(rows, key=lambda r: r[0])],
+                        columns=["condition", "method", "params"])
 
 
 def study_provenance(slug: str, engine: Any = None) -> dict[str, Any]:

@@ -6,26 +6,26 @@ beside report.html, and inlined in it as SVG.
   dashed, a condition without an interval as a bare point; one panel row per component.
 - :func:`preference_figure`: share choosing A per pair with the Wilson interval; pairs whose
   choices all went one way are hatched.
-- :func:`trade_off_figure`: JOD content against JOD style, one curve per method through its
-  sweep settings (conditions ``method[key=value,…]``, ordered by the first swept value),
-  labels placed so that no two overlap.
+- :func:`trade_off_figure`: JOD content (x) against JOD style (y), one curve per method
+  through its settings in knob order (``stylestudy.analysis.tradeoff``), labels placed so
+  that no two overlap.
 - :func:`metric_agreement_figure`: 2AFC score per metric beside the human ceilings.
 """
 
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from stylestudy.analysis.tradeoff import SWEEP_COLUMNS, parse_condition, sweeps
+
 __all__ = ["jod_figure", "label_boxes", "metric_agreement_figure", "parse_condition",
            "preference_figure", "save", "svg_text", "trade_off_figure"]
 
 SEPARATED = "separated from"
-_LABEL = re.compile(r"^(?P<method>[^\[]+)\[(?P<setting>.*)\]$")
 
 
 def _figure(w: float, h: float):
@@ -151,20 +151,6 @@ def jod_figure(scale: pd.DataFrame, question: str):
     return fig
 
 
-def parse_condition(label: str) -> tuple[str, str]:
-    """``method[key=value,…]`` → (method, 'key=value,…'); a plain label → (label, '')."""
-    m = _LABEL.match(str(label))
-    return (m["method"], m["setting"]) if m else (str(label), "")
-
-
-def _sweep_key(setting: str) -> tuple:
-    first = setting.split(",")[0].partition("=")[2]
-    try:
-        return (0, float(first), setting)
-    except ValueError:
-        return (1, 0.0, setting)
-
-
 def _overlaps(a, b) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
@@ -217,35 +203,38 @@ def label_boxes(fig) -> list:
 
 
 def trade_off_figure(trade: pd.DataFrame):
-    """JOD content preservation against JOD stylization: one curve per method (STROTSS)."""
+    """JOD content preservation (x) against JOD stylization (y) with bootstrap intervals:
+    one curve per method through its settings in knob order, each point labelled with its
+    setting (STROTSS's figure). Uses the table's method/knob/setting/order columns
+    (:func:`stylestudy.analysis.tradeoff.sweeps`), parsed from labels when absent."""
     import matplotlib.pyplot as plt
 
     t = trade.copy()
-    parsed = [parse_condition(c) for c in t["condition"]]
-    t["method"] = [m for m, _ in parsed]
-    t["setting"] = [s for _, s in parsed]
+    if not set(SWEEP_COLUMNS) <= set(t.columns):
+        t = t.drop(columns=[c for c in SWEEP_COLUMNS if c in t.columns]).merge(
+            sweeps(list(t["condition"])), on="condition")
+    t["setting"] = t["setting"].fillna("").astype(str)
+    t["knob"] = t["knob"].fillna("").astype(str)
     fig, ax = _figure(6.5, 5)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     xs, ys, texts, tints = [], [], [], []
     for n, (method, g) in enumerate(t.groupby("method", sort=True)):
-        g = g.iloc[sorted(range(len(g)), key=lambda i: _sweep_key(g["setting"].iloc[i]))]
+        g = g.sort_values("order")
         colour = colours[n % len(colours)]
-        keys = {tuple(kv.partition("=")[0] for kv in st.split(",")) for st in g["setting"]}
-        one_key = len(keys) == 1 and len(next(iter(keys))) == 1 and g["setting"].all()
-        ax.errorbar(g["jod_style"].to_numpy(float), g["jod_content"].to_numpy(float),
-                    xerr=_err(g["jod_style"], g["jod_low_style"], g["jod_high_style"]),
-                    yerr=_err(g["jod_content"], g["jod_low_content"], g["jod_high_content"]),
+        knob = g["knob"].iloc[0]
+        ax.errorbar(g["jod_content"].to_numpy(float), g["jod_style"].to_numpy(float),
+                    xerr=_err(g["jod_content"], g["jod_low_content"], g["jod_high_content"]),
+                    yerr=_err(g["jod_style"], g["jod_low_style"], g["jod_high_style"]),
                     fmt="o-" if len(g) > 1 else "o", capsize=2, color=colour, lw=1.2,
                     elinewidth=0.6, alpha=0.9,
-                    label=_plain(f"{method} ({next(iter(keys))[0]})" if one_key else method))
+                    label=_plain(f"{method} ({knob})" if knob and len(g) > 1 else method))
         for r in g.itertuples():
-            xs.append(r.jod_style)
-            ys.append(r.jod_content)
-            texts.append(_plain(r.setting.partition("=")[2] if one_key
-                                else r.setting or r.method))
+            xs.append(r.jod_content)
+            ys.append(r.jod_style)
+            texts.append(_plain(r.setting if knob and len(g) > 1 else r.condition))
             tints.append(colour)
-    ax.set_xlabel("stylization (JOD)")
-    ax.set_ylabel("content preservation (JOD)")
+    ax.set_xlabel("content preservation (JOD)")
+    ax.set_ylabel("stylization (JOD)")
     ax.set_title("content–style trade-off")
     ax.margins(0.18)
     ax.legend(fontsize=8, loc="best")

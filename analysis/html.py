@@ -59,7 +59,8 @@ METHODS = {
                  "pairwise agreement; split-half reliability of the JOD vector "
                  "(Spearman-Brown, random worker halves).",
     "trade_off": "JOD content against JOD stylization per condition; bootstrap percentile "
-                 "intervals.",
+                 "intervals; method, knob and setting from the conditions' generation "
+                 "parameters (order: place on the method's curve).",
     "metric_agreement": "2AFC score (share of people agreeing with the metric's choice; "
                         "content question: SSIM, LPIPS; style question: Gram); interval: "
                         "crossed item × worker bootstrap; human leave-one-out and majority "
@@ -127,8 +128,8 @@ def paper_caption(report: Report, kind: str, question: str) -> str:
         what = (f"{q.capitalize()}: JOD per method with its 95% bootstrap interval; hollow, "
                 "dashed: distance set by the separation prior")
     elif kind == "trade_off":
-        what = ("Content–style trade-off: JOD content preservation against JOD stylization, "
-                "one curve per method through its settings")
+        what = ("Content–style trade-off: JOD content preservation (x) against JOD "
+                "stylization (y), one curve per method through its settings in knob order")
     else:
         what = f"{q.capitalize()}: 2AFC agreement of each metric with people"
     return f"{report.title}. {what}. {_sample(report)}."

@@ -12,6 +12,7 @@ from stylestudy.analysis import clustered, jod, validity
 from stylestudy.analysis.data import real_trials
 from stylestudy.analysis.pairs import canonical_pairs
 from stylestudy.analysis.scaling import Component, graph_components, scale_question
+from stylestudy.analysis.tradeoff import sweeps
 from stylestudy.errors import UserError
 
 if TYPE_CHECKING:
@@ -126,13 +127,17 @@ def _metric_tables(report: Report, kept: pd.DataFrame, tables: dict) -> None:
         tables["metric_method_level"] = pd.concat(level, ignore_index=True)
 
 
-def _trade_off(content: pd.DataFrame, style: pd.DataFrame) -> pd.DataFrame:
-    """JOD content against JOD style per condition, with both questions' reasons."""
+def _trade_off(content: pd.DataFrame, style: pd.DataFrame,
+               conditions: pd.DataFrame | None) -> pd.DataFrame:
+    """JOD content against JOD style per condition, with both questions' reasons, and each
+    condition's method, knob, setting and place on its method's curve (from ``conditions``,
+    the generation parameters, where known)."""
     cols = ["condition", "jod", "jod_low", "jod_high", "reason"]
     t = content[cols].merge(style[cols], on="condition", suffixes=("_content", "_style"))
     t["reason"] = [validity.join(f"content: {a}" if a else "", f"style: {b}" if b else "")
                    for a, b in zip(t.pop("reason_content"), t.pop("reason_style"), strict=True)]
-    return t
+    t = t.merge(sweeps(list(t["condition"]), conditions), on="condition")
+    return t.sort_values(["method", "order"], ignore_index=True)
 
 
 def run_full(report: Report, kept: pd.DataFrame, progress: bool = False) -> None:
@@ -178,7 +183,8 @@ def run_full(report: Report, kept: pd.DataFrame, progress: bool = False) -> None
     if report.metrics is not None:
         _metric_tables(report, kept, tables)
     if {"content", "style"} <= set(summary):
-        tables["trade_off"] = _trade_off(tables["jod_content"], tables["jod_style"])
+        tables["trade_off"] = _trade_off(tables["jod_content"], tables["jod_style"],
+                                         report.conditions)
     report.scaling["warnings"] = warnings(report.pairs, tables)
 
 

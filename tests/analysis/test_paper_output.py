@@ -89,12 +89,12 @@ def _sweep_trade_off() -> pd.DataFrame:
     for m, (method, base) in enumerate((("strotss", 0.0), ("gatys", 0.1), ("ours", -0.1))):
         for k, w in enumerate((0.25, 0.5, 1.0, 2.0)):
             x, y = base + 0.12 * k, 0.5 - 0.1 * k + 0.05 * m
-            rows.append({"condition": f"{method}[content_weight={w}]", "jod_content": y,
-                         "jod_low_content": y - 0.3, "jod_high_content": y + 0.3,
-                         "jod_style": x, "jod_low_style": x - 0.3, "jod_high_style": x + 0.3})
-    rows.append({"condition": "copy", "jod_content": 2.0, "jod_low_content": 1.8,
-                 "jod_high_content": 2.2, "jod_style": -2.0, "jod_low_style": -2.2,
-                 "jod_high_style": -1.8})
+            rows.append({"condition": f"{method}[content_weight={w}]", "jod_content": x,
+                         "jod_low_content": x - 0.3, "jod_high_content": x + 0.3,
+                         "jod_style": y, "jod_low_style": y - 0.3, "jod_high_style": y + 0.3})
+    rows.append({"condition": "copy", "jod_content": -2.0, "jod_low_content": -2.2,
+                 "jod_high_content": -1.8, "jod_style": 2.0, "jod_low_style": 1.8,
+                 "jod_high_style": 2.2})
     return pd.DataFrame(rows)
 
 
@@ -105,7 +105,7 @@ def test_trade_off_one_curve_per_method_and_no_overlapping_labels():
     curves = {c.get_label(): c.lines[0] for c in ax.containers}  # errorbar: (line, …)
     assert set(curves) == {"strotss (content_weight)", "gatys (content_weight)",
                            "ours (content_weight)", "copy"}
-    xs = curves["strotss (content_weight)"].get_xdata()
+    xs = curves["strotss (content_weight)"].get_xdata()  # x: content, y: stylization
     assert list(np.round(np.asarray(xs, float), 2)) == [0.0, 0.12, 0.24, 0.36]  # sweep order
     labels = [t.get_text() for t in ax.texts]
     assert labels.count("0.25") == 3 and labels.count("2.0") == 3 and "copy" in labels
