@@ -9,19 +9,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylestudy.errors import UserError
+from stylestudy.generator import encoder
+from stylestudy.generator.vgg import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["lsgan_d", "lsgan_g", "kl", "gram", "VGGFeatures", "PerceptualLoss", "load_vgg",
+__all__ = ["lsgan_d", "lsgan_g", "kl", "gram", "PerceptualLoss", "load_vgg",
            "MunitVGGLoss", "load_munit_vgg"]
 
-#: VGG19 conv layers (out channels; 'M' = 2×2 max-pool), Simonyan & Zisserman config E
-VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-             512, 512, 512, 512)
-#: index (among the 16 convs) of relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
-TAPS = {"relu1_1": 0, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu5_1": 12}
-#: Caffe ImageNet mean, BGR (``tensorflow_vgg19.py`` VGG_MEAN)
-BGR_MEAN = (103.939, 116.779, 123.68)
-#: torchvision ``features`` indices of the 16 convs (key layout of ``stylestudy.generator.weights``)
-VGG19_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
+#: EGSC-IT's VGG19 taps in order; the content loss weighs the i-th (from 1) by i/5
+TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 def lsgan_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -42,70 +37,18 @@ def kl(mu: torch.Tensor) -> torch.Tensor:
 def gram(f: torch.Tensor) -> torch.Tensor:
     """FᵀF / (H·W) per image: (N, C, C)."""
     n, c, h, w = f.shape
-    x = f.reshape(n, c, h * w)
-    return x @ x.transpose(1, 2) / (h * w)
-
-
-class VGGFeatures(nn.Module):
-    """Frozen VGG19 trunk up to the last requested tap; input in [−1, 1] RGB.
-
-    Input conversion of the release: (x + 1)/2·255, RGB → BGR, Caffe mean subtracted.
-    """
-
-    def __init__(self, taps: tuple[str, ...]):
-        super().__init__()
-        self.tap_idx = sorted(TAPS[t] for t in taps)
-        last = self.tap_idx[-1]
-        convs, pools, cin, k = nn.ModuleList(), [], 3, 0
-        for v in VGG19_CFG:
-            if v == "M":
-                pools.append(k)
-                continue
-            if k > last:
-                break
-            convs.append(nn.Conv2d(cin, v, 3, padding=1))
-            cin, k = v, k + 1
-        self.convs, self.pool_before = convs, set(pools)
-        self.register_buffer("mean", torch.tensor(BGR_MEAN).view(1, 3, 1, 1))
-        self.requires_grad_(False)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        h = ((x + 1) / 2 * 255).flip(1) - self.mean
-        out = []
-        for i, conv in enumerate(self.convs):
-            if i in self.pool_before:
-                h = F.max_pool2d(h, 2, ceil_mode=False)
-            h = F.relu(conv(h))
-            if i in self.tap_idx:
-                out.append(h)
-        return out
+    return encoder.gram(f.reshape(n, c, h * w)) / (h * w)
 
 
 def load_vgg(taps: tuple[str, ...], allow_random: bool, seed: int = 0
-             ) -> tuple[VGGFeatures, dict[str, Any]]:
-    """VGG19 with ``vgg19-caffe-q8`` weights (``stylestudy.generator.weights``), or a random fixed
-    network only when ``allow_random`` (labelled uncalibrated)."""
-    net = VGGFeatures(taps)
-    state = None
-    from stylestudy.generator.weights import load_state_dict
-
-    state, record = load_state_dict("vgg19-caffe-q8", allow_random=allow_random, seed=seed)
-    if state is None:
-        gen = torch.Generator().manual_seed(seed)
-        for conv in net.convs:
-            nn.init.kaiming_normal_(conv.weight, generator=gen)
-            nn.init.zeros_(conv.bias)
-        record = dict(record, source="random", calibrated=False)
-        return net, record
-    for i, conv in enumerate(net.convs):
-        w, b = state.get(f"features.{VGG19_CONV_INDICES[i]}.weight"), \
-            state.get(f"features.{VGG19_CONV_INDICES[i]}.bias")
-        if w is None or b is None or tuple(w.shape) != tuple(conv.weight.shape):
-            raise UserError(f"VGG19 weights {record.get('name')}: conv {i} missing or not "
-                            f"{tuple(conv.weight.shape)}")
-        conv.weight.data.copy_(w.float())
-        conv.bias.data.copy_(b.float())
-    return net, dict(record)
+             ) -> tuple[encoder.Encoder, dict[str, Any]]:
+    """The shared encoder over VGG19 ``vgg19-caffe-q8`` (Caffe convention, as the release's
+    ``tensorflow_vgg19.py``: RGB → BGR on 0–255 minus the mean pixel) at ``taps``, or a random
+    fixed network only when ``allow_random`` (labelled uncalibrated)."""
+    unknown = [t for t in taps if t not in TAPS]
+    if unknown:
+        raise UserError(f"EGSC-IT taps VGG19 at {', '.join(TAPS)}, not {', '.join(unknown)}")
+    return encoder.load_encoder("vgg19-caffe-q8", taps, allow_random=allow_random, seed=seed)
 
 
 def _l2n(f: torch.Tensor) -> torch.Tensor:
@@ -120,19 +63,23 @@ class PerceptualLoss(nn.Module):
     L_s = Σ_i [L1(G(φ_i(x_ab)), G(φ_i(x_B))) + L1(G(φ_i(x_ba)), G(φ_i(x_A)))].
     """
 
-    def __init__(self, vgg: VGGFeatures):
+    def __init__(self, vgg: encoder.Encoder):
         super().__init__()
         self.vgg = vgg
+
+    def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L2-normalised taps of images in [−1, 1]."""
+        return {t: _l2n(f) for t, f in self.vgg((x + 1) / 2).items()}
 
     def forward(self, xa: torch.Tensor, xb: torch.Tensor, x_ab: torch.Tensor,
                 x_ba: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = xa.shape[0]
         with torch.no_grad():
-            real = [_l2n(f) for f in self.vgg(torch.cat([xa, xb]))]
-        fake = [_l2n(f) for f in self.vgg(torch.cat([x_ab, x_ba]))]
+            real = self._features(torch.cat([xa, xb]))
+        fake = self._features(torch.cat([x_ab, x_ba]))
         content = style = xa.new_zeros(())
-        for fr, ff, idx in zip(real, fake, self.vgg.tap_idx, strict=True):
-            i = list(TAPS.values()).index(idx) + 1
+        for tap, fr in real.items():
+            ff, i = fake[tap], TAPS.index(tap) + 1
             fa, fb, fab, fba = fr[:n], fr[n:], ff[:n], ff[n:]
             content = content + i / 5 * (F.l1_loss(fab, fa) + F.l1_loss(fba, fb))
             style = style + F.l1_loss(gram(fab), gram(fb)) + F.l1_loss(gram(fba), gram(fa))
@@ -142,7 +89,6 @@ class PerceptualLoss(nn.Module):
 #: torchvision ``vgg16().features`` index of pool4, which MUNIT's ``Vgg16`` does not run,
 #: and of relu5_3, its output (``networks.Vgg16.forward``)
 VGG16_POOL4, VGG16_RELU5_3 = 23, 29
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class MunitVGGLoss(nn.Module):
@@ -151,7 +97,8 @@ class MunitVGGLoss(nn.Module):
     affine-free instance norm (eps 1e-5); inputs in [−1, 1] RGB.
 
     MUNIT feeds Caffe-converted weights BGR·255 minus the Caffe mean; these are torchvision's
-    ImageNet weights, so the input gets their own normalisation instead.
+    ImageNet weights, so the input gets their own normalisation instead. The one VGG use not
+    built on :class:`~stylestudy.generator.encoder.Encoder`: MUNIT's trunk skips pool4.
     """
 
     def __init__(self, vgg16_features: nn.Sequential):

@@ -202,3 +202,49 @@ def test_munit_trains_with_the_vgg_loss():
     assert all(np.isfinite(v) for v in out.values())
     assert not any(p.grad is not None and p.grad.abs().sum() > 0
                    for p in model.vgg.parameters())  # the VGG stays frozen
+
+
+def test_egscit_perceptual_loss_by_hand():
+    """EGSC-IT's content and style terms on the shared encoder equal the release's recipe
+    computed directly: torchvision's VGG19 layers with the Caffe weights, input (x+1)/2·255 in
+    BGR minus the mean pixel, L2 normalisation over H·W, i/5-weighted L1s and Gram L1s."""
+    import torchvision
+
+    from stylestudy.generator.translation.losses import TAPS, PerceptualLoss, load_vgg
+    from stylestudy.generator.vgg import CAFFE_MEAN_BGR
+    from stylestudy.generator.weights import load_state_dict
+
+    state, _ = load_state_dict("vgg19-caffe-q8", allow_random=True)
+    if state is None:
+        pytest.fail("needs the vgg19-caffe-q8 weights (stylestudy weights fetch vgg19-caffe-q8)")
+    vgg = torchvision.models.vgg19(weights=None).features.eval()
+    vgg.load_state_dict({k.removeprefix("features."): v.float() for k, v in state.items()})
+    ends = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20, "relu5_1": 29}
+    mean = torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+
+    def feats(x):
+        h, out = (x + 1) / 2 * 255, []
+        h = h[:, [2, 1, 0]] - mean
+        for i, layer in enumerate(vgg[:30]):
+            h = layer(h)
+            if i in ends.values():
+                f = h.flatten(2)
+                out.append((f / f.norm(dim=2, keepdim=True).clamp_min(1e-12)).view_as(h))
+        return out
+
+    def g(f):
+        m = f.flatten(2)
+        return m @ m.transpose(1, 2) / m.shape[2]
+
+    gen = torch.Generator().manual_seed(1)
+    xa, xb, x_ab, x_ba = (torch.rand(2, 3, 32, 32, generator=gen) * 2 - 1 for _ in range(4))
+    fa, fb, fab, fba = feats(xa), feats(xb), feats(x_ab), feats(x_ba)
+    content = sum((i + 1) / 5 * ((fab[i] - fa[i]).abs().mean() + (fba[i] - fb[i]).abs().mean())
+                  for i in range(5))
+    style = sum((g(fab[i]) - g(fb[i])).abs().mean() + (g(fba[i]) - g(fa[i])).abs().mean()
+                for i in range(5))
+    enc, record = load_vgg(TAPS, allow_random=False)
+    c, s = PerceptualLoss(enc)(xa, xb, x_ab, x_ba)
+    assert record["calibrated"]
+    assert c.item() == pytest.approx(content.item(), rel=1e-5)
+    assert s.item() == pytest.approx(style.item(), rel=1e-5)
