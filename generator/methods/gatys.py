@@ -109,7 +109,7 @@ class Gatys(Method):
         if p["init"] == "noise":
             x0 = torch.rand(content.shape, generator=gen).to(dev)
         else:
-            x0 = content.clone()
+            x0 = content.clone(memory_format=torch.contiguous_format)
         x = x0.requires_grad_(True)
         alpha, beta = p["ratio"], 1.0
         opt = torch.optim.LBFGS([x], lr=1.0, max_iter=p["iterations"], history_size=100,

@@ -56,3 +56,17 @@ def test_tiny_run_is_deterministic_and_records_weights(use_weights):
     rec = inst.ctx.weights_used["vgg19-caffe-q8"]
     assert rec["calibrated"] is True and "BGR" in rec["convention"]
     assert a.provenance["gatys"]["layers"]["content"] == "conv4_2"
+
+
+def test_content_init_runs(use_weights):
+    """Before: init 'content' failed in L-BFGS ("view size is not compatible"): the clone of
+    the permuted content kept its channel-last strides."""
+    cls = get("gatys")
+    inst = cls(RunContext())
+    inst.setup()
+    rng = np.random.default_rng(0)
+    content = rng.random((24, 32, 3)).astype(np.float32)
+    style = rng.random((40, 40, 3)).astype(np.float32)
+    params = cls.validate_params({"iterations": 2, "init": "content"})
+    out = inst.generate(Request(content=content, style=style, seed=1, params=params, size=32))
+    assert out.image.shape == (24, 32, 3)
