@@ -1,4 +1,4 @@
-"""Inter-rater agreement and reliability (analysis.md §6).
+"""Inter-rater agreement and reliability (docs/analysis.md, "Agreement and reliability").
 
 Units are unique comparisons (question, item, method pair); the category is the chosen
 method identity, never left/right. Krippendorff α (nominal; the package default is

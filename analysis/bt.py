@@ -1,4 +1,4 @@
-"""Bradley–Terry cross-check with choix 0.4.1 (analysis.md §5).
+"""Bradley–Terry cross-check with choix 0.4.1 (docs/analysis.md, "JOD scale").
 
 One pinned solver and α: ``choix.opt_pairwise(alpha=1e-4)`` (a Gaussian prior with variance
 1/α keeps unanimous pairs finite; regularised results are not comparable across choix
@@ -16,7 +16,7 @@ from stylestudy.analysis.jod import SIGMA
 
 __all__ = ["ALPHA", "bradley_terry", "bt_to_jod"]
 
-#: the pinned ℓ2 penalty of ``choix.opt_pairwise`` (analysis.md §5)
+#: the pinned ℓ2 penalty of ``choix.opt_pairwise`` (docs/analysis.md, "JOD scale")
 ALPHA = 1e-4
 
 

@@ -1,4 +1,4 @@
-"""Dependence-aware inference for one method pair (analysis.md §3).
+"""Dependence-aware inference for one method pair (docs/analysis.md, "Dependence-aware inference").
 
 Trials are crossed (workers × items), so the naive binomial test is anti-conservative.
 :func:`pair_inference` reports, per pair, one dependence-aware estimate, interval and p with

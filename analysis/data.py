@@ -1,4 +1,4 @@
-"""The long-format judgment table (analysis.md §1): from the database or a CSV, validated.
+"""The long-format judgment table (docs/analysis.md, "Input"): from the database or a CSV.
 
 One row per response. Practice trials never enter the table. The chosen category is the
 method identity (``chosen_method``), never left/right; ``left_method`` records the side.

@@ -61,7 +61,7 @@ __all__ = [
 SIGMA = 1.4826
 #: SD (JOD) of the prior on a separated pair's difference: with it two conditions judged
 #: n to 0 end up further apart than n − 1 to 1 for every n below 640, and within 0.012 JOD of
-#: it up to n = 10,000 (analysis.md §4)
+#: it up to n = 10,000 (docs/analysis.md, "JOD scale")
 SEPARATION_SD = float(np.sqrt(2.0))
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
@@ -96,7 +96,7 @@ def observer_matrices(df: pd.DataFrame, conditions: Sequence[str]
 
 def components(D: np.ndarray) -> list[list[int]]:
     """Connected components of the comparison graph (conditions compared at least once),
-    by ``scipy.sparse.csgraph.connected_components`` (analysis.md §1)."""
+    by ``scipy.sparse.csgraph.connected_components`` (docs/analysis.md, "JOD scale")."""
     n, labels = connected_components(csr_matrix((D + D.T) > 0), directed=False)
     return [list(np.flatnonzero(labels == k)) for k in range(n)]
 
@@ -207,7 +207,7 @@ def scale(D: np.ndarray, prior: str = "gaussian", regularization: str = "mean0",
           start: np.ndarray | None = None, check: bool = True) -> np.ndarray:
     """JOD score per condition from the count matrix ``D`` (row i beat column j D[i, j] times).
 
-    Test vectors (analysis.md §4.6, pwcmp in Octave): D = [[0,25,0],[75,0,25],[0,75,0]] gives
+    Test vectors (pwcmp's pw_scale.m in Octave): D = [[0,25,0],[75,0,25],[0,75,0]] gives
     [−1, 0, 1] (mean0) and [0, 1, 2] (fix0) within 1e-4. ``gtol`` is the gradient norm at
     which BFGS stops (``fminunc``'s default optimality tolerance is also 1e-6); the optimum
     always exists (the separation prior bounds what the data do not), so the result does not

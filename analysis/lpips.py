@@ -1,4 +1,4 @@
-"""LPIPS v0.1 (Zhang et al., CVPR 2018) without torchvision (analysis.md §10).
+"""LPIPS v0.1 (Zhang et al., CVPR 2018) without torchvision (docs/analysis.md, "Metrics").
 
 The backbone trunks reproduce torchvision's ``alexnet().features`` / ``vgg16().features``
 layer indices, so ``features.N.*`` state dicts from ``stylestudy.generator.weights`` load directly.
@@ -8,7 +8,7 @@ The linear heads are the ``lpips`` wheel's ``weights/v0.1/{alex,vgg}.pth``, loca
 Computation (lpips ``LPIPS.forward``): ScalingLayer (x − shift)/scale on RGB in [−1, 1];
 taps alex relu1–5 or vgg relu1_2 … relu5_3; per-pixel unit normalisation across channels
 (eps 1e-10); squared difference; 1×1 linear head (no bias); spatial mean; sum over layers.
-Calibration (weights.md): alex v0.1 gives d(ex_ref, ex_p0) = 0.7219, d(ex_ref, ex_p1) = 0.1376.
+Published calibration: alex v0.1 gives d(ex_ref, ex_p0) = 0.7219, d(ex_ref, ex_p1) = 0.1376.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Metric–human agreement (analysis.md §8; BAPPS 2AFC score, Zhang et al. 2018).
+"""Metric–human agreement (docs/analysis.md, "Metric–human agreement"; BAPPS 2AFC score).
 
 A unit u is a unique comparison (item, method pair) of one question; k_u of n_u people chose
 A. The metric picks A when its distance to the content is smaller (LPIPS, Gram) or its

@@ -1,4 +1,4 @@
-"""Automatic metrics for every output of a comparison set (analysis.md §9–§11).
+"""Automatic metrics for every output of a comparison set (docs/analysis.md, "Metrics").
 
 Per output: SSIM (wang04) against its content image in luminance (``ssim_y``, primary)
 and per-RGB (``ssim_rgb``); LPIPS v0.1 alex and vgg against the content image; and, where

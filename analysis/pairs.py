@@ -1,4 +1,4 @@
-"""Per-pair preference statistics (analysis.md §2): rates, intervals, exact tests, corrections.
+"""Per-pair statistics (docs/analysis.md, "Per pair"): rates, intervals, exact tests, corrections.
 
 Intervals: Wilson (primary) and Clopper–Pearson through
 ``statsmodels.stats.proportion.proportion_confint`` with the method always explicit (its

@@ -95,7 +95,7 @@ def _scenes(real: pd.DataFrame, samples: int, seed: int, alpha: float) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-#: metric columns scored against each question (analysis.md §8)
+#: metric columns scored against each question (docs/analysis.md, "Metric–human agreement")
 METRICS_FOR = {"content": ("ssim", "lpips"), "style": ("gram",)}
 
 

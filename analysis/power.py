@@ -1,4 +1,4 @@
-"""Power and sample size for 2AFC pairs (analysis.md §7).
+"""Power and sample size for 2AFC pairs (docs/analysis.md, "Power").
 
 One pair against 0.5: Cohen's h = 2·asin√p₁ − 2·asin√0.5 and ``NormalIndPower(ratio=0)``
 (one sample); the exact two-sided binomial power, which is saw-toothed in n; the design

@@ -1,8 +1,8 @@
 """Quality control from the study's own rules: catch accuracy, repeat consistency, RT floor.
 
-Rules and defaults: crowd-protocol.md §3.1. Exclusion is analysis-side and pre-registered:
-only the rules listed in ``QCRules.exclude`` remove workers; the others flag them. The
-exclusion report gives n (workers, trials) before and after.
+Rules and defaults: docs/analysis.md, "Quality control". Exclusion is analysis-side and
+pre-registered: only the rules listed in ``QCRules.exclude`` remove workers; the others flag
+them. The exclusion report gives n (workers, trials) before and after.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from stylestudy.analysis.settings import QCRules
 
 __all__ = ["QCResult", "quality_control", "repeat_pairs"]
 
-#: session outcomes whose judgments are not used (crowd-protocol.md; study_server exports)
+#: session outcomes whose judgments are not used (rule ``unusable``, docs/analysis.md)
 UNUSABLE = ("screened_out", "technical_error")
 
 

@@ -1,5 +1,5 @@
 """JOD and Bradley–Terry for one question, each connected component of the comparison graph
-on its own, with every interval and p-value checked (analysis.md §4).
+on its own, with every interval and p-value checked (docs/analysis.md, "JOD scale").
 
 A condition's row says in ``reason`` when its numbers are not plain pwcmp output: the
 component it belongs to (when there are several), a distance that rests on separated pairs

@@ -1,6 +1,7 @@
 """Analysis settings, read from the study spec (``qc`` and ``analysis`` sections) or a file.
 
-Every exclusion rule is fixed here before the data are analysed (crowd-protocol.md §3.1):
+Every exclusion rule is fixed here before the data are analysed (docs/analysis.md, "Quality
+control"):
 
 ```yaml
 qc:
@@ -40,7 +41,7 @@ RULES = ("catch", "repeat", "rt", "incomplete", "unusable")
 
 @dataclass(frozen=True)
 class QCRules:
-    """Pre-registered quality-control rules (defaults: crowd-protocol.md §3.1)."""
+    """Pre-registered quality-control rules (defaults: docs/analysis.md, "Quality control")."""
 
     catch_max_failures: int = 2
     catch_min_accuracy: float = 0.8

@@ -2,7 +2,7 @@
 
 Choice model: P(choose A) = Φ((q_A − q_B)/1.4826 + u_worker + v_item + β·side), side = ±1
 (A on the left / right), so with no random effects the true JOD scale is ``q``
-(Thurstone Case V with pwcmp's σ, analysis.md §4.1).
+(Thurstone Case V with pwcmp's σ, docs/analysis.md, "JOD scale").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SSIM exactly as Wang et al. 2004 (``ssim_index.m``), batched in torch (analysis.md §9).
+"""SSIM exactly as Wang et al. 2004 (``ssim_index.m``), batched in torch (docs/analysis.md).
 
 11×11 Gaussian window, σ = 1.5, normalised to sum 1; 'valid' filtering (the map is
 (H − 10) × (W − 10)); population variances and covariance; K1 = 0.01, K2 = 0.03,

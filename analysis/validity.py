@@ -1,5 +1,5 @@
 """What every reported estimate must satisfy, and the reasons a row carries when it is replaced
-(analysis.md, "When an estimate is replaced").
+(docs/analysis.md, "When an estimate is replaced").
 
 - A two-sided p-value from n binary judgments is never below 2·0.5ⁿ (the exact binomial p of
   n out of n) nor above 1; a smaller one means a standard error has collapsed.

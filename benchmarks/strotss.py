@@ -1,7 +1,7 @@
 """STROTSS: stylestudy against the official code (nkolkin13/STROTSS), side by side.
 
 The official code is not part of stylestudy: fetch it into a folder outside the repository
-(``OFFICIAL/STROTSS/*.py``) and apply only the CPU patches of ``specs/strotss.md`` §3.3
+(``OFFICIAL/STROTSS/*.py``) and apply only the CPU patches (docs/methods-strotss.md)
 (VGG16 from a state dict named by ``STROTSS_VGG16``, the three ``.cuda()`` calls through
 ``utils.to_device``, uint8 before the final ``imwrite``, ``MAX_ITER`` from
 ``STROTSS_MAX_ITER``). Both sides load the same verified VGG16 (``stylestudy weights fetch

@@ -43,7 +43,7 @@ def judgment_rows(s: Session, slug: str, session_id: int | None = None
     long-format row, in session order.
 
     Keys starting with ``_`` carry what only the JSON export needs (stimulus tokens,
-    times); the rest are the columns of the long CSV (analysis.md §1).
+    times); the rest are the columns of the long CSV (docs/analysis.md, "Input").
     """
     study = s.scalar(select(Study).where(Study.slug == slug))
     if study is None:

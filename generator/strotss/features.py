@@ -2,7 +2,7 @@
 
 Taps relu1_1, relu1_2, relu2_1, relu2_2, relu3_1, relu3_2, relu3_3, relu4_3, relu5_3 of the
 shared encoder (``stylestudy.generator.encoder``); the unnormalised image in [0, 1] is prepended;
-total 3 + 64·2 + 128·2 + 256·3 + 512·2 = 2179 channels (``specs/strotss.md`` §1.5). The VGG input
+total 3 + 64·2 + 128·2 + 256·3 + 512·2 = 2179 channels (docs/methods-strotss.md). The VGG input
 is ImageNet-normalised (official commit ``c4f0abf``).
 """
 

@@ -1,6 +1,7 @@
 """User guidance: colour-coded region masks and point-to-point correspondences.
 
-``specs/strotss.md`` §1.8 (``utils.extract_regions``, ``utils.build_guidance``) and §6.5–6.6.
+As the official code's ``utils.extract_regions`` and ``utils.build_guidance``
+(docs/methods-strotss.md, "The guidance editor").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""STROTSS loss terms (``specs/strotss.md`` §1.7; ``contextual_loss.py``,
+"""STROTSS loss terms (docs/methods-strotss.md; official ``contextual_loss.py``,
 ``stylize_objectives.gen_remd_dp_objective_guided``).
 
 Each term has a plain reference form (``*_reference``: the formula as written, dense,

@@ -1,5 +1,5 @@
 """The STROTSS coarse-to-fine optimisation (``styleTransfer.run_st``,
-``st_helper.style_transfer``; ``specs/strotss.md`` §1.3–1.4)."""
+``st_helper.style_transfer``; docs/methods-strotss.md)."""
 
 from __future__ import annotations
 

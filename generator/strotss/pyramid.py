@@ -1,6 +1,6 @@
 """Image resizing and the Laplacian pyramid exactly as the official STROTSS code does them.
 
-Two interpolation conventions coexist in the official code (``specs/strotss.md`` §1.2–1.4):
+Two interpolation conventions coexist in the official code (docs/methods-strotss.md):
 image resizes use ``F.upsample(mode='bilinear')`` (align_corners=False, no antialiasing),
 the pyramid uses ``F.upsample_bilinear`` (align_corners=True).
 """

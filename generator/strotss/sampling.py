@@ -1,7 +1,7 @@
 """Where STROTSS reads features: the output/content grid and the style samples.
 
-``specs/strotss.md`` §1.6 (``stylize_objectives.init_inds``, ``get_feature_inds``,
-``vgg_pt.forward_cat``, ``utils.load_style_folder``).
+As the official ``stylize_objectives.init_inds``, ``get_feature_inds``,
+``vgg_pt.forward_cat`` and ``utils.load_style_folder`` (docs/methods-strotss.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Agreement, power and dependence-aware inference against the spec's vectors (§3, §6, §7)."""
+"""Agreement, power and dependence-aware inference against reference values (docs/analysis.md)."""
 
 import numpy as np
 import pandas as pd
@@ -10,7 +10,7 @@ from stylestudy.analysis import clustered, power
 from stylestudy.analysis.simulate import simulate_study
 
 RATINGS = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0], [0, 0, 1, 0, 0], [1, 0, 1, 0, 1],
-                    [0, 0, 0, 0, 0], [1, 1, 0, 1, 1]])  # items × raters, analysis.md §6
+                    [0, 0, 0, 0, 0], [1, 1, 0, 1, 1]])  # items × raters
 
 
 def test_fleiss_and_randolph_vectors():
@@ -119,7 +119,7 @@ def test_two_way_cluster_se_by_hand_and_inflation():
     se_hand, se_naive = _sandwich_two_way(d)
     assert res["se_naive"] == pytest.approx(se_naive, rel=1e-8)
     assert res["se_cluster"] == pytest.approx(se_hand, rel=0.02)
-    # analysis.md §3: the naive SE is ~1.7× too small in this design (0.0835 vs 0.1395)
+    # the naive SE is ~1.7× too small in this design (0.0835 vs 0.1395; docs/analysis.md)
     assert res["se_naive"] == pytest.approx(0.0835, rel=0.05)
     assert res["se_cluster"] / res["se_naive"] > 1.3
 

@@ -16,7 +16,7 @@ from stylestudy.cli import cli
 from stylestudy.db.assets import read_image
 
 DATA = Path(__file__).resolve().parents[1] / "generator" / "data" / "lpips"
-#: weights.md: LPIPS v0.1 alex, d(ex_ref, ex_p0) and d(ex_ref, ex_p1)
+#: LPIPS v0.1 alex, d(ex_ref, ex_p0) and d(ex_ref, ex_p1), published (docs/weights.md)
 D_REF_P0, D_REF_P1 = 0.7219, 0.1376
 
 

@@ -21,7 +21,7 @@ README = np.array([[0, 25, 0], [75, 0, 25], [0, 75, 0]])
     ("gaussian", "fix0", [0, 0.9999985, 1.9999970]),
 ])
 def test_pwcmp_vectors(prior, reg, expected):
-    """analysis.md §4.6: upstream pw_scale.m in Octave 7.3."""
+    """The values of upstream pwcmp's pw_scale.m in Octave 7.3 on its README's example."""
     assert jod.scale(README, prior, reg) == pytest.approx(expected, abs=1e-4)
 
 
@@ -134,7 +134,7 @@ def test_outlier_observer_flagged():
 
 
 def test_bt_vector_and_conversion():
-    """analysis.md §5 example: ±ln 3; converted, 1 JOD (= 75 %)."""
+    """75:25 chains: θ = ±ln 3 (odds 3:1); converted, 1 JOD (= 75 %)."""
     D = np.zeros((3, 3))
     D[1, 0], D[0, 1], D[2, 1], D[1, 2] = 75, 25, 75, 25
     theta = bradley_terry(D)

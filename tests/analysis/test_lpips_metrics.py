@@ -34,7 +34,7 @@ def _img(name):
 
 
 def test_alex_calibration():
-    """weights.md: LPIPS v0.1 alex on ex_ref/ex_p0/ex_p1 gives 0.7219 and 0.1376 (±1e-3)."""
+    """Published LPIPS v0.1 alex on ex_ref/ex_p0/ex_p1: 0.7219 and 0.1376 (±1e-3)."""
     _require_weights("alexnet")
     m = LPIPS("alex")
     ref, p0, p1 = _img("ex_ref"), _img("ex_p0"), _img("ex_p1")

@@ -1,4 +1,4 @@
-"""Per-pair statistics against the published vectors of analysis.md §2."""
+"""Per-pair statistics against reference values (docs/analysis.md, "Reference values")."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +7,7 @@ import pytest
 from stylestudy.analysis.pairs import adjust, binom_p, canonical_pairs, interval, pair_table
 from stylestudy.analysis.simulate import simulate_study
 
-# analysis.md §2.1, k = 30, n = 40
+# k = 30, n = 40
 INTERVALS = {
     "wilson": (0.598060, 0.858129),
     "clopper_pearson": (0.588038, 0.873085),

@@ -1,4 +1,4 @@
-"""SSIM (wang04) against the spec's vectors P1–P7 and skimage's Wang-compatible call."""
+"""SSIM (wang04) against reference vectors P1–P7 and skimage's Wang-compatible call."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from skimage.metrics import structural_similarity
 
 from stylestudy.analysis.ssim import SSIM, gaussian_window, rgb_to_y, ssim
 
-# analysis.md §9.4, column wang04
+# Wang et al.'s ssim_index.m on P1–P7 (docs/analysis.md, "Reference values")
 WANG04 = {"P1": 1.0, "P2": 0.9668544496, "P3": 0.3430118616, "P4": 0.9867516239,
           "P5": 0.9743486142, "P6": 0.9836109250, "P7": 0.1473004727}
 
@@ -25,7 +25,7 @@ def _box(img, k):
 
 
 def _vectors():
-    """P1–P7 from the recipes of analysis.md §9.4 (as shared/specs/ssim_vectors.py)."""
+    """P1–P7: noise, gradients, a sinusoid blurred or rescaled, flat patches, an RGB blur."""
     u = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
     yy, xx = np.mgrid[0:64, 0:64].astype(np.float64)
     t = _u8(127.5 + 100 * np.sin(xx / 3) * np.cos(yy / 5))
@@ -57,7 +57,7 @@ def _skimage(a, b, dtype):
 
 
 @pytest.mark.parametrize("pid,a,b", [(p[0], p[2], p[3]) for p in PAIRS])
-def test_spec_vectors_float64(pid, a, b):
+def test_reference_vectors_float64(pid, a, b):
     colour = "rgb" if a.ndim == 3 else "gray"
     got = ssim(_t(a, torch.float64), _t(b, torch.float64), 255.0, colour).item()
     assert got == pytest.approx(WANG04[pid], abs=1e-9)
@@ -65,7 +65,7 @@ def test_spec_vectors_float64(pid, a, b):
 
 
 @pytest.mark.parametrize("pid,a,b", [(p[0], p[2], p[3]) for p in PAIRS])
-def test_spec_vectors_float32(pid, a, b):
+def test_reference_vectors_float32(pid, a, b):
     colour = "rgb" if a.ndim == 3 else "gray"
     got = ssim(_t(a, torch.float32), _t(b, torch.float32), 255.0, colour).item()
     assert got == pytest.approx(_skimage(a, b, np.float32), abs=1e-4)

@@ -1,4 +1,4 @@
-"""STROTSS pyramid, resizing, schedule and sampling against specs/strotss.md §1.2–1.6."""
+"""STROTSS pyramid, resizing, schedule and sampling as the official code does them."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_pyramid_uses_align_corners_true():
 @pytest.mark.parametrize("side,shape", [(64, (42, 64)), (128, (85, 128)), (256, (170, 256)),
                                         (512, (341, 512))])
 def test_resize_sizes_of_the_example_content(side, shape):
-    """481×321 (W×H) content: int(H·f) × int(W·f) (spec §1.3 table)."""
+    """481×321 (W×H) content (the official example): int(H·f) × int(W·f)."""
     x = torch.zeros(1, 3, 321, 481)
     assert tuple(P.resize_long_side(x, side).shape[-2:]) == shape
 
@@ -62,7 +62,7 @@ def test_grid_strides(shape, strides):
 
 
 def test_strided_count_at_64px():
-    """N // 1024 stepping gives 1344 positions for the example at 64 px (spec §1.6)."""
+    """N // 1024 stepping gives 1344 positions for the example at 64 px (official strided mode)."""
     s = OutputSampler.grid(np.ones((42, 64), bool), np.random.default_rng(0), "strided")
     rows, _ = s.draw(np.random.default_rng(0))
     assert len(rows) == 1344

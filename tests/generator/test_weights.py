@@ -74,7 +74,7 @@ def test_tensor_hash_is_order_and_format_independent():
 
 
 def test_vgg16_is_torchvision_imagenet(use_weights):
-    """The first filter published in specs/weights.md (input channel 0 of output 0)."""
+    """torchvision's first filter (input channel 0 of output 0; docs/weights.md)."""
     sd, rec = w.load_state_dict("vgg16")
     expected = torch.tensor([[-0.5537, 0.1427, 0.5290], [-0.5831, 0.3566, 0.7657],
                              [-0.6902, -0.0480, 0.4841]])
@@ -85,7 +85,7 @@ def test_vgg16_is_torchvision_imagenet(use_weights):
 
 
 def test_alexnet_reproduces_published_lpips(use_weights):
-    """LPIPS v0.1 (AlexNet) on the authors' examples: 0.722 and 0.138 (specs/weights.md)."""
+    """LPIPS v0.1 (AlexNet) on the authors' examples: 0.722 and 0.138 (docs/weights.md)."""
     import lpips
     from PIL import Image
 
