@@ -1,9 +1,9 @@
 """Baseline translators at 28/32 px: CycleGAN, UNIT (NIPS-2017 ``CoVAE32x32``) and MUNIT.
 
-Topologies from spec ``egsc-it.md`` §4 (``junyanz/pytorch-CycleGAN-and-pix2pix``
+Topologies from the released code (``junyanz/pytorch-CycleGAN-and-pix2pix``
 ``models/networks.py``; ``mingyuliutw/UNIT`` branch ``version_02``
 ``src/trainers/cocogan_nets_da.py``; ``NVlabs/MUNIT`` ``networks.py``), reimplemented, with
-the small-image settings of §4.4.
+the settings that 28/32-px inputs need (the default discriminators do not fit at 32 px).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Building blocks shared by the translators: convs, residual blocks, AdaIN, feature masks.
 
-EGSC-IT's blocks follow ``ops_EGSCIT.py`` of ``charliememory/EGSC-IT`` @57874f2 (spec
-``egsc-it.md`` §1.2): reflect padding, truncated-normal init (std 0.02), LeakyReLU 0.2,
+EGSC-IT's blocks follow ``ops_EGSCIT.py`` of ``charliememory/EGSC-IT`` @57874f2:
+reflect padding, truncated-normal init (std 0.02), LeakyReLU 0.2,
 residual blocks with no activation after the addition.
 """
 
@@ -16,7 +16,7 @@ from torch import nn
 __all__ = ["ADAIN_EPS", "Conv", "ResBlock", "adain", "channel_stats", "feature_mask",
            "init_weights", "tf_same_pad", "lrelu"]
 
-#: ε of the textbook AdaIN (Huang & Belongie 2017); the released formula has none (§1.6)
+#: ε of the textbook AdaIN (Huang & Belongie 2017); the released formula has none
 ADAIN_EPS = 1e-5
 
 
@@ -85,7 +85,7 @@ def channel_stats(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def adain(x: torch.Tensor, mean_e: torch.Tensor, var_e: torch.Tensor,
           variant: str = "textbook") -> torch.Tensor:
-    """Exemplar AdaIN (spec §1.6).
+    """Exemplar AdaIN (``ops_EGSCIT.py``).
 
     'textbook': σ_e·(x − μ_x)/σ_x + μ_e with σ = √(var + 1e-5) (Huang & Belongie 2017);
     'code': the released formula μ_e·(x − μ_x)/σ²_x + σ²_e (``apply_ins_norm_2d`` with

@@ -1,4 +1,4 @@
-"""EGSC-IT networks (Ma et al., ICLR 2019) in PyTorch, from spec ``egsc-it.md`` §1.3–§1.9.
+"""EGSC-IT networks (Ma et al., ICLR 2019) in PyTorch, after the release.
 
 Stage 1 (:class:`VAEGANRecon`, one per domain) pretrains the encoder whose last residual
 features give the feature mask and the AdaIN statistics; stage 2 (:class:`EGSCIT`) freezes
@@ -26,7 +26,7 @@ from stylestudy.generator.translation.blocks import (
 __all__ = ["EGSCConfig", "Encoder", "Decoder", "PatchDiscriminator", "VAEGANRecon", "EGSCIT",
            "ABLATIONS"]
 
-#: ablations of the paper's table (spec §3.3)
+#: ablations of the paper's MNIST SSIM table
 ABLATIONS = ("none", "no-mask", "no-adain", "no-perceptual")
 
 
@@ -103,7 +103,7 @@ class PatchDiscriminator(nn.Module):
     """Single-scale D of ``UNIT.discriminator``: SAME-padded conv4×4 s2 stack, 1×1 head.
 
     conv_0 applies LeakyReLU twice (negatives × 0.04) and the logit is LeakyReLU'd, as
-    in the release (§1.3).
+    in the release.
     """
 
     def __init__(self, ndf: int = 64, n_layers: int = 4):
@@ -209,7 +209,7 @@ class EGSCIT(nn.Module):
         return self.decode(z, dst, f_src, stats)
 
     def forward_train(self, xa: torch.Tensor, xb: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The stage-2 graph of ``_build_model`` (§1.4): all outputs the losses need."""
+        """The stage-2 graph of ``_build_model`` (released trainer): all outputs the losses need."""
         fa, sa = self.guidance(xa, "a")
         fb, sb = self.guidance(xb, "b")
         n = xa.shape[0]

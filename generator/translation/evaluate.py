@@ -1,9 +1,9 @@
-"""SSIM of translations against MNIST-Single/Multiple ground truth (spec ``egsc-it.md`` §3.1).
+"""SSIM of translations against MNIST-Single/Multiple ground truth (docs/results-digits.md).
 
 Protocol: pair i = (test A[i], test B[i]) for the first ``n`` test pairs; x_ab = A_i
 translated with exemplar B_i, x_ba = B_i with exemplar A_i; skimage
 ``structural_similarity(x, gt, channel_axis=-1, data_range=255)`` (7×7 uniform window,
-sample covariance: ``analysis.md`` §9 ``skimage_default``) on uint8 images at the data
+sample covariance: skimage's defaults, not the report's wang04 SSIM) on uint8 images at the data
 set's resolution; mean ± std per direction. The "vs exemplar" diagnostic is the released
 script's comparison (x_ab vs input B, x_ba vs input A; ``eval/embed_mnist.py`` @7a5be09).
 
@@ -35,7 +35,7 @@ __all__ = ["Score", "ssim_scores", "evaluate_generator", "PAPER_ROWS", "write_cs
 SSIM_VARIANT = "skimage structural_similarity, channel_axis=-1, data_range=255, 7x7 uniform"
 DIVERSITY_VARIANT = ("mean pairwise LPIPS v0.1 alex over one input's translations with "
                      "different exemplars, images upscaled to 64 px (Lanczos)")
-#: rows of the paper's MNIST SSIM table, in order (spec §3.3): (label, method, ablation,
+#: rows of the paper's MNIST SSIM table, in order: (label, method, ablation,
 #: variant). The paper's UNIT row is EGSC-IT's own UNIT network (its run names); UNIT as
 #: published (NIPS 2017) follows it, marked as not a row of the paper.
 PAPER_ROWS = (("CycleGAN", "cyclegan", "none", None),
@@ -101,7 +101,7 @@ def evaluate_generator(name: str, generate: Generator, ds: DigitSet, n: int = 10
                  per_pair={"ab": ab, "ba": ba})
 
 
-#: the paper's claim: EGSC-IT above each of these rows (spec §3.3)
+#: the paper's claim: EGSC-IT above each of these rows
 ORDERED_BELOW = ("CycleGAN", "UNIT", "MUNIT", "EGSC-IT w/o feature mask", "EGSC-IT w/o AdaIN",
                  "EGSC-IT w/o perceptual loss")
 

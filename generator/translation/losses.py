@@ -1,4 +1,4 @@
-"""Losses of the translators: LSGAN, KL, and EGSC-IT's VGG19 perceptual terms (spec §1.7–1.8)."""
+"""Losses of the translators: LSGAN, KL, and EGSC-IT's VGG19 perceptual terms."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _l2n(f: torch.Tensor) -> torch.Tensor:
 
 
 class PerceptualLoss(nn.Module):
-    """EGSC-IT's content and style losses on L2-normalised VGG19 features (§1.7).
+    """EGSC-IT's content and style losses on L2-normalised VGG19 features, as released.
 
     L_c = Σ_i (i/5)·[L1(φ_i(x_A), φ_i(x_ab)) + L1(φ_i(x_B), φ_i(x_ba))];
     L_s = Σ_i [L1(G(φ_i(x_ab)), G(φ_i(x_B))) + L1(G(φ_i(x_ba)), G(φ_i(x_A)))].

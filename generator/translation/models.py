@@ -107,7 +107,7 @@ class _Frozen:
 # --------------------------------------------------------------------------- EGSC-IT
 class EGSCITModel(TranslatorModel):
     """EGSC-IT, stage 1 (``UNIT_VAEGAN_recon``) then stage 2; 1 D step + ``g_update`` G
-    steps per iteration, poly lr decay (1 − it/N)^0.9 (§1.9–1.10)."""
+    steps per iteration, poly lr decay (1 − it/N)^0.9 (``trainer_EGSCIT.train``)."""
 
     stages: tuple[str, ...] = ("stage1", "stage2")
     #: position of each stage's settings in the profile's ``iters`` and ``g_update``
@@ -247,7 +247,7 @@ class ImagePool:
 
 class CycleGANModel(TranslatorModel):
     """CycleGAN: G step (LSGAN + 10·cycle + 0.5·10·identity) then D step on pooled fakes;
-    constant lr, then linear decay to 0 from ``decay_from`` (§4.1)."""
+    constant lr, then linear decay to 0 from ``decay_from`` (CycleGAN's ``train_options.py``)."""
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
@@ -378,7 +378,7 @@ class UNITModel(TranslatorModel):
 # --------------------------------------------------------------------------- MUNIT
 class MUNITModel(TranslatorModel):
     """MUNIT: D step then ``g_update`` G steps (EGSC-IT's 5G:1D run), random style codes for
-    cross-domain decoding, lr × 0.5 every ``step_size`` iterations (§4.3)."""
+    cross-domain decoding, lr × 0.5 every ``step_size`` iterations (MUNIT's release)."""
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)

@@ -1,12 +1,12 @@
-"""Training profiles (spec ``egsc-it.md`` §5): ``smoke`` (CI), ``cpu`` (≤ 15 min per model on
+"""Training profiles: ``smoke`` (CI), ``cpu`` (≤ 15 min per model on
 2 cores) and ``paper`` (the released hyper-parameters and iteration counts).
 
 ``paper`` values: EGSC-IT from ``run_train_feaMask.sh`` / ``run_train_EGSCIT.sh`` (MNIST
-block; §1.8–1.10); CycleGAN from ``options/*.py`` (§4.1, with the small-image generator;
+block); CycleGAN from ``options/*.py`` (with the small-image generator;
 100 + 100 epochs at batch 1 over the 4000 offline train pairs = 800k iterations);
-UNIT from ``exps/unit/svhn2mnist.yaml`` on ``version_02`` (§4.2); MUNIT from
-``configs/edges2shoes_folder.yaml`` with EGSC-IT's 5G:1D, 300k-iteration, VGG run (§3.3,
-§4.3) and the small-image discriminator of §4.4, with MUNIT's VGG loss at weight 1 as in that
+UNIT from ``exps/unit/svhn2mnist.yaml`` on ``version_02``; MUNIT from
+``configs/edges2shoes_folder.yaml`` with EGSC-IT's 5G:1D, 300k-iteration, VGG run
+and a small-image discriminator, with MUNIT's VGG loss at weight 1 as in that
 run (``smoke`` and ``cpu`` keep edges2shoes' vgg 0). ``smoke`` and ``cpu`` shrink widths and
 iteration counts; their results are never reported as paper results.
 """

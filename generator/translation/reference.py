@@ -1,4 +1,4 @@
-"""Reference generators for MNIST-Single (spec ``egsc-it.md`` §3.2) and batch inference.
+"""Reference generators for MNIST-Single (rows of the SSIM table) and batch inference.
 
 The colour oracle needs no stored ground truth: on MNIST-Single the ground truth of a pair is
 a function of its two inputs (the source's binary shape painted with the exemplar's two

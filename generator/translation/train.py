@@ -36,7 +36,7 @@ RESUME_KEYS = ("method", "variant", "profile", "ablation", "adain_variant", "see
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) → float (N, 3, H, W) in [−1, 1] ((x − 127.5)/127.5, §1.10)."""
+    """uint8 (N, H, W, 3) → float (N, 3, H, W) in [−1, 1] ((x − 127.5)/127.5, as released)."""
     return (torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
             - 127.5) / 127.5
 

@@ -1,4 +1,4 @@
-"""MNIST-Single / MNIST-Multiple rules (spec egsc-it.md §2) checked on the built arrays."""
+"""MNIST-Single / MNIST-Multiple rules (EGSC-IT's data scripts) checked on the built arrays."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reference generators and the SSIM protocol on MNIST-Single (spec egsc-it.md §3.1–3.2)."""
+"""Reference generators and the SSIM protocol on MNIST-Single (docs/results-digits.md, "Setup")."""
 
 from __future__ import annotations
 

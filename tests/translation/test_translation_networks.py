@@ -42,7 +42,7 @@ def test_egscit_paper_mnist_config_runs_at_full_resolution(size):
         assert out[k].shape == (2, 3, size, size)
         assert out[k].abs().max() <= 1
     assert out["shared"].shape == (4, 64, size, size)
-    # single-scale D, 4 SAME-padded stride-2 convs: 28 → 14 → 7 → 4 → 2 (spec §1.3)
+    # single-scale D, 4 SAME-padded stride-2 convs: 28 → 14 → 7 → 4 → 2 (the release's MNIST D)
     assert net.dis_a(xa).shape == (2, 1, 2, 2)
     assert net.translate(xa, xb, "a").shape == (2, 3, size, size)
     recon, shared = VAEGANRecon(cfg)(xa)
@@ -68,7 +68,7 @@ def test_stage1_features_are_frozen_in_stage2():
 @pytest.mark.parametrize("size", SIZES)
 def test_cyclegan_shapes(size):
     assert ResnetGenerator(32, 6)(x(2, size)).shape == (2, 3, size, size)
-    # 70×70 PatchGAN: 1×1 map at 28 px, 2×2 at 32 px (spec §4.1)
+    # 70×70 PatchGAN: 1×1 map at 28 px, 2×2 at 32 px
     side = {28: 1, 32: 2}[size]
     assert NLayerDiscriminator(64, 3)(x(2, size)).shape == (2, 1, side, side)
 
@@ -93,7 +93,7 @@ def test_munit_small_image_shapes(size):
 
 
 def test_munit_three_scales_four_layers_crash_at_32px():
-    """The default MsImageDis (3 scales × 4 layers) fails at 32 px (spec §4.3)."""
+    """The default MsImageDis (3 scales × 4 layers) fails at 32 px."""
     with pytest.raises(RuntimeError):
         MsImageDis(64, 4, 3)(x(1, 32))
 
@@ -194,7 +194,7 @@ def test_munit_vgg_loss_by_hand():
 def test_munit_trains_with_the_vgg_loss():
     prof = profile("munit", "smoke")
     prof["loss"]["vgg"] = 1.0
-    assert profile("munit", "paper")["loss"]["vgg"] == 1.0  # EGSC-IT's MUNIT run (§4.3)
+    assert profile("munit", "paper")["loss"]["vgg"] == 1.0  # EGSC-IT's MUNIT run
     model = build_model({"method": "munit", "profile": prof, "ablation": "none",
                          "adain_variant": "textbook", "seed": 0, "allow_random_weights": True})
     assert model.vgg is not None and "vgg16" in model.weights_used
