@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "stylestudy.db.cli",
     "stylestudy.generator.cli",
     "stylestudy.generator.weights_cli",
+    "stylestudy.generator.preset_cli",
     "stylestudy.generator.translation_cli",
     "stylestudy.study_server.cli",
     "stylestudy.study_server.guide_cli",
