@@ -38,6 +38,7 @@ weights: install
 
 test: install system-deps weights
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -p no:cacheprovider
 
 lint: install

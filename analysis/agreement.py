@@ -77,7 +77,7 @@ def agreement(real: pd.DataFrame) -> dict[str, float]:
 
 
 def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
-               seed: int = 0) -> dict[str, float]:
+               seed: int = 0) -> dict[str, float | str]:
     """Split-half reliability of the JOD vector: mean Spearman–Brown over random splits.
 
     Splits where either half's comparison graph is disconnected are skipped (counted);
@@ -88,7 +88,8 @@ def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
     _, MM = observer_matrices(real, conditions)
     n = MM.shape[0]
     rng = np.random.default_rng(seed)
-    rhos, skipped = [], 0
+    found: list[float] = []
+    skipped = 0
     if n < 4 or len(conditions) < 3:
         return {"split_half": np.nan, "split_half_rho": np.nan, "splits": 0, "skipped": 0,
                 "reason": "split-half needs >= 4 workers and >= 3 conditions"}
@@ -102,12 +103,12 @@ def split_half(real: pd.DataFrame, conditions: list[str], repeats: int = 1000,
             warnings.simplefilter("ignore")
             rho = spearmanr(scale(a, check=False), scale(b, check=False)).statistic
         if np.isfinite(rho):
-            rhos.append(rho)
-    if not rhos:
+            found.append(rho)
+    if not found:
         return {"split_half": np.nan, "split_half_rho": np.nan, "splits": 0,
                 "skipped": skipped, "reason": "no split with two connected halves and "
                                               "varying scales"}
-    rhos = np.asarray(rhos)
+    rhos = np.asarray(found)
     ok = rhos[rhos > -1]  # ρ = −1 has no Spearman–Brown value
     if not ok.size:
         return {"split_half": np.nan, "split_half_rho": float(rhos.mean()),

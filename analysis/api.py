@@ -194,7 +194,7 @@ def load_metrics(path: str | os.PathLike | None) -> pd.DataFrame | None:
 def _versions() -> tuple[tuple[str, str | None], ...]:
     import importlib.metadata as md
 
-    versions = []
+    versions: list[tuple[str, str | None]] = []
     for pkg in ("stylestudy", "numpy", "scipy", "pandas", "statsmodels", "choix",
                 "krippendorff", "matplotlib", "torch", "lpips", "scikit-image"):
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,12 +39,14 @@ def analyze(study: str | None, csv_path: str | None, out_dir: str | None,
         raise UserError("give a STUDY slug or --csv FILE (exactly one)")
     if question is not None and csv_path is None:
         raise UserError("--question is for a pwcmp table given with --csv")
-    name = study if study is not None else Path(csv_path).stem
-    out = Path(out_dir or f"analysis-{name}")
-    kw = dict(full=not quick, progress=True, metrics_file=metrics_file, cohort=cohort)
+    kw: dict[str, Any] = dict(full=not quick, progress=True, metrics_file=metrics_file,
+                              cohort=cohort)
     if csv_path is not None:
+        out = Path(out_dir or f"analysis-{Path(csv_path).stem}")
         report = api.analyze_csv(csv_path, out, settings_file, question=question, **kw)
     else:
+        assert study is not None  # exactly one of the two, checked above
+        out = Path(out_dir or f"analysis-{study}")
         report = api.analyze_study(study, out, settings_file, **kw)
     click.echo(str(report))
 
@@ -83,13 +86,16 @@ def metrics(comparison_set: str | None, images_csv: str | None, out_csv: str | N
         raise UserError(f"unknown LPIPS backbone(s) {bad}; choose alex, vgg")
     paths = {}
     for item in backbones:
-        net, sep, path = item.partition("=")
+        net, sep, file = item.partition("=")
         if not sep or net not in names:
             raise UserError(f"--lpips-backbone takes NET=PATH with NET one of {list(names)}, "
                             f"got {item!r}")
-        paths[net] = path
-    jobs = m.jobs_from_table(images_csv) if images_csv else m.jobs_for_set(comparison_set)
-    name = comparison_set or Path(images_csv).stem
+        paths[net] = file
+    if images_csv is not None:
+        jobs, name = m.jobs_from_table(images_csv), Path(images_csv).stem
+    else:
+        assert comparison_set is not None  # exactly one of the two, checked above
+        jobs, name = m.jobs_for_set(comparison_set), comparison_set
     out = Path(out_csv or f"metrics-{name}.csv")
     table = m.score(jobs, out, names, device, batch, allow_random_weights, not no_gram,
                     backbones=paths)

@@ -194,8 +194,8 @@ def variance_components(d: pd.DataFrame) -> dict[str, float | str]:
         except (np.linalg.LinAlgError, ValueError, FloatingPointError):
             res = None
     if res is None or any(issubclass(w.category, ConvergenceWarning) for w in caught):
-        out["reason"] = validity.join(out["reason"], "variance components: VB did not "
-                                                     "converge")
+        out["reason"] = validity.join(str(out["reason"]), "variance components: VB did not "
+                                                          "converge")
         return out
     names = list(model.vcp_names)
     sds = np.exp(res.vcp_mean)

@@ -27,18 +27,21 @@ __all__ = ["LPIPS", "lpips", "lpips_heads_path", "trunk"]
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 #: torchvision ``features`` layouts: (kind, args) per index; taps end after these indices
-_ALEX = [("conv", (3, 64, 11, 4, 2)), ("relu",), ("pool",), ("conv", (64, 192, 5, 1, 2)),
-         ("relu",), ("pool",), ("conv", (192, 384, 3, 1, 1)), ("relu",),
-         ("conv", (384, 256, 3, 1, 1)), ("relu",), ("conv", (256, 256, 3, 1, 1)), ("relu",)]
-_VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+_ALEX: list[tuple[Any, ...]] = [
+    ("conv", (3, 64, 11, 4, 2)), ("relu",), ("pool",), ("conv", (64, 192, 5, 1, 2)),
+    ("relu",), ("pool",), ("conv", (192, 384, 3, 1, 1)), ("relu",),
+    ("conv", (384, 256, 3, 1, 1)), ("relu",), ("conv", (256, 256, 3, 1, 1)), ("relu",)]
+_VGG16_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512,
+                               "M", 512, 512, 512]
 TAPS = {"alex": (1, 4, 7, 9, 11), "vgg": (3, 8, 15, 22, 29)}
 WEIGHT_NAMES = {"alex": "alexnet", "vgg": "vgg16"}
 
 
-def _vgg16_layers() -> list[tuple]:
-    layers, c = [], 3
+def _vgg16_layers() -> list[tuple[Any, ...]]:
+    layers: list[tuple[Any, ...]] = []
+    c = 3
     for v in _VGG16_CFG:
-        if v == "M":
+        if isinstance(v, str):  # "M"
             layers.append(("pool2",))
         else:
             layers += [("conv", (c, v, 3, 1, 1)), ("relu",)]
@@ -82,6 +85,9 @@ class LPIPS(nn.Module):
     ``record['calibrated']`` is then False and callers must label the numbers uncalibrated.
     """
 
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, net: str = "alex", backbone_path: str | None = None,
                  allow_random_weights: bool = False, seed: int = 0,
                  weights_dir: str | None = None):
@@ -116,7 +122,7 @@ class LPIPS(nn.Module):
             x, y = 2 * x - 1, 2 * y - 1
         fx = self._taps((x - self.shift) / self.scale)
         fy = self._taps((y - self.shift) / self.scale)
-        total = 0
+        total = torch.zeros((), dtype=x.dtype, device=x.device)
         for a, b, w in zip(fx, fy, self.lins, strict=True):
             a = a / (torch.sqrt((a * a).sum(dim=1, keepdim=True)) + 1e-10)
             b = b / (torch.sqrt((b * b).sum(dim=1, keepdim=True)) + 1e-10)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,9 @@ def jobs_for_set(set_name: str) -> list[MetricJob]:
             jobs.append(MetricJob(
                 key=out.sha256, method=g.method.label, item_id=item_id(content, style),
                 content_id=str(content.id), style_id=str(style.id), generation_id=g.id,
-                load_output=lambda a=out: load_pixels(a),
-                load_content=lambda a=content: load_pixels(a),
-                load_style=lambda a=style: load_pixels(a)))
+                load_output=partial(load_pixels, out),
+                load_content=partial(load_pixels, content),
+                load_style=partial(load_pixels, style)))
     if not jobs:
         raise UserError(f"comparison set {set_name!r} has no finished outputs to score")
     return jobs
@@ -97,9 +98,9 @@ def jobs_from_table(path: str | os.PathLike) -> list[MetricJob]:
         jobs.append(MetricJob(
             key=f"{r.method}:{r.output}", method=r.method, item_id=f"{cid}+{sid}",
             content_id=cid, style_id=sid,
-            load_output=lambda p=base / r.output: read_image(p),
-            load_content=lambda p=base / r.content: read_image(p),
-            load_style=(lambda p=base / style: read_image(p)) if style else None))
+            load_output=partial(read_image, base / r.output),
+            load_content=partial(read_image, base / r.content),
+            load_style=partial(read_image, base / style) if style else None))
     return jobs
 
 
@@ -137,7 +138,7 @@ class GramStyle(torch.nn.Module):
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        total = 0
+        total = torch.zeros((), dtype=x.dtype, device=x.device)
         for (gx, c, m), (gs, _, ms) in zip(self._grams(x), self._grams(s), strict=True):
             # the style image may differ in size: compare size-normalised Gram matrices
             d = gx / m - gs / ms

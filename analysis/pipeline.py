@@ -40,7 +40,8 @@ def _outliers(real: pd.DataFrame, comps: list[Component]
               ) -> tuple[pd.DataFrame, dict[str, float]]:
     """pwcmp's outlier table per component and the JOD without the flagged observers
     (by condition; empty when nobody is flagged or the rest fall apart)."""
-    tables, without = [], {}
+    tables: list[pd.DataFrame] = []
+    without: dict[str, float] = {}
     for comp in comps:
         sub = real[real["method_A"].isin(comp.conditions)
                    & real["method_B"].isin(comp.conditions)]
@@ -99,16 +100,17 @@ def _scenes(real: pd.DataFrame, samples: int, seed: int, alpha: float) -> pd.Dat
 METRICS_FOR = {"content": ("ssim", "lpips"), "style": ("gram",)}
 
 
-def _metric_tables(report: Report, kept: pd.DataFrame, tables: dict) -> None:
+def _metric_tables(report: Report, metrics: pd.DataFrame, kept: pd.DataFrame,
+                   tables: dict) -> None:
     from stylestudy.analysis.metric_agreement import method_level, metric_agreement
 
     st = report.settings
     scores, paired, level = [], [], []
     for q, real in real_trials(kept).groupby("question", sort=True):
-        cols = [c for c in report.metrics.columns if c.startswith(METRICS_FOR[q])]
+        cols = [c for c in metrics.columns if c.startswith(METRICS_FOR[q])]
         if not cols:
             continue
-        t, p = metric_agreement(real, report.metrics, cols, max(2000, st.bootstrap), st.seed,
+        t, p = metric_agreement(real, metrics, cols, max(2000, st.bootstrap), st.seed,
                                 st.alpha)
         if not t.empty:
             scores.append(t.assign(question=q))
@@ -116,7 +118,7 @@ def _metric_tables(report: Report, kept: pd.DataFrame, tables: dict) -> None:
         boot = report.scaling["questions"][q]["bootstrap"]
         if boot is None:  # several components: no common scale to rank methods on
             continue
-        lv = method_level(tables[f"jod_{q}"], boot.samples, report.metrics, cols, st.seed,
+        lv = method_level(tables[f"jod_{q}"], boot.samples, metrics, cols, st.seed,
                           st.alpha)
         if not lv.empty:
             level.append(lv.assign(question=q))
@@ -169,8 +171,8 @@ def run_full(report: Report, kept: pd.DataFrame, progress: bool = False) -> None
         tables[f"outliers_{q}"] = out_table
         tables[f"dependence_{q}"] = _dependence(real, st, st.focal_method)
         tables[f"scenes_{q}"] = _scenes(real, st.bootstrap, st.seed, st.alpha)
-        a = agr.agreement(real)
-        a.update(agr.split_half(real, conditions, st.bootstrap, st.seed))
+        a: dict[str, float | str] = {**agr.agreement(real),
+                                     **agr.split_half(real, conditions, st.bootstrap, st.seed)}
         a["question"] = q
         agreement_rows.append(a)
         summary[q] = {"conditions": conditions, "components": comps,
@@ -181,7 +183,7 @@ def run_full(report: Report, kept: pd.DataFrame, progress: bool = False) -> None
                 "reason"]
         tables["agreement"] = pd.DataFrame(agreement_rows)[cols]
     if report.metrics is not None:
-        _metric_tables(report, kept, tables)
+        _metric_tables(report, report.metrics, kept, tables)
     if {"content", "style"} <= set(summary):
         tables["trade_off"] = _trade_off(tables["jod_content"], tables["jod_style"],
                                          report.conditions)

@@ -96,9 +96,10 @@ def simulate_power(p1: float, workers: int, trials_per_worker: int, items: int,
         side = rng.choice([-1.0, 1.0], n)
         res = cluster_glm(pd.DataFrame({"y": y, "side": side, "worker": w, "item": item}))
         naive += binom_p(int(y.sum()), n) <= alpha
-        if np.isfinite(res["p_cluster"]):
+        p = float(res["p_cluster"])
+        if np.isfinite(p):
             done += 1
-            hits += res["p_cluster"] <= alpha
+            hits += p <= alpha
     return {"power_clustered": hits / done if done else np.nan, "power_naive": naive / sims,
             "sims": done, "judgments": n}
 

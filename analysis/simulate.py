@@ -51,7 +51,9 @@ def simulate_study(
     tid = 0
     for w in range(n_workers):
         bad = w < bad_workers
-        real = []
+        # (question, method A, method B, item, A on the left, chose A, kind); a catch
+        # trial has no methods ("")
+        real: list[tuple[str, str, str, int, bool, bool, str]] = []
         for _ in range(trials_per_worker):
             q = questions[rng.integers(len(questions))]
             a, b = pairs[rng.integers(len(pairs))]
@@ -71,7 +73,7 @@ def simulate_study(
             real.append((q, a, b, it, not left_a, bool(rng.random() < p), "repeat"))
         for _ in range(catch_per_worker):
             ok = rng.random() < (0.5 if bad else 0.97)
-            real.append((questions[0], None, None, int(rng.integers(n_items)), True, ok,
+            real.append((questions[0], "", "", int(rng.integers(n_items)), True, ok,
                          "catch"))
         for q, a, b, it, left_a, chose, kind in real:
             tid += 1
@@ -79,7 +81,7 @@ def simulate_study(
             rows.append({
                 "worker_id": f"w{w:03d}", "session_id": f"s{w:03d}", "trial_id": f"t{tid}",
                 "item_id": items[it], "content_id": content, "style_id": style,
-                "question": q, "method_A": a, "method_B": b,
+                "question": q, "method_A": a or None, "method_B": b or None,
                 "left_method": (a if left_a else b) if a else None, "chose_A": chose,
                 "rt_ms": float(rng.lognormal(np.log(250 if bad else rt_ms), 0.3)),
                 "trial_kind": kind, "expected": "a" if kind == "catch" else None,

@@ -12,7 +12,10 @@ target_metadata = Base.metadata
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:  # the alembic CLI, e.g. for `alembic revision --autogenerate`
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise SystemExit("alembic: set sqlalchemy.url in the ini file")
+        engine = create_engine(url)
         with engine.begin() as conn:
             _migrate(conn)
         return
