@@ -16,7 +16,7 @@ from stylestudy.generator import method as registry
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 TOP_KEYS = {"name", "size", "seeds", "contents", "styles", "pairs", "methods",
             "allow_random_weights", "guides"}
-#: guidance images a pair may carry (colour-coded region maps, STROTSS §1.8)
+#: guidance images a pair may carry (colour-coded region maps; docs/methods-strotss.md)
 GUIDE_KINDS = ("content_regions", "style_regions")
 METHOD_KEYS = {"name", "label", "params", "sweep", "checkpoint"}
 #: a method of your own: outputs made elsewhere, or a command run per generation
