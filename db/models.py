@@ -29,7 +29,6 @@ GENERATION_STATES = tuple(s.value for s in GenerationState)
 STUDY_STATES = ("draft", "open", "paused", "closed")
 SESSION_STATES = ("started", "completed", "submitted", "returned", "timed_out")
 OUTCOMES = ("completed", "screened_out", "technical_error")
-QUESTIONS = ("content", "style")
 CELL_KINDS = ("real", "catch")
 TRIAL_KINDS = ("real", "catch", "repeat", "practice")
 REVIEW_DECISIONS = ("approved", "screened_out", "rejected")
@@ -154,7 +153,9 @@ class Study(Base):
 class DesignCell(Base):
     """(study, question, item, option A, option B) with a target judgment count.
 
-    Options are assets; for real cells they are outputs of ``method_a`` and ``method_b``.
+    ``question`` is a key of the study's questions (content, style or one its spec
+    declares). Options are assets; for real cells they are outputs of ``method_a`` and
+    ``method_b``.
     Catch cells carry the expected answer (``expected`` = "a" or "b").
     ``assigned`` counts trials handed out and not released (answered or leased).
     """
@@ -163,7 +164,6 @@ class DesignCell(Base):
     __table_args__ = (
         UniqueConstraint("study_id", "question", "kind", "reference_asset_id",
                          "a_asset_id", "b_asset_id"),
-        CheckConstraint(f"question IN {QUESTIONS}", name="cell_question"),
         CheckConstraint(f"kind IN {CELL_KINDS}", name="cell_kind"),
         Index("ix_cell_alloc", "study_id", "kind", "assigned"),
     )
