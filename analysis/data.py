@@ -9,6 +9,7 @@ A "not sure" answer (relaxed forced choice) has ``not_sure`` set, no ``chosen_me
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,8 @@ __all__ = [
     "EXPORT_EXTRAS",
     "PWCMP_COLUMNS",
     "PWCMP_NAMES",
+    "QUESTIONS",
+    "QUESTION_KEY",
     "REQUIRED",
     "from_pwcmp",
     "is_pwcmp",
@@ -52,7 +55,10 @@ REQUIRED = ("worker_id", "trial_id", "item_id", "question", "method_A", "method_
 #: pwcmp's ``pw_scale_table`` column names (mantiuk/pwcmp README), plus question and RT
 PWCMP_COLUMNS = ("observer", "session", "scene", "condition_A", "condition_B", "is_A_selected",
                  "question", "rt_ms")
+#: the preset questions; a study may declare others (docs/study-spec.md)
 QUESTIONS = ("content", "style")
+#: what a question key looks like (it is stored in a 16-character column)
+QUESTION_KEY = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 TRIAL_KINDS = ("real", "catch", "repeat")
 
 _BOOL_TRUE = {"1", "true", "t", "yes", "y", "1.0"}
@@ -96,10 +102,11 @@ def validate(df: pd.DataFrame, methods: set[str] | None = None) -> pd.DataFrame:
     if dup.any():
         ids = sorted(df.loc[dup, "trial_id"].unique())[:5]
         raise UserError(f"duplicate trial_id(s) in judgment table: {', '.join(ids)}")
-    bad_q = ~df["question"].isin(QUESTIONS)
+    bad_q = ~df["question"].map(lambda q: bool(QUESTION_KEY.match(str(q))))
     if bad_q.any():
-        raise UserError(f"unknown question {df.loc[bad_q, 'question'].iloc[0]!r}; "
-                        f"expected one of {', '.join(QUESTIONS)}")
+        raise UserError(f"question {df.loc[bad_q, 'question'].iloc[0]!r} is not a question "
+                        "key (a lowercase letter, then up to 15 lowercase letters, digits "
+                        "or '_')")
     unsure = (_as_bool(df["not_sure"], "not_sure") if "not_sure" in df
               else pd.Series(False, index=df.index))
     decided = ~unsure

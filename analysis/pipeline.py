@@ -107,7 +107,7 @@ def _metric_tables(report: Report, metrics: pd.DataFrame, kept: pd.DataFrame,
     st = report.settings
     scores, paired, level = [], [], []
     for q, real in real_trials(kept).groupby("question", sort=True):
-        cols = [c for c in metrics.columns if c.startswith(METRICS_FOR[q])]
+        cols = [c for c in metrics.columns if c.startswith(METRICS_FOR.get(q, ()))]
         if not cols:
             continue
         t, p = metric_agreement(real, metrics, cols, max(2000, st.bootstrap), st.seed,
