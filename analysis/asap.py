@@ -57,7 +57,7 @@ def trueskill(games: np.ndarray, n: int, mean: np.ndarray | None = None,
     Starts from ``mean``/``var`` (the prior by default) and the factor ``messages`` (zero by
     default); returns the messages for a warm start, as the official solver keeps them.
     """
-    prec = 1.0 / (np.full(n, PRIOR_VAR) if var is None else var)
+    prec: np.ndarray = 1.0 / (np.full(n, PRIOR_VAR) if var is None else var)
     mu = np.zeros(n) if mean is None else mean.copy()
     k = len(games)
     p_msg, m_msg = messages if messages is not None else (np.zeros((k, 2)), np.zeros((k, 2)))

@@ -46,7 +46,7 @@ COLUMNS = (
     "is_catch", "is_repeat", "trial_kind", "expected", "repeat_of", "timestamp",
     "session_state", "outcome", "cohort",
 )
-#: further columns of the study server's long export (``study_server/exports.py``): read,
+#: further columns of the long export (``stylestudy.study_server.study.exports``): read,
 #: checked against the columns above, then dropped
 EXPORT_EXTRAS = ("is_practice", "position", "observer", "session", "scene", "condition_A",
                  "condition_B", "is_A_selected")
@@ -350,7 +350,7 @@ def study_provenance(slug: str, engine: Any = None) -> dict[str, Any]:
 
     from stylestudy.db.engine import session_scope
     from stylestudy.db.models import Study
-    from stylestudy.study_server.active import design_rounds
+    from stylestudy.study_server.study.active import design_rounds
 
     with session_scope(engine) as s:
         study = s.scalar(select(Study).where(Study.slug == slug))

@@ -4,7 +4,7 @@ accuracy  Simulated Thurstone observers (pwcmp's σ = 1.4826: 1 JOD = 75 % prefe
           N conditions with true scores drawn uniformly over ``--spread`` JOD. After a warm-up
           (``all``: every pair once, as a study's first ``judgments_per_cell``; ``tree``: one
           random spanning tree, ASAP's own warm-up), each round adds N − 1 judgments: the
-          pairs ASAP chooses (study_server/asap.py) or, as references, the next N − 1 pairs
+          pairs ASAP chooses (stylestudy.analysis.asap) or, as references, the next N − 1 pairs
           of a shuffled cycle over all pairs (a balanced design) and N − 1 uniformly random
           pairs. Prints the RMSE of the pwcmp JOD scale (mean 0) against the truth after
           given numbers of rounds, and the ratios.
@@ -30,7 +30,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import numpy as np  # noqa: E402
 from scipy.special import ndtr  # noqa: E402
 
-from stylestudy.study_server.asap import next_pairs  # noqa: E402
+from stylestudy.analysis.asap import next_pairs  # noqa: E402
 
 SIGMA = 1.4826  # analysis/jod.py: pwcmp's observer σ in JOD units
 

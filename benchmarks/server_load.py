@@ -46,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylestudy.study_server.client import ApiClient  # noqa: E402
+from stylestudy.study_server.ops.client import ApiClient  # noqa: E402
 
 #: ``--production``: Flask-Limiter in Redis (a fresh key prefix per invocation), request logs on
 PRODUCTION_ENV = {"STYLESTUDY_RATELIMIT_STORAGE": "redis://127.0.0.1:6379",
@@ -61,7 +61,7 @@ def setup(db_url: str, trials: int, participants: int) -> None:
     from stylestudy.db.assets import store_pixels
     from stylestudy.db.engine import get_engine, session_scope
     from stylestudy.db.models import ComparisonSet, ComparisonSetMember, Generation, Method
-    from stylestudy.study_server.studies import create_study
+    from stylestudy.study_server.study.studies import create_study
 
     engine = get_engine(db_url)
     rng = np.random.default_rng(0)

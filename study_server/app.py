@@ -15,12 +15,13 @@ from werkzeug.routing import IntegerConverter
 
 from stylestudy import config as ss_config
 from stylestudy.errors import UserError
-from stylestudy.study_server import admin, api, guide, participant
-from stylestudy.study_server import db as study_db
-from stylestudy.study_server.limits import init_limits, storage_options
-from stylestudy.study_server.participation import ApiError
-from stylestudy.study_server.request_log import RequestLog
-from stylestudy.study_server.security import api_headers
+from stylestudy.study_server.guide import views as guide
+from stylestudy.study_server.study.participation import ApiError
+from stylestudy.study_server.web import admin, api, participant
+from stylestudy.study_server.web import dbsession as study_db
+from stylestudy.study_server.web.limits import init_limits, storage_options
+from stylestudy.study_server.web.request_log import RequestLog
+from stylestudy.study_server.web.security import api_headers
 
 __all__ = ["create_app"]
 

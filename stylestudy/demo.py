@@ -48,7 +48,7 @@ STRENGTHS = {
 #: attentive participants: a catch distractor sits this far below the weakest method, so a
 #: catch trial is failed with probability at most Φ(−9/√2) ≈ 1e-10 (noise 1), under 1e-7
 #: for all ~300 catch trials of the demo; nobody is excluded, and the analysis sees every
-#: judgment, which are the same for the same seed (study_server/simulate.py)
+#: judgment, which are the same for the same seed (study_server/ops/simulate.py)
 CATCH_GAP = 9.0
 
 
@@ -125,8 +125,8 @@ def demo_cmd(no_serve: bool, participants: int, judgments: int, size: int,
     from stylestudy.generator import manifest as manifest_mod
     from stylestudy.generator import runner
     from stylestudy.generator.executors import run_pool
-    from stylestudy.study_server.simulate import simulate
-    from stylestudy.study_server.studies import create_study, design_summary
+    from stylestudy.study_server.ops.simulate import simulate
+    from stylestudy.study_server.study.studies import create_study, design_summary
 
     t0 = time.time()
     home = config.home()
@@ -204,8 +204,8 @@ def _print_weights(set_name: str) -> None:
 
 
 def _serve(port: int) -> None:
-    from stylestudy.study_server.admin import set_admin_password
-    from stylestudy.study_server.serve import run_dev
+    from stylestudy.study_server.ops.serve import run_dev
+    from stylestudy.study_server.web.admin import set_admin_password
 
     password = secrets.token_urlsafe(12)
     set_admin_password("admin", password)

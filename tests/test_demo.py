@@ -81,7 +81,7 @@ def check_catch_cells(home: Path) -> None:
 
     from stylestudy.db.assets import load_pixels
     from stylestudy.db.models import Asset, DesignCell, Method
-    from stylestudy.study_server.catch import MIN_DELTA_E, check_catch
+    from stylestudy.study_server.study.catch import MIN_DELTA_E, check_catch
 
     engine = create_engine(f"sqlite:///{home / 'stylestudy.sqlite3'}")
     a, b, ref = aliased(Asset), aliased(Asset), aliased(Asset)

@@ -41,7 +41,7 @@ def guide_cmd(manifest: str, content: str | None, style: str | None, port: int,
     browser; Save writes the guide PNGs and the manifest's guides entry."""
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from stylestudy.study_server.guide import create_local_app, local_url
+    from stylestudy.study_server.guide.views import create_local_app, local_url
 
     app = create_local_app(Path(manifest), Path(content).name if content else None,
                            Path(style).name if style else None,

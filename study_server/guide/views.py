@@ -53,8 +53,13 @@ from stylestudy.generator.guide_manifest import (
     save_guidance,
 )
 from stylestudy.generator.manifest import GUIDE_KINDS, Manifest
-from stylestudy.study_server import guide_preview
-from stylestudy.study_server.security import admin_headers, check_origin, csrf_token, verify_csrf
+from stylestudy.study_server.guide import preview as guide_preview
+from stylestudy.study_server.web.security import (
+    admin_headers,
+    check_origin,
+    csrf_token,
+    verify_csrf,
+)
 
 __all__ = ["bp", "create_local_app", "manifest_root"]
 
@@ -95,7 +100,7 @@ class _Token:
 def _admin_signed_in() -> bool:
     """The admin area's own check: ``admin.current_admin`` (a login the server still holds)
     where the admin module has it, else the signed-in cookie."""
-    from stylestudy.study_server import admin
+    from stylestudy.study_server.web import admin
 
     check = getattr(admin, "current_admin", None)
     return bool(check()) if check is not None else bool(session.get("admin"))
@@ -411,7 +416,7 @@ def create_local_app(manifest: Path, content: str | None = None, style: str | No
     m = manifest_mod.load(manifest)
     if content is not None or style is not None:
         find_pair(m, content, style)  # names a pair of the manifest, or a UserError
-    app = Flask(__name__)
+    app = Flask(__name__, root_path=str(Path(__file__).parents[1]))  # templates/, static/
     app.config.update(
         GUIDE_LOCAL=True, GUIDE_MANIFEST=str(m.source), GUIDE_CONTENT=content,
         GUIDE_STYLE=style, SECRET_KEY=secrets.token_bytes(32),

@@ -71,7 +71,7 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 4,
     """gthread workers that buffer each request before a thread takes it (slow clients
     hold no thread), and no control socket (gunicorn's default path is one per user, so
     servers of one user would share it); signals to the master do what it would."""
-    from stylestudy.study_server.request_buffer import BufferingWorker, request_timeout
+    from stylestudy.study_server.ops.request_buffer import BufferingWorker, request_timeout
 
     request_timeout()  # a bad STYLESTUDY_REQUEST_TIMEOUT stops here, not in every worker
     GunicornServer({"bind": f"{host}:{port}", "workers": workers, "threads": threads,

@@ -41,7 +41,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import Asset, DesignCell, Method, Study
 from stylestudy.errors import UserError
-from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.ops.client import ApiClient
 
 __all__ = ["SimulationResult", "choice_probabilities", "local_server", "simulate"]
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import Bonus, Review, Study, StudySession, utcnow
 from stylestudy.errors import UserError
-from stylestudy.study_server.prolific import (
+from stylestudy.study_server.platforms.prolific import (
     ProlificClient,
     ProlificRefused,
     require_prolific,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from stylestudy.study_server.security import sign
+from stylestudy.study_server.tokens import sign
 
 __all__ = ["MTURK_PREVIEW", "RETURN_MESSAGES", "Entry", "completion_action", "completion_code",
            "parse_entry"]

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from stylestudy.db.models import Participant, PaymentIdentity, Review, Study, StudySession
 from stylestudy.errors import UserError
-from stylestudy.study_server.security import sign
-from stylestudy.study_server.spec import stored_spec
+from stylestudy.study_server.study.spec import stored_spec
+from stylestudy.study_server.tokens import sign
 
 __all__ = ["ENDPOINTS", "PayStep", "api_errors", "create_hits", "external_question", "make_client",
            "pay", "payment_plan", "qualification_requirements", "reconcile"]

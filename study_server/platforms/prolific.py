@@ -8,7 +8,7 @@ authentication ``Authorization: Token <token>``; bonuses (API reference, Bonuses
 2026-12-03): set up ``POST /api/v1/submissions/bonus-payments/`` with ``study_id`` and
 ``csv_bonuses`` (``<submission_id>,<amount>`` lines, amounts in the study's currency),
 answered with the bulk bonus ``id``; pay ``POST /api/v1/bulk-bonus-payments/<id>/pay/``,
-which is not idempotent (``stylestudy.study_server.bonuses`` keeps the ledger). Following
+which is not idempotent (``stylestudy.study_server.platforms.bonuses`` keeps the ledger). Following
 ``_links.next.href`` to the next page of a list is an assumption not checked against a
 live response.
 
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from stylestudy.db.models import PaymentIdentity, Review, Study, StudySession
 from stylestudy.errors import UserError
-from stylestudy.study_server import scheduling
+from stylestudy.study_server.study import scheduling
 
 __all__ = ["API_URL", "FINISHED", "MIN_REJECT_MESSAGE", "PayStep", "ProlificClient",
            "ProlificRefused", "Rejection", "client_from_env", "pay", "payment_plan",

@@ -1,7 +1,7 @@
 """Rounds of active sampling: ASAP batches raise the targets of a running study's cells.
 
 crowd-protocol.md §3.3: the design's ``judgments_per_cell`` is the warm-up; each round then
-reads the judgments the pre-registered QC keeps, asks ASAP (``stylestudy.study_server.asap``) for
+reads the judgments the pre-registered QC keeps, asks ASAP (``stylestudy.analysis.asap``) for
 the next N − 1 pairs of every (question, item) and raises those cells' targets, which the
 least-served-first allocation fills. Rounds are computed between sessions, never inside a
 participant's request, and each is recorded in ``design_round``.
@@ -19,15 +19,15 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from stylestudy.analysis.asap import next_pairs
 from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import DesignCell, DesignRound, Method, Study
 from stylestudy.errors import UserError
-from stylestudy.study_server.asap import next_pairs
 
 __all__ = ["ALGORITHM", "Round", "design_rounds", "kept_judgments", "run_round",
            "watch_step"]
 
-#: provenance of the pair choice (study_server/asap.py follows this code exactly)
+#: provenance of the pair choice (stylestudy.analysis.asap follows this code exactly)
 ALGORITHM = "ASAP mst (gfxdisp/asap python/asap_cpu.py @ 90082a3)"
 
 Group = tuple[str, str, str]  # (question, content asset id, style asset id)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from stylestudy.db.assets import load_pixels, store_pixels
 from stylestudy.db.models import Asset, ComparisonSet, ComparisonSetMember, Generation, Method
 from stylestudy.errors import UserError
-from stylestudy.study_server.catch import check_catch
+from stylestudy.study_server.study.catch import check_catch
 
 __all__ = ["CellPlan", "Outputs", "load_outputs", "plan_cells"]
 

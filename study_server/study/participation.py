@@ -36,10 +36,10 @@ from stylestudy.db.models import (
     Trial,
     utcnow,
 )
-from stylestudy.study_server import scheduling
-from stylestudy.study_server.platforms import Entry, completion_action
-from stylestudy.study_server.security import new_token, pid_hash, token_hash
-from stylestudy.study_server.spec import stored_spec
+from stylestudy.study_server.platforms.entry import Entry, completion_action
+from stylestudy.study_server.study import scheduling
+from stylestudy.study_server.study.spec import stored_spec
+from stylestudy.study_server.tokens import new_token, pid_hash, token_hash
 
 __all__ = ["A_IMG", "B_IMG", "CELL_IMAGES", "REF_IMG", "ApiError", "complete",
            "counted_participants", "get_study", "maybe_sweep", "record_event",

@@ -37,8 +37,8 @@ class SessionQC:
 
 
 def session_qc(rows: list[dict], rules: QCRules | None = None) -> dict[int, SessionQC]:
-    """QC per session from long-format rows (``stylestudy.study_server.exports.judgments``), flagged
-    by ``rules`` (default: crowd-protocol.md §3.1).
+    """QC per session from long-format rows (``stylestudy.study_server.study.exports.judgments``),
+    flagged by ``rules`` (default: crowd-protocol.md §3.1).
 
     A repeat is consistent when it chose the same *method* as its original (sides are
     swapped, so a left-clicker is inconsistent); a pair with a "not sure" answer on either

@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import ComparisonSet, DesignCell, Study
 from stylestudy.errors import UserError
-from stylestudy.study_server.design import load_outputs, plan_cells
-from stylestudy.study_server.scheduling import plan_counts
-from stylestudy.study_server.spec import validate_spec
+from stylestudy.study_server.study.design import load_outputs, plan_cells
+from stylestudy.study_server.study.scheduling import plan_counts
+from stylestudy.study_server.study.spec import validate_spec
 
 __all__ = ["create_study", "design_summary", "session_length", "set_max_participants",
-           "set_study_state"]
+           "set_study_state", "study_or_fail"]
 
 #: allowed admin transitions of a study's state
 STUDY_TRANSITIONS = {
@@ -23,6 +23,14 @@ STUDY_TRANSITIONS = {
     "paused": ("open",),
     "closed": ("draft", "open", "paused"),
 }
+
+
+def study_or_fail(s: Session, slug: str) -> Study:
+    """The study ``slug``, or a UserError naming it."""
+    study = s.scalar(select(Study).where(Study.slug == slug))
+    if study is None:
+        raise UserError(f"no study {slug!r}")
+    return study
 
 
 def create_study(spec: dict[str, Any], engine: Engine | None = None) -> Study:

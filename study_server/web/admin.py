@@ -47,24 +47,24 @@ from stylestudy.db.models import (
     utcnow,
 )
 from stylestudy.errors import UserError
-from stylestudy.study_server import exports, payments
-from stylestudy.study_server.active import design_rounds
-from stylestudy.study_server.bonuses import money
-from stylestudy.study_server.db import commit, engine, get_db
-from stylestudy.study_server.limits import limiter
-from stylestudy.study_server.participation import counted_participants
-from stylestudy.study_server.platforms import completion_code
-from stylestudy.study_server.qc import session_qc
-from stylestudy.study_server.scheduling import release_study
-from stylestudy.study_server.security import (
-    admin_headers,
-    csrf_token,
-    new_token,
-    token_hash,
-    verify_csrf,
+from stylestudy.study_server.platforms import payments
+from stylestudy.study_server.platforms.bonuses import money
+from stylestudy.study_server.platforms.entry import completion_code
+from stylestudy.study_server.study import exports
+from stylestudy.study_server.study.active import design_rounds
+from stylestudy.study_server.study.participation import counted_participants
+from stylestudy.study_server.study.qc import session_qc
+from stylestudy.study_server.study.scheduling import release_study
+from stylestudy.study_server.study.spec import stored_spec
+from stylestudy.study_server.study.studies import (
+    STUDY_TRANSITIONS,
+    set_max_participants,
+    set_study_state,
 )
-from stylestudy.study_server.spec import stored_spec
-from stylestudy.study_server.studies import STUDY_TRANSITIONS, set_max_participants, set_study_state
+from stylestudy.study_server.tokens import new_token, token_hash
+from stylestudy.study_server.web.dbsession import commit, engine, get_db
+from stylestudy.study_server.web.limits import limiter
+from stylestudy.study_server.web.security import admin_headers, csrf_token, verify_csrf
 
 __all__ = ["bp", "current_admin", "set_admin_password"]
 

@@ -1,6 +1,6 @@
 """The participant JSON API under ``/api/`` (bearer-token auth, no cookies).
 
-Described by ``/api/openapi.json`` (``stylestudy.study_server.openapi``). Every refusal is a 4xx
+Described by ``/api/openapi.json`` (``stylestudy.study_server.web.openapi``). Every refusal is a 4xx
 JSON body ``{"error": code, "message": text}``.
 """
 
@@ -14,14 +14,15 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask_limiter.util import get_remote_address
 
-from stylestudy.study_server import participation as flow
-from stylestudy.study_server.db import commit, get_db
-from stylestudy.study_server.limits import limiter, session_limit
-from stylestudy.study_server.openapi import openapi_document
-from stylestudy.study_server.participant import MOBILE_UA
-from stylestudy.study_server.participation import ApiError
-from stylestudy.study_server.platforms import EntryError, parse_entry
-from stylestudy.study_server.security import check_origin, token_hash
+from stylestudy.study_server.platforms.entry import EntryError, parse_entry
+from stylestudy.study_server.study import participation as flow
+from stylestudy.study_server.study.participation import ApiError
+from stylestudy.study_server.tokens import token_hash
+from stylestudy.study_server.web.dbsession import commit, get_db
+from stylestudy.study_server.web.limits import limiter, session_limit
+from stylestudy.study_server.web.openapi import openapi_document
+from stylestudy.study_server.web.participant import MOBILE_UA
+from stylestudy.study_server.web.security import check_origin
 
 __all__ = ["bp"]
 

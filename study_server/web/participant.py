@@ -14,12 +14,12 @@ from sqlalchemy import bindparam, select
 
 from stylestudy.db.assets import asset_path
 from stylestudy.db.models import Asset, DesignCell, Study
-from stylestudy.study_server.db import get_db
-from stylestudy.study_server.participation import A_IMG, B_IMG, CELL_IMAGES, REF_IMG
-from stylestudy.study_server.platforms import EntryError, parse_entry
-from stylestudy.study_server.security import participant_headers, script_nonce
-from stylestudy.study_server.spec import stored_spec
-from stylestudy.study_server.studies import session_length
+from stylestudy.study_server.platforms.entry import EntryError, parse_entry
+from stylestudy.study_server.study.participation import A_IMG, B_IMG, CELL_IMAGES, REF_IMG
+from stylestudy.study_server.study.spec import stored_spec
+from stylestudy.study_server.study.studies import session_length
+from stylestudy.study_server.web.dbsession import get_db
+from stylestudy.study_server.web.security import participant_headers, script_nonce
 
 __all__ = ["bp"]
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from stylestudy.study_server.security import token_hash
+from stylestudy.study_server.tokens import token_hash
 
 __all__ = ["RequestLog", "log_record"]
 

@@ -1,11 +1,10 @@
-"""Tokens, keyed hashes, response headers, Origin checks and admin CSRF.
+"""Response headers, Origin checks, admin CSRF and script nonces.
 
 Header values follow crowd-protocol.md §5–§8.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
@@ -17,38 +16,14 @@ __all__ = [
     "api_headers",
     "check_origin",
     "csrf_token",
-    "new_token",
     "participant_headers",
-    "pid_hash",
     "script_nonce",
-    "sign",
-    "token_hash",
     "verify_csrf",
 ]
 
 #: crowd-protocol.md §6 (frame-ancestors host names for MTurk not verified)
 MTURK_FRAMERS = "https://*.mturk.com"
 MTURK_SUBMIT = "https://www.mturk.com https://workersandbox.mturk.com"
-
-
-def new_token() -> str:
-    """An unguessable 256-bit URL-safe token."""
-    return secrets.token_urlsafe(32)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def pid_hash(secret: bytes, platform: str, raw_id: str) -> str:
-    """Keyed hash (HMAC-SHA256) of a platform ID: the only form stored beside the data."""
-    return hmac.new(secret, f"{platform}:{raw_id}".encode(), hashlib.sha256).hexdigest()
-
-
-def sign(secret: bytes, value: str) -> str:
-    """``value.signature``: a server-signed string (the MTurk completion token)."""
-    mac = hmac.new(secret, f"sign:{value}".encode(), hashlib.sha256).hexdigest()[:32]
-    return f"{value}.{mac}"
 
 
 def participant_headers(resp: Response, nonce: str | None = None) -> Response:

@@ -235,7 +235,7 @@ def test_load_study_from_database(db_url, tmp_path):
         api.analyze_study("nope", full=False)
     # the study server's long export reads back into the same table
     from stylestudy.db.engine import session_scope
-    from stylestudy.study_server.exports import render
+    from stylestudy.study_server.study.exports import render
 
     with session_scope() as s:
         (tmp_path / "export.csv").write_text(render(s, "demo", "long"))

@@ -118,8 +118,8 @@ def test_study_export_pwcmp_round_trips(db_url, tmp_path, monkeypatch):
     from stylestudy.analysis import api
     from stylestudy.analysis.settings import QCRules, Settings
     from stylestudy.db.engine import get_engine
-    from stylestudy.study_server.simulate import simulate
-    from stylestudy.study_server.studies import create_study
+    from stylestudy.study_server.ops.simulate import simulate
+    from stylestudy.study_server.study.studies import create_study
 
     engine = get_engine(db_url)
     make_comparison_set(engine, methods=("m1", "m2", "m3", "m4"))

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from stylestudy.db.engine import get_engine
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.study.studies import create_study
 from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.e2e.test_e2e_browser import run_trials
 from tests.study_server.study_helpers import make_comparison_set, spec

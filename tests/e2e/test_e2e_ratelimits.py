@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import Response
-from stylestudy.study_server.client import ApiClient
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.study.studies import create_study
 from tests.e2e.e2e_helpers import serve
 from tests.study_server.study_helpers import make_comparison_set, spec
 

@@ -20,9 +20,9 @@ from PIL import Image
 from werkzeug.serving import make_server
 
 from stylestudy.generator.guide_manifest import PALETTE
-from stylestudy.study_server.admin import set_admin_password
-from stylestudy.study_server.guide import create_local_app, local_url
-from stylestudy.study_server.simulate import local_server
+from stylestudy.study_server.guide.views import create_local_app, local_url
+from stylestudy.study_server.ops.simulate import local_server
+from stylestudy.study_server.web.admin import set_admin_password
 from tests.guide.guide_helpers import MANIFEST, make_project
 
 COLOURS = [list(c) for _, c in PALETTE]

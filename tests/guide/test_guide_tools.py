@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylestudy.study_server.guide import create_local_app, local_url
+from stylestudy.study_server.guide.views import create_local_app, local_url
 from tests.e2e.e2e_helpers import CHROMIUM
 from tests.guide.test_guide_server import serving
 

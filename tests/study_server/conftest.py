@@ -6,7 +6,7 @@ import pytest
 from study_helpers import make_comparison_set
 
 from stylestudy.db.engine import get_engine
-from stylestudy.study_server.simulate import local_server
+from stylestudy.study_server.ops.simulate import local_server
 
 
 @pytest.fixture

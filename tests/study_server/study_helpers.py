@@ -22,7 +22,7 @@ from stylestudy.db.models import (
     Review,
     StudySession,
 )
-from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.ops.client import ApiClient
 
 
 def _image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -50,7 +50,7 @@ def make_comparison_set(engine: Engine, name: str = "set1", methods=("m1", "m2",
 
     Contents are random images of size ``size`` (h, w), styles random images in a colour
     of their own; an output keeps its content's pattern in its style's colours, with noise
-    of its own, so that every catch pair can be answered (study_server/catch.py).
+    of its own, so that every catch pair can be answered (study_server/study/catch.py).
     Returns ids: ``{"contents": [...], "styles": [...], "methods": {label: id}}``.
     """
     rng = np.random.default_rng(seed)

@@ -1,4 +1,4 @@
-"""Catch cells are built only from pairs that can be answered (study_server/catch.py)."""
+"""Catch cells are built only from pairs that can be answered (study_server/study/catch.py)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from stylestudy.db.models import (
     Generation,
     Method,
 )
-from stylestudy.study_server.catch import MIN_DELTA_E, check_catch, mean_delta_e, srgb_to_lab
-from stylestudy.study_server.studies import create_study, design_summary
+from stylestudy.study_server.study.catch import MIN_DELTA_E, check_catch, mean_delta_e, srgb_to_lab
+from stylestudy.study_server.study.studies import create_study, design_summary
 
 RNG = np.random.default_rng(1)
 

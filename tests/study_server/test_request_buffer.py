@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stylestudy.study_server.request_buffer import (
+from stylestudy.study_server.ops.request_buffer import (
     MAX_BODY_BYTES,
     MAX_HEAD_BYTES,
     Refused,

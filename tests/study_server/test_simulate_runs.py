@@ -15,8 +15,8 @@ from werkzeug.serving import make_server
 from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import Asset, DesignCell, Method, Response, StudySession, Trial
 from stylestudy.study_server.app import create_app
-from stylestudy.study_server.simulate import simulate
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.ops.simulate import simulate
+from stylestudy.study_server.study.studies import create_study
 
 STRENGTHS = {"m1": 1.0, "m2": 0.5}
 

@@ -17,12 +17,12 @@ from study_helpers import add_session, spec
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import AdminUser, Bonus, Review, SessionEvent, Study, StudySession, Trial
 from stylestudy.errors import UserError
-from stylestudy.study_server.active import run_round
-from stylestudy.study_server.admin import set_admin_password
-from stylestudy.study_server.client import ApiClient
-from stylestudy.study_server.exports import judgments
-from stylestudy.study_server.simulate import local_server, simulate
-from stylestudy.study_server.studies import create_study, set_max_participants
+from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.ops.simulate import local_server, simulate
+from stylestudy.study_server.study.active import run_round
+from stylestudy.study_server.study.exports import judgments
+from stylestudy.study_server.study.studies import create_study, set_max_participants
+from stylestudy.study_server.web.admin import set_admin_password
 
 PASSWORD = "correct horse battery"
 

@@ -9,9 +9,9 @@ import re
 import pytest
 from study_helpers import spec
 
-from stylestudy.study_server.admin import set_admin_password
 from stylestudy.study_server.app import create_app
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.study.studies import create_study
+from stylestudy.study_server.web.admin import set_admin_password
 
 PASSWORD = "correct horse battery"
 
@@ -105,6 +105,6 @@ def test_the_decoy_hash_costs_what_a_new_password_costs():
     factor (a werkzeug upgrade that changes them fails here: make a new decoy)."""
     from werkzeug.security import generate_password_hash
 
-    from stylestudy.study_server.admin import DECOY_HASH
+    from stylestudy.study_server.web.admin import DECOY_HASH
 
     assert DECOY_HASH.split("$")[0] == generate_password_hash("x").split("$")[0]

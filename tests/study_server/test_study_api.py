@@ -25,9 +25,9 @@ from stylestudy.db.models import (
     StudySession,
     Trial,
 )
-from stylestudy.study_server import participation
-from stylestudy.study_server.client import ApiClient
-from stylestudy.study_server.studies import create_study, set_study_state
+from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.study import participation
+from stylestudy.study_server.study.studies import create_study, set_study_state
 
 
 @pytest.fixture

@@ -10,22 +10,22 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from study_helpers import make_comparison_set, refused_downgrade, spec
 
-from stylestudy.cli import cli
-from stylestudy.db.engine import session_scope
-from stylestudy.db.models import DesignCell, DesignRound, Study
-from stylestudy.errors import UserError
-from stylestudy.study_server import active
-from stylestudy.study_server.active import run_round, watch_step
-from stylestudy.study_server.asap import (
+from stylestudy.analysis.asap import (
     information_gain,
     next_pairs,
     spanning_pairs,
     trueskill,
     unroll,
 )
-from stylestudy.study_server.exports import judgments
-from stylestudy.study_server.simulate import simulate
-from stylestudy.study_server.studies import create_study, set_study_state
+from stylestudy.cli import cli
+from stylestudy.db.engine import session_scope
+from stylestudy.db.models import DesignCell, DesignRound, Study
+from stylestudy.errors import UserError
+from stylestudy.study_server.ops.simulate import simulate
+from stylestudy.study_server.study import active
+from stylestudy.study_server.study.active import run_round, watch_step
+from stylestudy.study_server.study.exports import judgments
+from stylestudy.study_server.study.studies import create_study, set_study_state
 
 # Reference values: gfxdisp/asap python/asap_cpu.py at commit 90082a3, run on this machine
 # (numpy 2.4.6, scipy 1.17.1, networkx 3.6.1 with from_numpy_matrix = from_numpy_array)

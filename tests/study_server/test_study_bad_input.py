@@ -15,10 +15,11 @@ from study_helpers import add_session, spec
 
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import Response, SessionEvent, Study
-from stylestudy.study_server import exports, payments
-from stylestudy.study_server.admin import set_admin_password
 from stylestudy.study_server.app import create_app
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.platforms import payments
+from stylestudy.study_server.study import exports
+from stylestudy.study_server.study.studies import create_study
+from stylestudy.study_server.web.admin import set_admin_password
 
 SURROGATE = '"\\ud800"'  # a lone surrogate, as JSON text: no UTF-8 encoding exists
 PASSWORD = "correct horse battery"

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from stylestudy.study_server.client import ApiClient
+from stylestudy.study_server.ops.client import ApiClient
 
 
 def _read_request(conn: socket.socket) -> None:

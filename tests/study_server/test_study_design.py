@@ -12,7 +12,7 @@ from stylestudy.cli import cli
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import Asset, DesignCell, Generation
 from stylestudy.errors import UserError
-from stylestudy.study_server.studies import create_study, design_summary
+from stylestudy.study_server.study.studies import create_study, design_summary
 
 
 def test_cell_counts(engine, cset):

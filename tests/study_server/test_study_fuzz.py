@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 from study_helpers import make_comparison_set, spec
 
 from stylestudy.study_server.app import create_app
-from stylestudy.study_server.client import ApiClient
-from stylestudy.study_server.simulate import local_server
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.ops.simulate import local_server
+from stylestudy.study_server.study.studies import create_study
 
 pytestmark = pytest.mark.slow
 
@@ -263,7 +263,7 @@ def database(request, tmp_path_factory):
                       allow_not_sure=True, allow_repeats=True, max_reloads=5,
                       screen_out_after_practice_errors=3), engine)
     create_study(spec(slug="adm", cohorts={"param": "g", "caps": {"x": None}}), engine)
-    from stylestudy.study_server.admin import set_admin_password
+    from stylestudy.study_server.web.admin import set_admin_password
 
     set_admin_password("ada", PASSWORD)
     yield url

@@ -16,10 +16,10 @@ from study_helpers import spec
 from stylestudy.cli import cli
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import DesignCell, Response, StudySession, Trial, utcnow
-from stylestudy.study_server.admin import set_admin_password
 from stylestudy.study_server.app import create_app
-from stylestudy.study_server.security import token_hash
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.study.studies import create_study
+from stylestudy.study_server.tokens import token_hash
+from stylestudy.study_server.web.admin import set_admin_password
 
 ATTACKER, REAL = "203.0.113.66", "198.51.100.7"
 PASSWORD = "correct horse battery"

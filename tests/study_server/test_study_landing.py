@@ -7,7 +7,7 @@ import re
 import pytest
 from study_helpers import spec, start
 
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.study.studies import create_study
 
 
 @pytest.mark.parametrize("over", [

@@ -13,10 +13,10 @@ from study_helpers import answer, spec, start
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import Response, SessionEvent
 from stylestudy.study_server.app import create_app
-from stylestudy.study_server.client import ApiClient
-from stylestudy.study_server.limits import limiter, worker_share
-from stylestudy.study_server.simulate import local_server
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.ops.simulate import local_server
+from stylestudy.study_server.study.studies import create_study
+from stylestudy.study_server.web.limits import limiter, worker_share
 
 
 def test_worker_share_divides_the_amount_and_keeps_the_window():

@@ -17,11 +17,11 @@ from stylestudy.cli import cli
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import Study, StudySession
 from stylestudy.errors import UserError
-from stylestudy.study_server import mturk
-from stylestudy.study_server.client import ApiClient
-from stylestudy.study_server.security import sign
-from stylestudy.study_server.spec import MTURK_DEFAULTS
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.platforms import mturk
+from stylestudy.study_server.study.spec import MTURK_DEFAULTS
+from stylestudy.study_server.study.studies import create_study
+from stylestudy.study_server.tokens import sign
 
 URL = "https://study.example.org/study/s1?x=1&y=2"
 SECRET = b"test-secret"  # the home fixture's STYLESTUDY_SECRET

@@ -16,7 +16,7 @@ from stylestudy.db.assets import asset_path
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import Asset, DesignCell, Method
 from stylestudy.study_server.app import create_app
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.study.studies import create_study
 
 #: headers that may differ between two images: the body's length
 VARIABLE = {"Content-Length"}

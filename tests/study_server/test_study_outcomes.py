@@ -14,12 +14,12 @@ from study_helpers import spec
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import BlockedIdentity, DesignCell, Study, StudySession, Trial, utcnow
 from stylestudy.errors import UserError
-from stylestudy.study_server import scheduling
 from stylestudy.study_server.app import create_app
-from stylestudy.study_server.platforms import completion_code
-from stylestudy.study_server.security import pid_hash, token_hash
-from stylestudy.study_server.spec import validate_spec
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.platforms.entry import completion_code
+from stylestudy.study_server.study import scheduling
+from stylestudy.study_server.study.spec import validate_spec
+from stylestudy.study_server.study.studies import create_study
+from stylestudy.study_server.tokens import pid_hash, token_hash
 
 SECRET = b"outcomes-secret"
 #: the paid code each platform's study configures (MTurk's paid path is its submit form)

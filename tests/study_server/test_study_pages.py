@@ -25,8 +25,8 @@ from stylestudy.db.models import (
     Study,
     Trial,
 )
-from stylestudy.study_server.client import ApiClient
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.study.studies import create_study
 
 
 def get(url: str) -> tuple[int, dict, bytes]:

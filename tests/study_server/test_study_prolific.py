@@ -24,8 +24,8 @@ from stylestudy.cli import cli
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import Bonus, DesignCell, PaymentIdentity, Study, StudySession
 from stylestudy.errors import UserError
-from stylestudy.study_server.client import ApiClient
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.study.studies import create_study
 
 TOKEN = "prolific-test-token"
 #: the stand-in's rejection categories (two names; Prolific's full list is not checked)
@@ -396,8 +396,8 @@ def test_bonus_with_unknown_outcome_is_never_paid_twice(study, prolific_api):
 def test_lost_set_up_is_never_paid(study, prolific_api, engine):
     """A set-up whose id never reached the ledger (a crash after Prolific answered) leaves
     its rows planned: the next run sets them up again and pays only its own bulk."""
-    from stylestudy.study_server import bonuses
-    from stylestudy.study_server.prolific import client_from_env
+    from stylestudy.study_server.platforms import bonuses
+    from stylestudy.study_server.platforms.prolific import client_from_env
 
     with session_scope(engine, write=True) as s:
         st = s.scalar(select(Study).where(Study.slug == "s1"))
@@ -413,7 +413,7 @@ def test_lost_set_up_is_never_paid(study, prolific_api, engine):
 def test_downgrade_refuses_to_drop_the_bonus_ledger(study, engine):
     """Payment records are never dropped: with a bonus in the ledger the downgrade past
     revision 0004 stops, and the row stays."""
-    from stylestudy.study_server import bonuses
+    from stylestudy.study_server.platforms import bonuses
 
     with session_scope(engine, write=True) as s:
         st = s.scalar(select(Study).where(Study.slug == "s1"))
@@ -426,7 +426,7 @@ def test_downgrade_refuses_to_drop_the_bonus_ledger(study, engine):
 def test_a_clashing_move_moves_nothing(study, engine):
     """When another run moved one bonus first, the compare-and-set of the whole bulk is
     rolled back: no row names a bulk that not all of its bonuses are in."""
-    from stylestudy.study_server import bonuses
+    from stylestudy.study_server.platforms import bonuses
 
     with session_scope(engine, write=True) as s:
         st = s.scalar(select(Study).where(Study.slug == "s1"))

@@ -8,9 +8,9 @@ import logging
 
 from study_helpers import answer, spec, start
 
-from stylestudy.study_server.request_log import log_record
-from stylestudy.study_server.simulate import local_server
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.ops.simulate import local_server
+from stylestudy.study_server.study.studies import create_study
+from stylestudy.study_server.web.request_log import log_record
 
 
 def test_log_record_fields():

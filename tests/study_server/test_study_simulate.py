@@ -11,9 +11,9 @@ from study_helpers import spec
 
 from stylestudy.cli import cli
 from stylestudy.db.engine import session_scope
-from stylestudy.study_server.exports import judgments
-from stylestudy.study_server.simulate import choice_probabilities, p_left, simulate
-from stylestudy.study_server.studies import create_study
+from stylestudy.study_server.ops.simulate import choice_probabilities, p_left, simulate
+from stylestudy.study_server.study.exports import judgments
+from stylestudy.study_server.study.studies import create_study
 
 
 def test_thurstone_case_v():
@@ -108,7 +108,7 @@ def test_dashboard_flags_agree_with_the_analysis(engine, cset, db_url):
     from stylestudy.analysis.data import load_study
     from stylestudy.analysis.qc import quality_control
     from stylestudy.analysis.settings import Settings
-    from stylestudy.study_server.qc import session_qc
+    from stylestudy.study_server.study.qc import session_qc
 
     study = create_study(spec(min_catch_trials=4, judgments_per_cell=16,
                               qc={"catch_min_accuracy": 0.7, "rt_floor_ms": 850}), engine)

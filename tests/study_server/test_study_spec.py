@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from stylestudy.cli import cli
 from stylestudy.errors import UserError
-from stylestudy.study_server.spec import DEFAULT_PROMPTS, stored_spec, validate_spec
+from stylestudy.study_server.study.spec import DEFAULT_PROMPTS, stored_spec, validate_spec
 
 
 def test_defaults_filled():
@@ -107,7 +107,7 @@ def test_cli_missing_set_and_bad_yaml(tmp_path, home):
 
 
 def test_analysis_rules_are_checked_at_creation():
-    from stylestudy.study_server.spec import validate_spec
+    from stylestudy.study_server.study.spec import validate_spec
 
     ok = validate_spec({"slug": "s", "comparison_set": "c",
                         "qc": {"catch_min_accuracy": 0.75}, "analysis": {}})

@@ -6,17 +6,18 @@ import random
 
 import pytest
 
-from stylestudy.study_server.openapi import openapi_document
-from stylestudy.study_server.platforms import (
+from stylestudy.study_server.platforms.entry import (
     MTURK_PREVIEW,
     RETURN_MESSAGES,
     completion_action,
     parse_entry,
 )
-from stylestudy.study_server.qc import session_qc
-from stylestudy.study_server.scheduling import Planned, order_trials, plan_counts
-from stylestudy.study_server.security import check_origin, pid_hash, sign
-from stylestudy.study_server.spec import validate_spec
+from stylestudy.study_server.study.qc import session_qc
+from stylestudy.study_server.study.scheduling import Planned, order_trials, plan_counts
+from stylestudy.study_server.study.spec import validate_spec
+from stylestudy.study_server.tokens import pid_hash, sign
+from stylestudy.study_server.web.openapi import openapi_document
+from stylestudy.study_server.web.security import check_origin
 
 
 def row(sid, tid, *, catch=0, chose_a=1, repeat="", rt=800.0, chosen="m1", practice=0,
