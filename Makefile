@@ -39,6 +39,7 @@ weights: install
 test: install system-deps weights
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -p no:cacheprovider
 
 lint: install

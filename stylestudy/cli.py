@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "stylestudy.study_server.cli.platforms",
     "stylestudy.study_server.cli.guide",
     "stylestudy.analysis.cli",
+    "stylestudy.analysis.digits_cli",
     "stylestudy.demo",
 )
 

@@ -142,12 +142,12 @@ def orderings_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def diversity_scores(generate: Generator, ds: DigitSet, lpips_model, sources: int = 100,
+def diversity_scores(generate: Generator, ds: DigitSet,
+                     pairwise: Callable[[list[np.ndarray]], float], sources: int = 100,
                      exemplars: int = 5) -> dict[str, float]:
-    """Per direction, the mean ± std over the first ``sources`` test inputs of the mean
-    pairwise LPIPS of the input's translations with ``exemplars`` exemplars."""
-    from stylestudy.analysis.diversity import mean_pairwise
-
+    """Per direction, the mean ± std over the first ``sources`` test inputs of ``pairwise``
+    (the mean pairwise LPIPS, ``stylestudy.analysis.diversity.mean_pairwise``) of the input's
+    translations with ``exemplars`` exemplars."""
     if exemplars < 2:
         raise ValueError("diversity needs at least two exemplars")
     t = ds.arrays["test"]
@@ -158,7 +158,7 @@ def diversity_scores(generate: Generator, ds: DigitSet, lpips_model, sources: in
         idx = np.arange(sources).repeat(exemplars)
         ex_idx = (idx + np.tile(np.arange(exemplars), sources)) % n_test
         images = generate(t[src][idx], t[ex][ex_idx], direction[0])
-        per = [mean_pairwise(lpips_model, list(images[i * exemplars:(i + 1) * exemplars]))
+        per = [pairwise(list(images[i * exemplars:(i + 1) * exemplars]))
                for i in range(sources)]
         out[f"{direction}_diversity"] = float(np.mean(per))
         out[f"{direction}_diversity_std"] = float(np.std(per))

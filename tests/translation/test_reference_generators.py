@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -74,10 +76,11 @@ def test_diversity_of_the_reference_generators(single28):
         load_state_dict("alexnet")
     except WeightsMissing as exc:
         pytest.fail(f"needs verified alexnet weights (stylestudy weights fetch alexnet): {exc}")
+    from stylestudy.analysis.diversity import mean_pairwise
     from stylestudy.analysis.lpips import LPIPS
 
-    model = LPIPS("alex")
-    div = {name: ev.diversity_scores(ev.reference_generator(fn), single28, model, sources=6,
+    pairwise = functools.partial(mean_pairwise, LPIPS("alex"))
+    div = {name: ev.diversity_scores(ev.reference_generator(fn), single28, pairwise, sources=6,
                                      exemplars=3)
            for name, fn in ev.REFERENCES.items()}
     assert div["identity"]["ab_diversity"] == 0.0 and div["identity"]["ba_diversity"] == 0.0
