@@ -56,8 +56,8 @@ def jobs_for_set(set_name: str) -> list[MetricJob]:
     """Every finished generation of comparison set ``set_name``, as metric jobs."""
     from stylestudy.db.assets import load_pixels
     from stylestudy.db.engine import session_scope
+    from stylestudy.db.queries import set_generations
     from stylestudy.db.states import GenerationState
-    from stylestudy.generator.runner import set_generations
 
     jobs = []
     with session_scope() as s:

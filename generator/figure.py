@@ -32,7 +32,7 @@ class FigureFiles:
 def _pick(set_name: str, pairs: list[tuple[str, str]] | None, conditions: list[str] | None,
           seed: int | None):
     """(rows of [content, style, *outputs] pixel arrays, column labels) of the set."""
-    from stylestudy.generator.runner import set_generations
+    from stylestudy.db.queries import set_generations
 
     with session_scope() as session:
         gens = set_generations(set_name, session)

@@ -40,6 +40,7 @@ from stylestudy.db.models import (
     Method,
     utcnow,
 )
+from stylestudy.db.queries import comparison_set, failures, set_generations, status_of
 from stylestudy.db.states import GenerationState
 from stylestudy.errors import UserError
 from stylestudy.generator import command as command_mod
@@ -298,9 +299,7 @@ def pending_ids(set_name: str, shard: Shard = Shard(), retry_failed: bool = Fals
     """Generation ids of a set that still need running (in this shard), in a stable order."""
     engine = engine or get_engine()
     with session_scope(engine) as session:
-        cset = session.scalar(select(ComparisonSet).where(ComparisonSet.name == set_name))
-        if cset is None:
-            raise UserError(f"no comparison set named {set_name!r}")
+        cset = comparison_set(session, set_name)
         wanted = [GenerationState.PENDING, GenerationState.RUNNING]
         if retry_failed:
             wanted.append(GenerationState.FAILED)
@@ -672,9 +671,7 @@ def set_counts(set_name: str, engine: Engine | None = None) -> dict[str, int]:
     """Generations of a set by status (see ``STATUS_SHOWN``)."""
     engine = engine or get_engine()
     with session_scope(engine) as session:
-        cset = session.scalar(select(ComparisonSet).where(ComparisonSet.name == set_name))
-        if cset is None:
-            raise UserError(f"no comparison set named {set_name!r}")
+        cset = comparison_set(session, set_name)
         rows = session.execute(
             select(Generation.status, Generation.claimed_by, Generation.claimed_until)
             .join(ComparisonSetMember, ComparisonSetMember.generation_id == Generation.id)
@@ -685,36 +682,6 @@ def set_counts(set_name: str, engine: Engine | None = None) -> dict[str, int]:
             status = "interrupted"
         counts[status] += 1
     return counts
-
-
-def status_of(ids: list[int], engine: Engine | None = None) -> dict[str, int]:
-    """How many of these generations are in each status now."""
-    engine = engine or get_engine()
-    counts = {s.value: 0 for s in GenerationState}
-    with session_scope(engine) as session:
-        for status in session.scalars(select(Generation.status)
-                                      .where(Generation.id.in_(ids))):
-            counts[status] += 1
-    return counts
-
-
-def set_generations(set_name: str, session: Session) -> list[Generation]:
-    cset = session.scalar(select(ComparisonSet).where(ComparisonSet.name == set_name))
-    if cset is None:
-        raise UserError(f"no comparison set named {set_name!r}")
-    return list(session.scalars(
-        select(Generation)
-        .join(ComparisonSetMember, ComparisonSetMember.generation_id == Generation.id)
-        .where(ComparisonSetMember.set_id == cset.id).order_by(Generation.id)))
-
-
-def failures(set_name: str, engine: Engine | None = None) -> list[tuple[str, str, str, str]]:
-    """(method label, content, style, error) for every failed generation of a set."""
-    engine = engine or get_engine()
-    with session_scope(engine) as session:
-        return [(g.method.label, g.content.source_name or g.content.sha256[:12],
-                 g.style.source_name or g.style.sha256[:12], g.error or "")
-                for g in set_generations(set_name, session) if g.status == GenerationState.FAILED]
 
 
 def run_local(ids: Iterable[int], methods: MethodCache, retry_failed: bool = False,

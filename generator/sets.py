@@ -17,9 +17,10 @@ from sqlalchemy import Engine, select
 from stylestudy.db.assets import asset_path
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import ComparisonSet, Generation
+from stylestudy.db.queries import set_generations
 from stylestudy.db.states import GenerationState
 from stylestudy.generator import method as registry
-from stylestudy.generator.runner import STATUS_SHOWN, is_interrupted, set_generations
+from stylestudy.generator.runner import STATUS_SHOWN, is_interrupted
 
 
 def shown_status(gen: Generation) -> str:
