@@ -8,17 +8,14 @@ from typing import Any
 from flask import Flask, Request, Response, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import text
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
-from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from stylestudy import config as ss_config
 from stylestudy.errors import UserError
+from stylestudy.study_server.errors import JSON_PATHS, register_error_handlers
 from stylestudy.study_server.guide import views as guide
-from stylestudy.study_server.study.participation import ApiError
-from stylestudy.study_server.web import admin, api, participant
-from stylestudy.study_server.web import dbsession as study_db
+from stylestudy.study_server.web import admin, api, dbsession, participant
 from stylestudy.study_server.web.limits import init_limits, storage_options
 from stylestudy.study_server.web.request_log import RequestLog
 from stylestudy.study_server.web.security import api_headers
@@ -95,7 +92,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                 x_proto=app.config["PROXIES"], x_host=app.config["PROXIES"])
     if app.config["REQUEST_LOG"]:
         app.wsgi_app = RequestLog(app.wsgi_app)
-    study_db.init_app(app)
+    dbsession.init_app(app)
     init_limits(app)
     app.register_blueprint(participant.bp)
     app.register_blueprint(api.bp)
@@ -104,37 +101,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz() -> Response:
-        study_db.get_db().execute(text("SELECT 1"))
+        dbsession.get_db().execute(text("SELECT 1"))
         return jsonify({"ok": True})
 
     @app.after_request
     def _json_headers(resp: Response) -> Response:
-        return api_headers(resp) if request.path.startswith(("/api/", "/healthz")) else resp
+        return api_headers(resp) if request.path.startswith(JSON_PATHS) else resp
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> tuple[Response, int]:
-        return jsonify(exc.body()), exc.status
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:
-        if request.path.startswith(("/api/", "/healthz")):
-            return jsonify({"error": (exc.name or "error").lower().replace(" ", "_"),
-                            "message": exc.description}), exc.code or 500
-        return exc
-
-    @app.errorhandler(DataError)
-    def _bad_value(exc: DataError) -> tuple[Response, int] | HTTPException:
-        # A value the database cannot hold (text with a NUL): retrying cannot help.
-        return _http_error(BadRequest("a value in the request cannot be used"))
-
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(DBAPIError)
-    def _db_busy(exc: Exception) -> tuple[Response, int]:
-        # Lock timeouts, a database restart: nothing was stored, so the client retries.
-        app.logger.warning("database unavailable: %s: %s", exc.__class__.__name__,
-                           str(exc).splitlines()[0][:300])
-        resp = jsonify({"error": "busy", "message": "the server is busy; try again"})
-        resp.headers["Retry-After"] = "1"
-        return resp, 503
-
+    register_error_handlers(app)
     return app

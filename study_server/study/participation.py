@@ -3,7 +3,7 @@
 Every transition is a compare-and-set ``UPDATE … WHERE state = :expected`` with its
 rowcount checked (crowd-protocol.md §2.2). Responses are append-only and idempotent by the
 client's UUID (§4). Functions take an open SQLAlchemy session and leave committing to the
-caller; errors are ``ApiError`` (a 4xx JSON answer).
+caller; errors are ``stylestudy.study_server.errors.ApiError`` (a 4xx JSON answer).
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ from stylestudy.db.models import (
     Trial,
     utcnow,
 )
+from stylestudy.study_server.errors import ApiError
 from stylestudy.study_server.platforms.entry import Entry, completion_action
 from stylestudy.study_server.study import scheduling
 from stylestudy.study_server.study.spec import stored_spec
 from stylestudy.study_server.tokens import new_token, pid_hash, token_hash
 
-__all__ = ["A_IMG", "B_IMG", "CELL_IMAGES", "REF_IMG", "ApiError", "complete",
+__all__ = ["A_IMG", "B_IMG", "CELL_IMAGES", "REF_IMG", "complete",
            "counted_participants", "get_study", "maybe_sweep", "record_event",
            "record_response", "session_for", "session_state", "start_session", "withdraw"]
 
@@ -52,17 +53,6 @@ EVENT_KINDS = ("preload_error", "image_error", "blur", "focus", "resize", "visib
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-"
                      r"[0-9a-fA-F]{12}$")
 MAX_RT_MS = 3_600_000
-
-
-class ApiError(Exception):
-    """A request the server refuses: HTTP status, a stable error code, a message."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, **self.extra}
 
 
 def get_study(s: Session, slug: str) -> Study:

@@ -14,9 +14,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask_limiter.util import get_remote_address
 
+from stylestudy.study_server.errors import ApiError
 from stylestudy.study_server.platforms.entry import EntryError, parse_entry
 from stylestudy.study_server.study import participation as flow
-from stylestudy.study_server.study.participation import ApiError
 from stylestudy.study_server.tokens import token_hash
 from stylestudy.study_server.web.dbsession import commit, get_db
 from stylestudy.study_server.web.limits import limiter, session_limit

@@ -22,7 +22,7 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
-from stylestudy.study_server.study.participation import ApiError
+from stylestudy.study_server.errors import ApiError
 
 __all__ = ["init_limits", "limiter", "session_limit", "storage_options"]
 
