@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from stylestudy import config
 from stylestudy.db.models import ASSET_ROLES, Asset
 from stylestudy.errors import UserError
+from stylestudy.fileio import write_atomic
 
 MEDIA_TYPE = "image/png"
 
@@ -42,16 +43,6 @@ def encode_png(pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def asset_path(asset: Asset, root: Path | None = None) -> Path:
     return (root or config.assets_dir()) / asset.path
 
@@ -73,7 +64,7 @@ def store_pixels(session: Session, pixels: np.ndarray, role: str,
     rel = f"{sha[:2]}/{sha[2:4]}/{sha}.png"
     target = (root or config.assets_dir()) / rel
     if not target.exists():
-        _write_atomic(target, data)
+        write_atomic(target, data)
     asset = Asset(sha256=sha, token=secrets.token_urlsafe(16), media_type=MEDIA_TYPE,
                   width=int(pixels.shape[1]), height=int(pixels.shape[0]), path=rel, role=role,
                   source_name=source_name)

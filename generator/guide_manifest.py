@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from PIL import Image
 
 from stylestudy.db.assets import encode_png, read_image
 from stylestudy.errors import UserError
+from stylestudy.fileio import atomic_path, write_atomic
 from stylestudy.generator import manifest as manifest_mod
 from stylestudy.generator.manifest import GUIDE_KINDS, Manifest
 
@@ -285,19 +285,6 @@ def _replace_span(lines: list[str], node: yaml.Node, new: str) -> str:
         lines[b.line][b.column:] + "".join(lines[b.line + 1:])
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_guidance(manifest_path: Path, content: str, style: str,
                   labels: dict[str, np.ndarray] | None,
                   colours: list[tuple[int, int, int]], points: list[list[float]],
@@ -326,15 +313,11 @@ def save_guidance(manifest_path: Path, content: str, style: str,
             _check_shapes(images, c, s)
             _check_regions(images)
             for kind, rel in regions.items():
-                _write_atomic(manifest_path.parent / rel, encode_png(images[kind]))
+                write_atomic(manifest_path.parent / rel, encode_png(images[kind]))
         text = set_guide_entry(manifest_path.read_text(), content, style, regions, points)
-        tmp = manifest_path.with_name(f".{manifest_path.name}.{secrets.token_hex(4)}.tmp")
-        try:
+        with atomic_path(manifest_path) as tmp:
             tmp.write_text(text)
             saved = manifest_mod.load(tmp)
-            os.replace(tmp, manifest_path)
-        finally:
-            tmp.unlink(missing_ok=True)
         saved.source = manifest_path
         return saved
     except OSError as exc:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from stylestudy.errors import UserError
+from stylestudy.fileio import atomic_path
 from stylestudy.generator.datasets import load_digit_set
 from stylestudy.generator.translation.egscit import ABLATIONS
 from stylestudy.generator.translation.models import TranslatorModel, build_model
@@ -58,12 +59,8 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def _save_atomic(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _model_state(model: TranslatorModel) -> dict[str, Any]:
