@@ -11,12 +11,17 @@ two methods' outputs for the same item; catch cells (crowd-protocol.md §3.1) co
 and expect option A. Only pairs that ``catch.check_catch`` finds answerable become catch
 cells: for each item the methods are tried in turn (rotating, so catches spread over
 methods), each with every eligible other image, until one pair passes.
+
+A question the spec declares follows its ``question_rules``: ``reference`` is the image
+shown above the options (content, style or none) and ``catch`` the rule its catch cells
+follow (the content or the style rule above, or none: no catch cells). A cell with no
+reference shown keeps the catch reference (or the content image) as its record.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -27,6 +32,7 @@ from stylestudy.db.assets import load_pixels, store_pixels
 from stylestudy.db.models import Asset, ComparisonSet, ComparisonSetMember, Generation, Method
 from stylestudy.errors import UserError
 from stylestudy.study_server.study.catch import check_catch
+from stylestudy.study_server.study.spec import question_rules
 
 __all__ = ["CellPlan", "Outputs", "load_outputs", "plan_cells"]
 
@@ -40,6 +46,8 @@ class Outputs:
     methods: dict[str, Method]
     by_label: dict[str, dict[Item, Asset]]
     items: list[Item]
+    #: labels with an output made with random (uncalibrated) weights
+    uncalibrated: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -70,15 +78,18 @@ def load_outputs(session: Session, set_name: str, seed: int | None) -> Outputs:
         gens = [g for g in gens if g.seed == seed]
     methods: dict[str, Method] = {}
     by_label: dict[str, dict[Item, Asset]] = {}
+    uncalibrated: set[str] = set()
     for g in gens:
         methods[g.method.label] = g.method
+        if (g.provenance or {}).get("uncalibrated"):
+            uncalibrated.add(g.method.label)
         by_label.setdefault(g.method.label, {}).setdefault(
             (g.content_asset_id, g.style_asset_id), g.output)
     items = sorted({it for outs in by_label.values() for it in outs})
     if not items:
         which = f" with seed {seed}" if seed is not None else ""
         raise UserError(f"comparison set {set_name!r} has no finished outputs{which}")
-    return Outputs(methods, by_label, items)
+    return Outputs(methods, by_label, items, uncalibrated)
 
 
 def _pairs(spec: dict, outputs: Outputs) -> list[tuple[str, str]]:
@@ -90,6 +101,12 @@ def _pairs(spec: dict, outputs: Outputs) -> list[tuple[str, str]]:
                         f"{', '.join(sorted(outputs.by_label))})")
     if len(labels) < 2:
         raise UserError(f"comparison set {spec['comparison_set']!r} has fewer than two methods")
+    random = sorted(outputs.uncalibrated.intersection(labels))
+    if random:
+        raise UserError(f"comparison set {spec['comparison_set']!r}: {', '.join(random)} "
+                        "made outputs with random (uncalibrated) weights, which are not results; "
+                        "fetch or import the weights and generate again, or leave the method "
+                        "out of the study's methods")
     if spec["pairs"] == "all":
         return list(itertools.combinations(labels, 2))
     pairs = []
@@ -131,9 +148,13 @@ def plan_cells(session: Session, spec: dict, outputs: Outputs) -> list[CellPlan]
     # (question, kind, reference, A, B) of the cells so far: two methods that both ignore
     # the style give the same pair of images for every style; it is shown once
     shown: set[tuple] = set()
+    rules = question_rules(spec)
     for q in spec["questions"]:
+        catch_rule = rules[q]["catch"]
+        shown_kind = next(k for k in (rules[q]["reference"], catch_rule, "content")
+                          if k != "none")
         for item in outputs.items:
-            ref = assets[item[0] if q == "content" else item[1]]
+            ref = assets[item[0] if shown_kind == "content" else item[1]]
             for la, lb in pairs:
                 a, b = outputs.by_label[la].get(item), outputs.by_label[lb].get(item)
                 if a is None or b is None:
@@ -144,8 +165,12 @@ def plan_cells(session: Session, spec: dict, outputs: Outputs) -> list[CellPlan]
                     cells.append(CellPlan(q, "real", item, ref, a, b, outputs.methods[la],
                                           outputs.methods[lb], None))
         for k, item in enumerate(outputs.items):
-            ref = assets[item[0] if q == "content" else item[1]]
-            catch = _catch(session, q, item, k, labels, outputs, ref, pixels, shown)
+            if catch_rule == "none":
+                break
+            ref = assets[item[0] if shown_kind == "content" else item[1]]
+            measured = assets[item[0] if catch_rule == "content" else item[1]]
+            catch = _catch(session, q, catch_rule, item, k, labels, outputs, ref, measured,
+                           pixels, shown)
             if catch is not None:
                 label, a, b = catch
                 shown.add((q, "catch", ref.id, a.id, b.id))
@@ -156,21 +181,23 @@ def plan_cells(session: Session, spec: dict, outputs: Outputs) -> list[CellPlan]
     return cells
 
 
-def _catch(session: Session, q: str, item: Item, k: int, labels: list[str],
-           outputs: Outputs, ref: Asset, pixels: dict[int, np.ndarray], shown: set[tuple]
-           ) -> tuple[str, Asset, Asset] | None:
-    """(method label, own output, distractor) for one item: the first answerable pair not
-    already a catch cell, trying the methods in turn from the k-th and each one's other
-    images in turn. ``pixels`` caches the references (few, and used by every item)."""
-    if ref.id not in pixels:
-        pixels[ref.id] = load_pixels(ref)
+def _catch(session: Session, q: str, rule: str, item: Item, k: int, labels: list[str],
+           outputs: Outputs, ref: Asset, measured: Asset, pixels: dict[int, np.ndarray],
+           shown: set[tuple]) -> tuple[str, Asset, Asset] | None:
+    """(method label, own output, distractor) for one item of question ``q``: the first
+    pair not already a catch cell that the catch ``rule`` (content or style) finds
+    answerable against ``measured``, trying the methods in turn from the k-th and each
+    one's other images in turn. ``ref`` is the cell's reference; ``pixels`` caches the
+    references (few, and used by every item)."""
+    if measured.id not in pixels:
+        pixels[measured.id] = load_pixels(measured)
     for j in range(len(labels)):
         label = labels[(k + j) % len(labels)]
         outs = outputs.by_label[label]
         own = outs.get(item)
         if own is None:
             continue
-        if q == "content":  # same style, different content
+        if rule == "content":  # same style, different content
             others = [it for it in outs if it[1] == item[1] and it[0] != item[0]]
             others = others or [it for it in outs if it[0] != item[0]]
         else:  # same content, different style
@@ -179,7 +206,7 @@ def _catch(session: Session, q: str, item: Item, k: int, labels: list[str],
         for i in range(len(others)):
             other = outs[others[(k + i) % len(others)]]
             b = _pixels_like(other, own)
-            if check_catch(q, own_pixels, b, pixels[ref.id]).ok:
+            if check_catch(rule, own_pixels, b, pixels[measured.id]).ok:
                 stored = _matched(session, other, own, "catch", b)
                 if (q, "catch", ref.id, own.id, stored.id) not in shown:
                     return label, own, stored
