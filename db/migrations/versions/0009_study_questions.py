@@ -30,7 +30,7 @@ def _sqlite_table_sql(change) -> None:
     new = change(sql)
     if new == sql:
         raise RuntimeError("design_cell's schema is not the one this revision expects")
-    version = bind.exec_driver_sql("PRAGMA schema_version").scalar()
+    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
     bind.exec_driver_sql("PRAGMA writable_schema = ON")
     bind.exec_driver_sql(f"UPDATE sqlite_master SET sql = ? WHERE {where}", (new,))
     bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
