@@ -55,7 +55,7 @@ REQUIRED = ("worker_id", "trial_id", "item_id", "question", "method_A", "method_
 #: pwcmp's ``pw_scale_table`` column names (mantiuk/pwcmp README), plus question and RT
 PWCMP_COLUMNS = ("observer", "session", "scene", "condition_A", "condition_B", "is_A_selected",
                  "question", "rt_ms")
-#: the preset questions; a study may declare others (docs/study-spec.md)
+#: the preset questions; a study may declare others (docs/study-spec.md, "Questions")
 QUESTIONS = ("content", "style")
 #: what a question key looks like (it is stored in a 16-character column)
 QUESTION_KEY = re.compile(r"^[a-z][a-z0-9_]{0,15}$")

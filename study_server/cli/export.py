@@ -20,8 +20,8 @@ __all__ = ["commands"]
 @click.argument("slug")
 @click.option("--format", "fmt", type=click.Choice(["pwcmp", "long", "json", "events"]),
               default="long", show_default=True)
-@click.option("--question", type=click.Choice(["content", "style"]),
-              help="pwcmp: one file per question type.")
+@click.option("--question", help="pwcmp: the question (content, style or one the study "
+                                 "declares); one file per question.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Output file (default stdout).")
 def export_cmd(slug: str, fmt: str, question: str | None, out: str | None) -> None:
     """Export judgments (pwcmp CSV, the long CSV, jsPsych-like JSON) or session events."""

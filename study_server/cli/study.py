@@ -23,15 +23,18 @@ def study_group() -> None:
 @click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False))
 def create_cmd(spec_path: str) -> None:
     """Build a study's design from SPEC.yaml (see docs/study-spec.md)."""
-    from stylestudy.study_server.study.spec import load_spec
+    from stylestudy.study_server.study.spec import load_spec, question_rules
     from stylestudy.study_server.study.studies import create_study, design_summary
 
     study = create_study(load_spec(spec_path))
     summary = design_summary(study.id)
     cells = ", ".join(f"{k}: {v}" for k, v in summary.items())
     click.echo(f"study {study.slug} created ({study.state}); cells {cells}")
-    for q in study.spec["questions"]:
-        if f"{q}/catch" not in summary:
+    for q, rule in question_rules(study.spec).items():
+        if rule["catch"] == "none":
+            click.echo(f"warning: the {q} question has no catch cells (its catch rule is "
+                       "none), so it has no attention checks", err=True)
+        elif f"{q}/catch" not in summary:
             click.echo(f"warning: the {q} question has no catch cells: no method's outputs "
                        "give an answerable pair (docs/study-protocol.md, Catch trials), so it "
                        "has no attention checks", err=True)

@@ -42,6 +42,7 @@ from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import Asset, DesignCell, Method, Study
 from stylestudy.errors import UserError
 from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.study.spec import question_rules
 
 __all__ = ["SimulationResult", "choice_probabilities", "local_server", "simulate"]
 
@@ -89,8 +90,9 @@ def local_server(config: dict[str, Any] | None = None):
 
 
 def cell_labels(slug: str, database_url: str | None = None
-                ) -> tuple[dict, dict[tuple[str, frozenset], SimCell]]:
-    """(study spec, (reference token, {option tokens}) → its cell).
+                ) -> tuple[dict, dict[tuple[str, str | None, frozenset], SimCell]]:
+    """(study spec, (question, reference token or None where the question shows none,
+    {option tokens}) → its cell).
 
     Keyed by the whole cell because one image can be a method's option in one cell and a
     catch distractor (no method) in another.
@@ -113,8 +115,9 @@ def cell_labels(slug: str, database_url: str | None = None
                          .outerjoin(mb, mb.id == DesignCell.method_b_id)
                          .where(DesignCell.study_id == study.id)).all()
         spec = study.spec
-    return spec, {(rt, frozenset((at, bt))): SimCell(f"{q}|{cs}|{ss}|{kind}|{al}|{bl}", at,
-                                                     {bt: bl, at: al})
+    shown = {q: r["reference"] != "none" for q, r in question_rules(spec).items()}
+    return spec, {(q, rt if shown[q] else None, frozenset((at, bt))):
+                  SimCell(f"{q}|{cs}|{ss}|{kind}|{al}|{bl}", at, {bt: bl, at: al})
                   for rt, at, al, bt, bl, q, kind, cs, ss in rows}
 
 
@@ -198,8 +201,9 @@ class _Run:
 
 
 def _cell(run: _Run, trial: dict) -> SimCell:
-    return run.cells[(trial["reference"][3:], frozenset((trial["left"][3:],
-                                                         trial["right"][3:])))]
+    ref = trial["reference"][3:] if trial["reference"] else None  # None: not shown
+    return run.cells[(trial["question"], ref,
+                      frozenset((trial["left"][3:], trial["right"][3:])))]
 
 
 def _answer(run: _Run, trial: dict, role: str, allow_not_sure: bool) -> str:
@@ -305,8 +309,9 @@ def simulate(slug: str, participants: int, *,
 
     ``url=None`` starts the real app on an ephemeral loopback port (a thread) and stops it
     afterwards; otherwise the server at ``url`` is used (it must use the same database).
-    ``strengths`` maps method labels to strengths for both questions, or question
-    (``content``/``style``) to such a mapping. Methods missing from it have strength 0.
+    ``strengths`` maps method labels to strengths for every question, or question key
+    (``content``, ``style`` or one the study declares) to such a mapping. Methods missing
+    from it have strength 0.
     With ``stop_when_full`` no participant arrives after one was told ``study_full``.
     """
     if participants < 1:
@@ -316,9 +321,10 @@ def simulate(slug: str, participants: int, *,
     spec, cells = cell_labels(slug, database_url)
     known = {lab for cell in cells.values() for lab in cell.labels.values() if lab}
     given = strengths or {}
-    per_q = ({q: given.get(q) or {} for q in ("content", "style")}
+    questions = spec["questions"]
+    per_q = ({q: given.get(q) or {} for q in questions}
              if given and all(isinstance(v, dict) for v in given.values())
-             and set(given) <= {"content", "style"} else {"content": given, "style": given})
+             and set(given) <= set(questions) else {q: given for q in questions})
     unknown = set().union(*per_q.values()) - known
     if unknown:
         raise UserError(f"unknown method label(s) in strengths: {', '.join(sorted(unknown))}")

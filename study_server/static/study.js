@@ -221,7 +221,7 @@
 
   function preload() {
     for (const t of state.trials) {
-      for (const url of [t.reference, t.left, t.right]) {
+      for (const url of [t.reference, t.left, t.right].filter(Boolean)) {
         const img = new Image();
         img.onerror = () => report("preload_error", { url });
         img.src = url;
@@ -258,15 +258,17 @@
     const gap = parseFloat(getComputedStyle(pair).columnGap) || 0;
     const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
     const below = (($("not-sure") ? 3.5 : 0) + 3.5) * rem + frame;  // not sure, feedback
-    const top = $("ref-box").getBoundingClientRect().top + window.scrollY;
-    const room = window.innerHeight - top - below - refFrame - 0.5 * rem;
+    // a question without a reference (reference: none) gives the options its room
+    const top = (t.reference ? $("ref-box") : pair).getBoundingClientRect().top + window.scrollY;
+    const room = window.innerHeight - top - below - (t.reference ? refFrame : 0) - 0.5 * rem;
     const byWidth = Math.max(16, (pair.clientWidth - gap) / 2 - frame);
     const ratio = t.width / t.height;
-    let refH = Math.min(t.reference_height, window.innerHeight / 4);
+    let refH = t.reference ? Math.min(t.reference_height, window.innerHeight / 4) : 0;
     let h = Math.max(16, Math.min(byWidth / ratio, room - refH));
     refH = Math.min(refH, h);
     h = Math.max(16, Math.min(byWidth / ratio, room - refH));
-    const refScale = Math.min(refH / t.reference_height, h * ratio / t.reference_width);
+    const refScale = t.reference
+      ? Math.min(refH / t.reference_height, h * ratio / t.reference_width) : 0;
     for (const id of ["left-img", "right-img"]) {
       $(id).style.width = `${h * ratio}px`;
       $(id).style.height = `${h}px`;
@@ -286,6 +288,7 @@
     $("bar").style.width = (100 * done / Math.max(main.length, 1)) + "%";
     $("phase").textContent = current.practice ? "Practice" : `Comparison ${done + 1} of ${main.length}`;
     $("prompt").textContent = current.prompt;
+    $("ref-box").hidden = !current.reference;
     $("feedback").hidden = true;
     fit();
     enableChoices(false);
@@ -296,7 +299,7 @@
     // whose images have not loaded cannot be answered. With stimulus_duration_ms the
     // images are hidden after that long; the choice stays open.
     $("loading").hidden = false;
-    Promise.all([showImage(images[0], trial.reference, trial),
+    Promise.all([trial.reference ? showImage(images[0], trial.reference, trial) : null,
       showImage(images[1], trial.left, trial),
       showImage(images[2], trial.right, trial)]).then(() => {
       if (current !== trial) return;

@@ -122,9 +122,10 @@ def render(s: Session, slug: str, fmt: str, question: str | None = None) -> str:
     if fmt == "long":
         return csv_text(rows, LONG_COLUMNS)
     if fmt == "pwcmp":
-        if question not in ("content", "style"):
-            raise UserError("pwcmp export needs --question content or style "
-                            "(one file per question type)")
+        asked = s.scalar(select(Study.spec).where(Study.slug == slug))["questions"]
+        if question not in asked:
+            raise UserError(f"pwcmp export needs --question {' or '.join(asked)} (one file "
+                            "per question)")
         return csv_text(pwcmp_rows(rows, question), PWCMP_COLUMNS)
     if fmt == "json":
         return json.dumps(json_records(rows), indent=1) + "\n"

@@ -232,9 +232,11 @@ def session_state(s: Session, token: str | None, secret: bytes) -> dict[str, Any
     trials = []
     for (pid, pos, kind, left_a, q, rt, at, bt, w, h, rw, rh, answered) in rows:
         left, right = (at, bt) if left_a else (bt, at)
+        shown = spec["question_rules"][q]["reference"] != "none"
         trials.append({"id": pid, "position": pos, "practice": kind == "practice",
                        "question": q, "prompt": spec["prompts"][q],
-                       "reference": f"/s/{rt}", "left": f"/s/{left}", "right": f"/s/{right}",
+                       "reference": f"/s/{rt}" if shown else None,
+                       "left": f"/s/{left}", "right": f"/s/{right}",
                        "width": w, "height": h, "reference_width": rw,
                        "reference_height": rh, "answered": answered})
     out: dict[str, Any] = {

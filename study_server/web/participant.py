@@ -16,7 +16,7 @@ from stylestudy.db.assets import asset_path
 from stylestudy.db.models import Asset, DesignCell, Study
 from stylestudy.study_server.platforms.entry import EntryError, parse_entry
 from stylestudy.study_server.study.participation import A_IMG, B_IMG, CELL_IMAGES, REF_IMG
-from stylestudy.study_server.study.spec import stored_spec
+from stylestudy.study_server.study.spec import question_rules, stored_spec
 from stylestudy.study_server.study.studies import session_length
 from stylestudy.study_server.web.dbsession import get_db
 from stylestudy.study_server.web.security import participant_headers, script_nonce
@@ -55,12 +55,14 @@ def _examples(study: Study) -> list[dict]:
     """One worked example per question, from catch cells (known answer)."""
     out = []
     conn = get_db().connection()
+    rules = question_rules(study.spec)
     for q in study.spec["questions"]:
         row = conn.execute(_EXAMPLE, {"sid": study.id, "q": q}).first()
         if row is not None:
+            shown = rules[q]["reference"] != "none"
             out.append({"question": q, "prompt": study.spec["prompts"][q],
-                        "reference": f"/s/{row[0]}", "left": f"/s/{row[1]}",
-                        "right": f"/s/{row[2]}"})
+                        "reference": f"/s/{row[0]}" if shown else None,
+                        "left": f"/s/{row[1]}", "right": f"/s/{row[2]}"})
     return out
 
 
@@ -97,7 +99,8 @@ def study_page(slug: str) -> tuple[str, int] | str:
         open=study.state == "open", examples=_examples(study), min_w=min_w, min_h=min_h,
         mobile_re=MOBILE_UA if spec["exclude_mobile"] else "", nonce=script_nonce(),
         params=request.args.to_dict(), practice=spec["practice_trials"] > 0,
-        warn_leave=stored_spec(spec)["warn_before_leave"])
+        warn_leave=stored_spec(spec)["warn_before_leave"],
+        unreferenced=[q for q, r in question_rules(spec).items() if r["reference"] == "none"])
 
 
 @bp.get("/s/<token>")
