@@ -96,7 +96,7 @@ def caption(report: Report, name: str = "pairs") -> str:
     s = report.qc.summary.attrs
     st = report.settings
     family = ("one family per question" if st.family == "question"
-              else "both questions together")
+              else "all questions together")
     focal = f"; Holm family: {st.focal_method} vs each other method" if st.focal_method else ""
     if name.endswith("without_exclusions"):
         n = (f"WITHOUT exclusions: {s['workers_before']} workers, {s['trials_before']} real "
@@ -118,7 +118,7 @@ def paper_caption(report: Report, kind: str, question: str) -> str:
                 "preference) with its 95% bootstrap percentile interval over workers, and "
                 "Bradley–Terry converted to JOD")
     elif kind == "pairs":
-        fam = "per question" if report.settings.family == "question" else "over both questions"
+        fam = "per question" if report.settings.family == "question" else "over all questions"
         what = (f"{q.capitalize()}: pairwise preferences. Rate = share choosing A with its "
                 f"Wilson 95% interval; p: exact two-sided binomial test against 0.5; Holm "
                 f"{fam}; p_dep: dependence-aware test (workers and items), method in the notes")

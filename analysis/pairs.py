@@ -109,7 +109,7 @@ def pair_table(df: pd.DataFrame, focal: str | None = None, family: str = "questi
 
     Columns: k (A chosen), n, rate, Wilson and Clopper–Pearson bounds, exact two-sided p,
     Holm- and BH-adjusted p over the family (``'question'``: one family per question;
-    ``'all'``: both questions together), the pair's left-choice rate, and ``reason``: why
+    ``'all'``: all questions together), the pair's left-choice rate, and ``reason``: why
     no logit model exists for the pair (one side always chosen: separation; always or never
     chosen on one side: quasi-separation by position), else empty.
     Holm's family is the focal method against each other method when ``focal`` is given,
