@@ -154,7 +154,7 @@ def generate_cmd(manifest: str, executor: str, workers: int, shard: str, device:
     for report in reports:
         if report.incomplete or report.extra:
             click.echo(report.message(), err=True)
-    if runner.set_counts(spec.name)["failed"] or any(r.incomplete for r in reports):
+    if runner.set_counts(spec.name)[GenerationState.FAILED] or any(r.incomplete for r in reports):
         raise SystemExit(1)
 
 

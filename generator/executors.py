@@ -9,6 +9,7 @@ import time
 
 from tqdm import tqdm
 
+from stylestudy.db.states import GenerationState
 from stylestudy.generator.runner import (
     MethodCache,
     batches,
@@ -70,8 +71,8 @@ def run_pool(set_name: str, ids: list[int], workers: int, device: str = "auto",
         while any(p.is_alive() for p in procs):
             time.sleep(0.5)
             now = status_of(ids)
-            bar.update(now["done"] + now["failed"] - bar.n)
+            bar.update(now[GenerationState.DONE] + now[GenerationState.FAILED] - bar.n)
     # the ids were all waiting to run: what is not done or failed now, another job has
     after = status_of(ids)
-    return {"done": after["done"], "failed": after["failed"],
-            "skipped": len(ids) - after["done"] - after["failed"]}
+    done, failed = after[GenerationState.DONE], after[GenerationState.FAILED]
+    return {"done": done, "failed": failed, "skipped": len(ids) - done - failed}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from stylestudy.db.states import GenerationState
 from stylestudy.errors import UserError
 
 
@@ -24,9 +25,10 @@ def list_cmd() -> None:
     width = max(len("set"), *(len(r[0]) for r in rows))
     click.echo(f"{'set':<{width}}  conditions  generations  done  failed  other  created")
     for name, created, counts, conditions in rows:
-        other = sum(counts.values()) - counts["done"] - counts["failed"]
+        done, failed = counts[GenerationState.DONE], counts[GenerationState.FAILED]
+        other = sum(counts.values()) - done - failed
         click.echo(f"{name:<{width}}  {conditions:>10}  {sum(counts.values()):>11}  "
-                   f"{counts['done']:>4}  {counts['failed']:>6}  {other:>5}  "
+                   f"{done:>4}  {failed:>6}  {other:>5}  "
                    f"{created:%Y-%m-%d %H:%M}")
 
 
