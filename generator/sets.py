@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from stylestudy.db.assets import asset_path
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import ComparisonSet, Generation
-from stylestudy.db.queries import set_generations
+from stylestudy.db.queries import comparison_set, set_generations
 from stylestudy.db.states import GenerationState
 from stylestudy.generator import method as registry
 from stylestudy.generator.runner import STATUS_SHOWN, is_interrupted
@@ -96,8 +96,8 @@ def list_sets(engine: Engine | None = None) -> list[tuple[str, Any, dict[str, in
 def summarise(set_name: str, engine: Engine | None = None) -> SetSummary:
     """Conditions, counts by status, sizes, inputs and failures of one set."""
     with session_scope(engine) as session:
-        cset = session.scalar(select(ComparisonSet).where(ComparisonSet.name == set_name))
-        gens = set_generations(set_name, session)  # raises for an unknown name
+        cset = comparison_set(session, set_name)
+        gens = set_generations(set_name, session)
         by_method: dict[int, list[Generation]] = {}
         for g in gens:
             by_method.setdefault(g.method_id, []).append(g)

@@ -1,4 +1,5 @@
-"""Platform adapters: entry parameters and completion actions (crowd-protocol.md §1).
+"""Platform adapters: entry parameters and completion actions (docs/study-protocol.md,
+Platforms).
 
 An adapter parses a participant's entry query parameters into an ``Entry`` and turns a
 finished session into the platform's completion action. Raw IDs go only into

@@ -1,4 +1,4 @@
-"""MTurk ExternalQuestion adapter (legacy; crowd-protocol.md §1.3): HIT creation through
+"""MTurk ExternalQuestion adapter (legacy; docs/study-protocol.md, Platforms): HIT creation through
 boto3, reconciliation of submitted assignments, and paying them after the admin's review.
 
 MTurk closes on 2026-09-30 (AWS MTurk API docs banner); new studies use Prolific or a link.
@@ -29,7 +29,7 @@ ENDPOINTS = {True: "https://mturk-requester-sandbox.us-east-1.amazonaws.com",
              False: "https://mturk-requester.us-east-1.amazonaws.com"}
 QUESTION_NS = ("http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/"
                "2006-07-14/ExternalQuestion.xsd")
-#: system qualification type IDs (AWS MTurk docs; crowd-protocol.md §1.3)
+#: system qualification type IDs (AWS MTurk docs): approval rate, approved HITs
 PERCENT_APPROVED = "000000000000000000L0"
 NUMBER_APPROVED = "00000000000000000040"
 LOCALE = "00000000000000000071"

@@ -1,4 +1,4 @@
-"""The payments export: restricted, raw platform IDs (crowd-protocol.md §3.1).
+"""The payments export: restricted, raw platform IDs (docs/study-protocol.md, Payments).
 
 One row per reviewed session with what its platform needs to pay it: Prolific
 ``PROLIFIC_PID`` and ``SESSION_ID``; MTurk ``workerId`` and ``assignmentId``; link the

@@ -1,7 +1,9 @@
 """Prolific's researcher API: submission states into session states, and approvals.
 
-crowd-protocol.md §1.1 and §2.2: ``submitted`` comes from the platform, never from a client
-flag. Endpoints, from docs.prolific.com (API reference, Submissions; read 2026-12-02): list
+``submitted`` comes from the platform, never from a client flag (docs/study-protocol.md,
+State machine).
+
+Endpoints, from docs.prolific.com (API reference, Submissions; read 2026-12-02): list
 ``GET /api/v1/submissions/?study=<STUDY_ID>``, approve ``POST
 /api/v1/submissions/<SESSION_ID>/transition/`` with ``{"action": "APPROVE"}`` (idempotent),
 authentication ``Authorization: Token <token>``; bonuses (API reference, Bonuses; read

@@ -1,10 +1,11 @@
 """Rounds of active sampling: ASAP batches raise the targets of a running study's cells.
 
-crowd-protocol.md §3.3: the design's ``judgments_per_cell`` is the warm-up; each round then
-reads the judgments the pre-registered QC keeps, asks ASAP (``stylestudy.analysis.asap``) for
-the next N − 1 pairs of every (question, item) and raises those cells' targets, which the
-least-served-first allocation fills. Rounds are computed between sessions, never inside a
-participant's request, and each is recorded in ``design_round``.
+The design's ``judgments_per_cell`` is the warm-up (docs/study-protocol.md, Allocation);
+each round then reads the judgments the pre-registered QC keeps, asks ASAP
+(``stylestudy.analysis.asap``) for the next N − 1 pairs of every (question, item) and raises
+those cells' targets, which the least-served-first allocation fills. Rounds are computed
+between sessions, never inside a participant's request, and each is recorded in
+``design_round``.
 """
 
 from __future__ import annotations

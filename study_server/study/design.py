@@ -1,7 +1,7 @@
 """Study design: real cells over method pairs and items, catch cells with a known answer.
 
 A design cell is (question, item = content × style, option A, option B). Real cells compare
-two methods' outputs for the same item; catch cells (crowd-protocol.md §3.1) compare
+two methods' outputs for the same item; catch cells (docs/study-protocol.md, Catch trials) compare
 
 - content question: the item's own output against the same method's output for a
   *different* content image (resized to the same dimensions);

@@ -1,4 +1,4 @@
-"""Per-session quality-control figures for the admin dashboard (crowd-protocol.md §3.1).
+"""Per-session quality-control figures for the admin dashboard (docs/study-protocol.md, Admin).
 
 Flags only; exclusion is analysis-side and pre-registered. The thresholds are the study's
 own ``qc`` rules (``stylestudy.analysis.settings.QCRules``, the ones ``stylestudy analyze``
@@ -38,7 +38,7 @@ class SessionQC:
 
 def session_qc(rows: list[dict], rules: QCRules | None = None) -> dict[int, SessionQC]:
     """QC per session from long-format rows (``stylestudy.study_server.study.exports.judgments``),
-    flagged by ``rules`` (default: crowd-protocol.md §3.1).
+    flagged by ``rules`` (default: the study's ``qc`` rules, docs/study-spec.md).
 
     A repeat is consistent when it chose the same *method* as its original (sides are
     swapped, so a left-clicker is inconsistent); a pair with a "not sure" answer on either

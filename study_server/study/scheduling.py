@@ -2,11 +2,11 @@
 leases that hold cells, their sweep, the bound on unanswered sessions and the release of
 idle ones.
 
-crowd-protocol.md §3.2–§3.3. The caller runs ``allocate`` inside a write transaction
-(SQLite ``BEGIN IMMEDIATE``); on PostgreSQL the real cells are taken with
+The rules are in docs/study-protocol.md, Allocation. The caller runs ``allocate`` inside a
+write transaction (SQLite ``BEGIN IMMEDIATE``); on PostgreSQL the real cells are taken with
 ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent starts neither wait on each other nor
-over-fill a cell. ``assigned`` counts trials handed out and not released (answered or
-still leased); a cell is never handed out at ``assigned >= target``.
+over-fill a cell. ``assigned`` counts trials handed out and not released (answered or still
+leased); a cell is never handed out at ``assigned >= target``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Plan:
 
 
 def plan_counts(spec: dict, have_catch: bool) -> Plan:
-    """Trial counts per session from the spec's rates (crowd-protocol.md §3.1 defaults)."""
+    """Trial counts per session from the spec's rates (defaults in docs/study-spec.md)."""
     n = spec["trials_per_session"]
     catch = 0
     if have_catch and spec["catch_rate"] > 0:

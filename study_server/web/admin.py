@@ -3,7 +3,7 @@ the restricted payments CSV.
 
 Cookie session (Secure, HttpOnly, SameSite=Lax), a CSRF token on every state-changing
 request, a rate-limited login, salted password hashes (werkzeug scrypt), and
-``frame-ancestors 'none'`` plus ``X-Frame-Options: DENY`` (crowd-protocol.md §6–§7).
+``frame-ancestors 'none'`` plus ``X-Frame-Options: DENY`` (docs/study-protocol.md, Security).
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ def study_release(slug: str):
     return redirect(url_for("admin.study_view", slug=slug, released=r.sessions))
 
 
-#: failed attention checks that allow a rejection (crowd-protocol.md §1.1, Prolific's
+#: failed attention checks that allow a rejection (docs/study-protocol.md, Payments; Prolific's
 #: attention-check policy: only participants who fail two fair checks may be rejected)
 MIN_FAILED_CHECKS = 2
 

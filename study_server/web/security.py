@@ -1,6 +1,6 @@
 """Response headers, Origin checks, admin CSRF and script nonces.
 
-Header values follow crowd-protocol.md §5–§8.
+The header values are listed in docs/study-protocol.md, Security.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ __all__ = [
     "verify_csrf",
 ]
 
-#: crowd-protocol.md §6 (frame-ancestors host names for MTurk not verified)
+#: the hosts that may frame participant pages and receive their forms: MTurk's (its
+#: frame-ancestors host names are not verified against a live HIT)
 MTURK_FRAMERS = "https://*.mturk.com"
 MTURK_SUBMIT = "https://www.mturk.com https://workersandbox.mturk.com"
 
