@@ -129,7 +129,6 @@ REGISTRY: dict[str, WeightSpec] = {s.name: s for s in (
 )}
 
 
-
 # ---------------------------------------------------------------- folders
 
 def default_dir() -> Path:
@@ -154,7 +153,6 @@ def search_dirs(extra: str | os.PathLike | None = None) -> list[Path]:
         if d not in dirs:
             dirs.append(d)
     return dirs
-
 
 
 def _spec(name: str) -> WeightSpec:

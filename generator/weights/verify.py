@@ -24,6 +24,7 @@ from stylestudy.generator.weights.registry import (
 __all__ = ["file_sha256", "load_state_dict", "read_supplied", "resolve_file", "status",
            "tensor_sha256", "verify_file"]
 
+
 def file_sha256(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -42,7 +43,6 @@ def tensor_sha256(state_dict: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-
 # ---------------------------------------------------------------- verification
 
 #: verified files: (path, size, mtime, weight, explicit) → (tensors or None, record)
@@ -50,7 +50,7 @@ _VERIFIED: dict[tuple[str, int, int, str, bool], tuple[Any, dict[str, Any]]] = {
 
 
 def verify_file(spec: WeightSpec, path: Path, explicit: bool = False
-           ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+                ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Check ``path`` as weight ``spec`` and load its tensors (None for a non-torch file).
 
     ``explicit``: the user named this file, so it may carry another name (an authors' file
@@ -137,7 +137,6 @@ def _torch_load(path: Path) -> dict[str, Any]:
     return obj
 
 
-
 def _resolve(spec: WeightSpec, path: str | os.PathLike | None,
              weights_dir: str | os.PathLike | None) -> Path | None:
     if path is not None:
@@ -147,7 +146,6 @@ def _resolve(spec: WeightSpec, path: str | os.PathLike | None,
         return p
     found = _candidates(spec, search_dirs(weights_dir))
     return found[0] if found else None
-
 
 
 def load_state_dict(name: str, path: str | os.PathLike | None = None,
@@ -228,7 +226,6 @@ def read_supplied(spec: WeightSpec, path: Path) -> dict[str, Any]:
             sd = sd["state_dict"]
         tensors = {k: v.float().contiguous() for k, v in sd.items() if hasattr(v, "detach")}
     return _check_layout(spec, tensors, path)
-
 
 
 def status(weights_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
