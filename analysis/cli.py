@@ -26,9 +26,9 @@ __all__ = ["analyze", "commands", "metrics", "power"]
 @click.option("--quick", is_flag=True,
               help="Per-pair statistics, QC and CSV exports only (no scaling or HTML).")
 @click.option("--cohort", default=None, help="Only the judgments of this recruitment cohort.")
-@click.option("--question", type=click.Choice(["content", "style"]), default=None,
-              help="The question of a pwcmp table without a question column (default "
-                   "content).")
+@click.option("--question", default=None,
+              help="The question of a pwcmp table without a question column: content, "
+                   "style or a key the study declared (default content).")
 def analyze(study: str | None, csv_path: str | None, out_dir: str | None,
             settings_file: str | None, metrics_file: str | None, quick: bool,
             cohort: str | None, question: str | None) -> None:

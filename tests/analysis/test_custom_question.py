@@ -46,3 +46,20 @@ def test_custom_question_flows_through_the_report(tmp_path):
     html = (out / "report.html").read_text()
     assert "Realism" in html or "realism" in html
     assert (out / "methods_realism.tex").is_file() and (out / "pairs_realism.tex").is_file()
+
+
+def test_a_pwcmp_table_takes_a_declared_question_key(tmp_path):
+    from stylestudy.analysis.data import pwcmp_table
+
+    df = simulate_study(TRUTH, n_workers=6, n_items=2, trials_per_worker=8,
+                        question="realism", seed=4)
+    table = pwcmp_table(df).drop(columns="question")
+    table.to_csv(tmp_path / "realism.csv", index=False)
+    res = CliRunner().invoke(cli, ["analyze", "--csv", str(tmp_path / "realism.csv"), "--quick",
+                                   "-o", str(tmp_path / "out"), "--question", "realism"])
+    assert res.exit_code == 0, res.output
+    assert set(pd.read_csv(tmp_path / "out" / "pairs.csv")["question"]) == {"realism"}
+    res = CliRunner().invoke(cli, ["analyze", "--csv", str(tmp_path / "realism.csv"), "--quick",
+                                   "-o", str(tmp_path / "out2"), "--question", "Real ism"])
+    assert res.exit_code != 0 and "is not a question key" in res.output
+    assert "Traceback" not in res.output
