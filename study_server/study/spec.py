@@ -68,7 +68,6 @@ def _int(lo: int, hi: int | None = None) -> Any:
 
 
 Rate = Annotated[float, Ge(0), Le(0.5)]
-Text = Annotated[str, Field(strict=True)]
 
 
 class _Model(BaseModel):
@@ -80,7 +79,7 @@ class Question(_Model):
     reference, and what its catch cells measure against (``none``: no catch cells)."""
 
     key: str
-    prompt: Text | None = None
+    prompt: str | None = None
     reference: Literal["content", "style", "none"] | None = None
     catch: Literal["content", "style", "none"] | None = None
 
@@ -90,18 +89,18 @@ class MTurk(_Model):
 
     sandbox: bool = True
     external_url: str | None = None
-    reward: Text = "1.00"
+    reward: str = "1.00"
     max_assignments: _int(1) = 9
     hits: _int(1) = 1
     lifetime_seconds: _int(60) = 7 * 24 * 3600
     assignment_duration_seconds: _int(30) = 3600
     auto_approval_delay_seconds: _int(0) = 3 * 24 * 3600
-    keywords: Text = "image, comparison, survey"
+    keywords: str = "image, comparison, survey"
     min_approval_percent: _int(0, 100) = 95
     min_approved_hits: _int(0) = 100
-    countries: list[Text] = Field(default_factory=lambda: ["US"])
-    exclude_qualification_id: Text | None = None
-    reject_feedback: Text = ("Your submission was screened out by the study's quality checks "
+    countries: list[str] = Field(default_factory=lambda: ["US"])
+    exclude_qualification_id: str | None = None
+    reject_feedback: str = ("Your submission was screened out by the study's quality checks "
                              "(for example failed attention checks), so it could not be "
                              "approved.")
 
@@ -157,10 +156,10 @@ class StudySpec(_Model):
 
     slug: str
     comparison_set: str
-    title: Text | None = None
-    description: Text = "Compare pairs of images and pick the one that answers the question " \
+    title: str | None = None
+    description: str = "Compare pairs of images and pick the one that answers the question " \
                         "better."
-    consent: Text = ("Taking part is voluntary; you may stop at any time. We record your "
+    consent: str = ("Taking part is voluntary; you may stop at any time. We record your "
                      "choices and response times, and no personal information beyond your "
                      "platform ID, which is stored only as a keyed hash.")
     platform: Literal["link", "prolific", "mturk"] = "link"
@@ -191,13 +190,13 @@ class StudySpec(_Model):
     warn_before_leave: bool = True
     max_reloads: _int(0, 100) | None = None
     min_viewport: list[int] | None = None
-    prompts: dict[str, Text] = Field(default_factory=dict)
+    prompts: dict[str, str] = Field(default_factory=dict)
     completion_codes: dict[str, str] = Field(default_factory=dict)
     completion_url: str | None = None
     participant_param: str | None = None
-    feedback_question: Text = "Did you have any problems with this study? (optional)"
+    feedback_question: str = "Did you have any problems with this study? (optional)"
     estimated_minutes: _int(1) = 10
-    reward: Text | None = None
+    reward: str | None = None
     mturk: MTurk = Field(default_factory=MTurk)
     # pre-registered analysis rules (exclusions, families, bootstrap), checked by
     # stylestudy.analysis.settings; see docs/analysis.md
