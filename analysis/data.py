@@ -350,7 +350,7 @@ def study_provenance(slug: str, engine: Any = None) -> dict[str, Any]:
 
     from stylestudy.db.engine import session_scope
     from stylestudy.db.models import Study
-    from stylestudy.study_server.study.active import design_rounds
+    from stylestudy.db.queries import design_rounds
 
     with session_scope(engine) as s:
         study = s.scalar(select(Study).where(Study.slug == slug))

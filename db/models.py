@@ -22,12 +22,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from stylestudy.db.states import GenerationState
+from stylestudy.db.states import GenerationState, SessionState
 
 ASSET_ROLES = ("content", "style", "output", "guide", "catch", "example")
 GENERATION_STATES = tuple(s.value for s in GenerationState)
 STUDY_STATES = ("draft", "open", "paused", "closed")
-SESSION_STATES = ("started", "completed", "submitted", "returned", "timed_out")
+SESSION_STATES = tuple(s.value for s in SessionState)
 OUTCOMES = ("completed", "screened_out", "technical_error")
 CELL_KINDS = ("real", "catch")
 TRIAL_KINDS = ("real", "catch", "repeat", "practice")
@@ -225,7 +225,7 @@ class StudySession(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id"))
     participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default="started")
+    state: Mapped[str] = mapped_column(String(16), default=SessionState.STARTED.value)
     outcome: Mapped[str | None] = mapped_column(String(16))
     seed: Mapped[int] = mapped_column(BigInteger)
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

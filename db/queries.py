@@ -1,5 +1,5 @@
-"""Read queries over comparison sets and their generations, shared by the generator, the
-analysis and the study server."""
+"""Read queries over comparison sets and their generations, and a study's design rounds,
+shared by the generator, the analysis and the study server."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from stylestudy.db.engine import get_engine, session_scope
-from stylestudy.db.models import ComparisonSet, ComparisonSetMember, Generation
+from stylestudy.db.models import ComparisonSet, ComparisonSetMember, DesignRound, Generation
 from stylestudy.db.states import GenerationState
 from stylestudy.errors import UserError
 
-__all__ = ["comparison_set", "failures", "set_generations", "status_of"]
+__all__ = ["comparison_set", "design_rounds", "failures", "set_generations", "status_of"]
 
 
 def comparison_set(session: Session, set_name: str) -> ComparisonSet:
@@ -50,3 +50,9 @@ def failures(set_name: str, engine: Engine | None = None) -> list[tuple[str, str
                  g.style.source_name or g.style.sha256[:12], g.error or "")
                 for g in set_generations(set_name, session)
                 if g.status == GenerationState.FAILED]
+
+
+def design_rounds(session: Session, study_id: int) -> list[DesignRound]:
+    """A study's rounds of active sampling, first first."""
+    return list(session.scalars(select(DesignRound).where(DesignRound.study_id == study_id)
+                                .order_by(DesignRound.number)))

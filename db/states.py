@@ -12,3 +12,20 @@ class GenerationState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class SessionState(StrEnum):
+    """A study session's ``state``: in progress, finished here, confirmed by the platform,
+    given back by the participant, or lapsed (its lease ran out)."""
+
+    STARTED = "started"
+    COMPLETED = "completed"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    TIMED_OUT = "timed_out"
+
+
+#: sessions that ended with every trial answered (confirmed by the platform or not)
+SESSIONS_FINISHED = (SessionState.COMPLETED, SessionState.SUBMITTED)
+#: sessions that ended before finishing: lease ran out, or given back on the platform
+SESSIONS_ABANDONED = (SessionState.TIMED_OUT, SessionState.RETURNED)

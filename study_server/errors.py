@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, default_exceptions
 
 __all__ = ["ApiError", "register_error_handlers"]
 
@@ -27,12 +27,14 @@ class ApiError(Exception):
 
 
 def register_error_handlers(app: Flask) -> None:
-    """``ApiError`` as its JSON body; HTTP errors as JSON under ``JSON_PATHS``; a value the
+    """``ApiError`` and HTTP errors as JSON under ``JSON_PATHS`` (HTML pages elsewhere); a value the
     database cannot hold as 400; an unavailable database as 503 with ``Retry-After``."""
 
     @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> tuple[Response, int]:
-        return jsonify(exc.body()), exc.status
+    def _api_error(exc: ApiError) -> tuple[Response, int] | HTTPException:
+        if request.path.startswith(JSON_PATHS):
+            return jsonify(exc.body()), exc.status
+        return default_exceptions[exc.status](exc.message)  # an HTML page (the admin's)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:

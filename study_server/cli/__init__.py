@@ -13,7 +13,7 @@ __all__ = ["get_study"]
 def get_study(slug: str) -> Study:
     """The study ``slug`` (detached), or a UserError naming it."""
     from stylestudy.db.engine import session_scope
-    from stylestudy.study_server.study.studies import study_or_fail
+    from stylestudy.study_server.study.lookup import study_or_fail
 
     with session_scope() as s:
         return study_or_fail(s, slug)

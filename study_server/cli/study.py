@@ -168,7 +168,7 @@ def _report_round(slug: str, r, per_pair: int) -> None:
 def rounds_cmd(slug: str) -> None:
     """List a study's rounds of active sampling."""
     from stylestudy.db.engine import session_scope
-    from stylestudy.study_server.study.active import design_rounds
+    from stylestudy.db.queries import design_rounds
 
     study = get_study(slug)
     with session_scope() as s:

@@ -39,9 +39,10 @@ from sqlalchemy.orm import aliased
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from stylestudy.db.engine import get_engine, session_scope
-from stylestudy.db.models import Asset, DesignCell, Method, Study
+from stylestudy.db.models import Asset, DesignCell, Method
 from stylestudy.errors import UserError
 from stylestudy.study_server.ops.client import ApiClient
+from stylestudy.study_server.study.lookup import study_or_fail
 from stylestudy.study_server.study.spec import question_rules
 
 __all__ = ["SimulationResult", "choice_probabilities", "local_server", "simulate"]
@@ -98,9 +99,7 @@ def cell_labels(slug: str, database_url: str | None = None
     catch distractor (no method) in another.
     """
     with session_scope(get_engine(database_url)) as s:
-        study = s.scalar(select(Study).where(Study.slug == slug))
-        if study is None:
-            raise UserError(f"no study {slug!r}")
+        study = study_or_fail(s, slug)
         r, a, b, c, st = (aliased(Asset) for _ in range(5))
         ma, mb = aliased(Method), aliased(Method)
         rows = s.execute(select(r.token, a.token, ma.label, b.token, mb.label,

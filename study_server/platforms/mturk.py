@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from stylestudy.db.models import Participant, PaymentIdentity, Review, Study, StudySession
+from stylestudy.db.states import SessionState
 from stylestudy.errors import UserError
 from stylestudy.study_server.study.spec import stored_spec
 from stylestudy.study_server.tokens import sign
@@ -148,8 +149,9 @@ def reconcile(client, s: Session, study: Study, secret: bytes) -> int:
     for _, sid in _matched_assignments(client, s, study, secret):
         if sid is not None:
             moved += s.execute(update(StudySession)
-                               .where(StudySession.id == sid, StudySession.state == "completed")
-                               .values(state="submitted")).rowcount
+                               .where(StudySession.id == sid,
+                                      StudySession.state == SessionState.COMPLETED)
+                               .values(state=SessionState.SUBMITTED)).rowcount
     return moved
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from stylestudy.db.models import PaymentIdentity, Review, Study, StudySession
+from stylestudy.db.states import SessionState
 from stylestudy.errors import UserError
 from stylestudy.study_server.study import scheduling
 
@@ -188,12 +189,12 @@ def reconcile(client: ProlificClient, s: Session, study: Study,
         if status in FINISHED:
             moved["submitted"] += s.execute(
                 update(StudySession).where(StudySession.id == sid,
-                                           StudySession.state == "completed")
-                .values(state="submitted")).rowcount
+                                           StudySession.state == SessionState.COMPLETED)
+                .values(state=SessionState.SUBMITTED)).rowcount
         elif status == "RETURNED" and s.execute(
                 update(StudySession).where(StudySession.id == sid,
-                                           StudySession.state == "started")
-                .values(state="returned")).rowcount:
+                                           StudySession.state == SessionState.STARTED)
+                .values(state=SessionState.RETURNED)).rowcount:
             scheduling.release_trials(s, sid)
             moved["returned"] += 1
     return moved

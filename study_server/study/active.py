@@ -24,8 +24,9 @@ from stylestudy.analysis.asap import next_pairs
 from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import DesignCell, DesignRound, Method, Study
 from stylestudy.errors import UserError
+from stylestudy.study_server.study.lookup import study_or_fail
 
-__all__ = ["ALGORITHM", "Round", "design_rounds", "kept_judgments", "run_round",
+__all__ = ["ALGORITHM", "Round", "kept_judgments", "run_round",
            "watch_step"]
 
 #: provenance of the pair choice (stylestudy.analysis.asap follows this code exactly)
@@ -101,19 +102,6 @@ def _choose(groups: dict[Group, dict[frozenset, int]], judged: list[tuple[Group,
     return chosen
 
 
-def design_rounds(s, study_id: int) -> list[DesignRound]:
-    """A study's rounds, first first."""
-    return list(s.scalars(select(DesignRound).where(DesignRound.study_id == study_id)
-                          .order_by(DesignRound.number)))
-
-
-def _study(s, slug: str) -> Study:
-    study = s.scalar(select(Study).where(Study.slug == slug))
-    if study is None:
-        raise UserError(f"no study {slug!r}")
-    return study
-
-
 def _open_places(s, study_id: int) -> int:
     return int(s.scalar(select(func.coalesce(func.sum(DesignCell.target - DesignCell.assigned), 0))
                         .where(DesignCell.study_id == study_id, DesignCell.kind == "real",
@@ -130,7 +118,7 @@ def run_round(slug: str, per_pair: int = 1, approx: bool = False, selective: boo
         raise UserError(f"--per-pair must be at least 1, got {per_pair}")
     engine = engine or get_engine()
     with session_scope(engine) as s:
-        study = _study(s, slug)
+        study = study_or_fail(s, slug)
         if study.state == "closed":
             raise UserError(f"study {slug!r} is closed; a closed study takes no new rounds")
         last = s.scalar(select(func.coalesce(func.max(DesignRound.number), 0))
@@ -175,7 +163,7 @@ def watch_step(slug: str, budget: int, open_below: int, engine: Engine | None = 
     ``"closed"``."""
     engine = engine or get_engine()
     with session_scope(engine) as s:
-        study = _study(s, slug)
+        study = study_or_fail(s, slug)
         if study.state == "closed":
             return "closed", None
         total = s.scalar(select(func.coalesce(func.sum(DesignCell.target), 0))

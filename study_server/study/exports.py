@@ -24,8 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stylestudy.db.judgments import judgment_rows as judgments
-from stylestudy.db.models import Participant, SessionEvent, Study, StudySession
+from stylestudy.db.models import Participant, SessionEvent, StudySession
 from stylestudy.errors import UserError
+from stylestudy.study_server.study.lookup import study_or_fail
 
 __all__ = ["EVENT_COLUMNS", "LONG_COLUMNS", "PWCMP_COLUMNS", "csv_text", "event_rows",
            "judgments", "neutralise", "render"]
@@ -99,9 +100,7 @@ def json_records(rows: list[dict]) -> list[dict]:
 
 def event_rows(s: Session, slug: str) -> list[dict]:
     """Every session event of study ``slug``; ``payload`` as JSON text."""
-    study_id = s.scalar(select(Study.id).where(Study.slug == slug))
-    if study_id is None:
-        raise UserError(f"no study {slug!r}")
+    study_id = study_or_fail(s, slug).id
     rows = s.execute(
         select(Participant.pid_hash, SessionEvent)
         .join(StudySession, StudySession.id == SessionEvent.session_id)
@@ -122,7 +121,7 @@ def render(s: Session, slug: str, fmt: str, question: str | None = None) -> str:
     if fmt == "long":
         return csv_text(rows, LONG_COLUMNS)
     if fmt == "pwcmp":
-        asked = s.scalar(select(Study.spec).where(Study.slug == slug))["questions"]
+        asked = study_or_fail(s, slug).spec["questions"]
         if question not in asked:
             raise UserError(f"pwcmp export needs --question {' or '.join(asked)} (one file "
                             "per question)")

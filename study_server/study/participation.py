@@ -35,6 +35,7 @@ from stylestudy.db.models import (
     Trial,
     utcnow,
 )
+from stylestudy.db.states import SESSIONS_ABANDONED, SESSIONS_FINISHED, SessionState
 from stylestudy.study_server.errors import ApiError
 from stylestudy.study_server.platforms.entry import Entry, completion_action
 from stylestudy.study_server.study import scheduling
@@ -42,7 +43,7 @@ from stylestudy.study_server.study.spec import stored_spec
 from stylestudy.study_server.tokens import new_token, pid_hash, token_hash
 
 __all__ = ["A_IMG", "B_IMG", "CELL_IMAGES", "REF_IMG", "complete",
-           "counted_participants", "get_study", "maybe_sweep", "record_event",
+           "counted_participants", "maybe_sweep", "record_event",
            "record_response", "session_for", "session_state", "start_session", "withdraw"]
 
 #: the answers a response may carry ("not_sure" only where the study allows it)
@@ -52,13 +53,6 @@ EVENT_KINDS = ("preload_error", "image_error", "blur", "focus", "resize", "visib
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-"
                      r"[0-9a-fA-F]{12}$")
 MAX_RT_MS = 3_600_000
-
-
-def get_study(s: Session, slug: str) -> Study:
-    study = s.scalar(select(Study).where(Study.slug == slug))
-    if study is None:
-        raise ApiError(404, "no_study", "no such study")
-    return study
 
 
 def _first_lease(spec: dict, now: dt.datetime) -> dt.datetime:
@@ -88,8 +82,8 @@ def counted_participants(s: Session, study_id: int, exclude: int | None = None,
     their place."""
     q = select(func.count()).select_from(StudySession).where(
         StudySession.study_id == study_id,
-        or_(StudySession.state == "started",
-            and_(StudySession.state.in_(("completed", "submitted")),
+        or_(StudySession.state == SessionState.STARTED,
+            and_(StudySession.state.in_(SESSIONS_FINISHED),
                  StudySession.outcome == "completed")))
     if exclude is not None:
         q = q.where(StudySession.id != exclude)
@@ -134,7 +128,7 @@ def start_session(s: Session, study: Study, entry: Entry, secret: bytes,
     address = client.get("address")
     client_hash = pid_hash(secret, "address", address)[:32] if address else None
     sess = StudySession(study_id=study.id, participant_id=participant.id,
-                        token_hash=token_hash(token), state="started", seed=seed,
+                        token_hash=token_hash(token), state=SessionState.STARTED, seed=seed,
                         lease_expires_at=_first_lease(spec, now),
                         user_agent=(client.get("user_agent") or "")[:512],
                         viewport=client.get("viewport") or {}, platform_data=entry.data,
@@ -168,7 +162,7 @@ def _hoarding_limits(s: Session, study: Study, spec: dict, sess: StudySession,
     limits); runs under the study's allocation lock, so it holds across workers."""
     if open_per_address and sess.client_hash is not None:
         n = s.scalar(select(func.count()).select_from(StudySession).where(
-            StudySession.study_id == study.id, StudySession.state == "started",
+            StudySession.study_id == study.id, StudySession.state == SessionState.STARTED,
             StudySession.client_hash == sess.client_hash))
         if n > open_per_address:
             raise ApiError(429, "too_many_sessions", f"{open_per_address} sessions of this "
@@ -177,7 +171,7 @@ def _hoarding_limits(s: Session, study: Study, spec: dict, sess: StudySession,
     if identity is not None and spec["allow_repeats"]:  # one open session per identity
         for sid in s.scalars(select(StudySession.id).join(Participant).where(
                 Participant.study_id == study.id, Participant.pid_hash == identity,
-                StudySession.state == "started", StudySession.id != sess.id)).all():
+                StudySession.state == SessionState.STARTED, StudySession.id != sess.id)).all():
             scheduling.end_session(s, sid)
     scheduling.reclaim_unanswered(s, study.id, spec["trials_per_session"], now)
 
@@ -226,7 +220,7 @@ _SESSION_TRIALS = (
 #: values; ``:cell``): the session compare-and-set renewing the lease, the trial lookup,
 #: the insert per dialect (``ON CONFLICT DO NOTHING``), the cell's served count
 _RENEW_LEASE = (update(_SESSIONS).where(_SESSIONS.c.id == bindparam("sid"),
-                                        _SESSIONS.c.state == "started")
+                                        _SESSIONS.c.state == SessionState.STARTED)
                 .values(lease_expires_at=bindparam("lease")))
 _RESPONSE_TRIAL = (select(_TRIALS.c.id, _TRIALS.c.kind, _TRIALS.c.left_is_a, _TRIALS.c.cell_id,
                           _CELLS.c.method_a_id, _CELLS.c.method_b_id, _CELLS.c.expected)
@@ -265,10 +259,10 @@ def session_state(s: Session, token: str | None, secret: bytes) -> dict[str, Any
         "allow_not_sure": spec["allow_not_sure"], "trials": trials,
         "answered": sum(t["answered"] for t in trials), "total": len(trials),
     }
-    if sess.state in ("completed", "submitted"):
+    if sess.state in SESSIONS_FINISHED:
         out["completion"] = completion_action(secret, spec, sess.id, sess.outcome,
                                               sess.platform_data)
-    elif sess.state in ("timed_out", "returned"):
+    elif sess.state in SESSIONS_ABANDONED:
         out["completion"] = _inactive(secret, study, sess).extra["completion"]
     return out
 
@@ -452,7 +446,7 @@ def _not_started(s: Session, rid: str, tid: str, session_id: int, study_id: int,
     if replay is not None:
         return 200, replay
     sess = s.get(StudySession, session_id)
-    if sess.state in ("timed_out", "returned"):
+    if sess.state in SESSIONS_ABANDONED:
         raise _inactive(secret, s.get(Study, study_id), sess)
     raise ApiError(409, f"session_{sess.state}", f"this session is {sess.state}",
                    state=sess.state)
@@ -480,12 +474,13 @@ def _maybe_screen_out(s: Session, limit: int, session_id: int, now: dt.datetime)
                       .where(Response.session_id == session_id, Trial.kind == "practice",
                              or_(Response.chose_a.is_(None),  # "not sure" is not right
                                  Response.chose_a != (DesignCell.expected == "a"))))
-    if errors >= limit and _cas(s, session_id, "started", "completed", outcome="screened_out",
-                                completed_at=now):
+    if errors >= limit and _cas(s, session_id, SessionState.STARTED, SessionState.COMPLETED,
+                                outcome="screened_out", completed_at=now):
         scheduling.release_trials(s, session_id, unusable=True)
 
 
-def _cas(s: Session, session_id: int, expected: str, new: str, **values: Any) -> bool:
+def _cas(s: Session, session_id: int, expected: SessionState, new: SessionState,
+         **values: Any) -> bool:
     return s.execute(update(StudySession)
                      .where(StudySession.id == session_id, StudySession.state == expected)
                      .values(state=new, **values),
@@ -498,23 +493,23 @@ def complete(s: Session, token: str | None, feedback: Any, secret: bytes) -> dic
         raise ApiError(422, "bad_feedback", "feedback must be a string (max 5000 characters)")
     sess = _session(s, token, lock=True)
     study = s.get(Study, sess.study_id)
-    if sess.state == "started":
+    if sess.state == SessionState.STARTED:
         missing = s.scalar(select(func.count()).select_from(Trial)
                            .outerjoin(Response, Response.trial_id == Trial.id)
                            .where(Trial.session_id == sess.id, Response.id.is_(None)))
         if missing:
             raise ApiError(409, "incomplete", f"{missing} trial(s) have no stored response yet",
                            missing=missing)
-        if not _cas(s, sess.id, "started", "completed", outcome="completed",
+        if not _cas(s, sess.id, SessionState.STARTED, SessionState.COMPLETED, outcome="completed",
                     completed_at=utcnow(), feedback=feedback or None):
             s.refresh(sess)
         else:
-            sess.state, sess.outcome = "completed", "completed"
-    elif feedback and sess.state == "completed" and sess.feedback is None:
+            sess.state, sess.outcome = SessionState.COMPLETED, "completed"
+    elif feedback and sess.state == SessionState.COMPLETED and sess.feedback is None:
         s.execute(update(StudySession).where(StudySession.id == sess.id,
                                              StudySession.feedback.is_(None))
                   .values(feedback=feedback))
-    if sess.state in ("completed", "submitted"):
+    if sess.state in SESSIONS_FINISHED:
         return completion_action(secret, study.spec, sess.id, sess.outcome, sess.platform_data)
     raise _inactive(secret, study, sess)
 
@@ -523,11 +518,11 @@ def withdraw(s: Session, token: str | None, secret: bytes) -> dict[str, Any]:
     """The participant withdraws: ``started`` → ``returned``; stored responses are kept."""
     sess = _session(s, token, lock=True)
     study = s.get(Study, sess.study_id)
-    if _cas(s, sess.id, "started", "returned"):
+    if _cas(s, sess.id, SessionState.STARTED, SessionState.RETURNED):
         scheduling.release_trials(s, sess.id)
-        sess.state = "returned"
-    if sess.state == "returned":
-        return {"state": "returned", "completion": _inactive(secret, study, sess)
+        sess.state = SessionState.RETURNED
+    if sess.state == SessionState.RETURNED:
+        return {"state": SessionState.RETURNED, "completion": _inactive(secret, study, sess)
                 .extra["completion"]}
     raise ApiError(409, f"session_{sess.state}", f"this session is {sess.state}",
                    state=sess.state)
@@ -546,9 +541,10 @@ def report_reload(s: Session, token: str | None, secret: bytes) -> dict[str, Any
                               SessionEvent.kind == "reload"))
     limit = stored_spec(study.spec)["max_reloads"]
     if limit is not None and reloads > limit and _cas(
-            s, sess.id, "started", "completed", outcome="screened_out", completed_at=utcnow()):
+            s, sess.id, SessionState.STARTED, SessionState.COMPLETED, outcome="screened_out",
+            completed_at=utcnow()):
         scheduling.release_trials(s, sess.id, unusable=True)
-        sess.state = "completed"
+        sess.state = SessionState.COMPLETED
     return {"state": sess.state, "reloads": reloads, "max_reloads": limit}
 
 

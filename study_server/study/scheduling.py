@@ -21,8 +21,9 @@ from sqlalchemy import Engine, and_, bindparam, case, exists, func, insert, sele
 from sqlalchemy.orm import Session
 
 from stylestudy.db.engine import get_engine, session_scope
-from stylestudy.db.models import DesignCell, Response, Study, StudySession, Trial, utcnow
-from stylestudy.errors import UserError
+from stylestudy.db.models import DesignCell, Response, StudySession, Trial, utcnow
+from stylestudy.db.states import SessionState
+from stylestudy.study_server.study.lookup import study_or_fail
 
 __all__ = ["Plan", "Released", "allocate", "end_session", "insert_trials", "lock_study",
            "order_trials", "plan_counts", "reclaim_unanswered", "release_idle", "release_study",
@@ -286,14 +287,14 @@ def sweep_expired(s: Session, study_id: int, now: dt.datetime) -> int:
     """Time out ``started`` sessions whose lease expired; release their unanswered trials."""
     lock_study(s, study_id)
     ids = s.scalars(select(StudySession.id).where(
-        StudySession.study_id == study_id, StudySession.state == "started",
+        StudySession.study_id == study_id, StudySession.state == SessionState.STARTED,
         StudySession.lease_expires_at < now)).all()
     n = 0
     for sid in ids:
         done = s.execute(update(StudySession)
-                         .where(StudySession.id == sid, StudySession.state == "started",
+                         .where(StudySession.id == sid, StudySession.state == SessionState.STARTED,
                                 StudySession.lease_expires_at < now)
-                         .values(state="timed_out"),
+                         .values(state=SessionState.TIMED_OUT),
                          execution_options={"synchronize_session": False}).rowcount
         if done:
             release_trials(s, sid)
@@ -306,10 +307,10 @@ def end_session(s: Session, session_id: int, *, unanswered_only: bool = False) -
     stored responses stay and count); ``unanswered_only`` spares it if it answered in the
     meantime. The number of trials released, or None when it was not ended."""
     q = update(StudySession).where(StudySession.id == session_id,
-                                   StudySession.state == "started")
+                                   StudySession.state == SessionState.STARTED)
     if unanswered_only:
         q = q.where(~exists().where(Response.session_id == session_id))
-    if not s.execute(q.values(state="timed_out"),
+    if not s.execute(q.values(state=SessionState.TIMED_OUT),
                      execution_options={"synchronize_session": False}).rowcount:
         return None
     return release_trials(s, session_id)
@@ -333,7 +334,7 @@ def reclaim_unanswered(s: Session, study_id: int, need: int, now: dt.datetime) -
     rows = s.execute(
         select(StudySession.id, StudySession.created_at, func.count(Trial.id))
         .join(Trial, and_(Trial.session_id == StudySession.id, Trial.kind == "real"))
-        .where(StudySession.study_id == study_id, StudySession.state == "started",
+        .where(StudySession.study_id == study_id, StudySession.state == SessionState.STARTED,
                ~exists().where(Response.session_id == StudySession.id))
         .group_by(StudySession.id, StudySession.created_at)
         .order_by(StudySession.created_at, StudySession.id)).all()
@@ -371,7 +372,7 @@ def release_idle(s: Session, study_id: int, idle: dt.timedelta, now: dt.datetime
     last = (select(func.max(Response.received_at)).where(Response.session_id == StudySession.id)
             .correlate(StudySession).scalar_subquery())
     ids = s.scalars(select(StudySession.id).where(
-        StudySession.study_id == study_id, StudySession.state == "started",
+        StudySession.study_id == study_id, StudySession.state == SessionState.STARTED,
         func.coalesce(last, StudySession.created_at) <= now - idle)).all()
     ended = {sid: end_session(s, sid) for sid in ids}
     ended = {sid: n for sid, n in ended.items() if n is not None}
@@ -384,7 +385,4 @@ def release_study(slug: str, idle: dt.timedelta, engine: Engine | None = None) -
     """``release_idle`` for study ``slug`` in its own transaction (the command line and the
     admin page's button)."""
     with session_scope(engine or get_engine(), write=True) as s:
-        study_id = s.scalar(select(Study.id).where(Study.slug == slug))
-        if study_id is None:
-            raise UserError(f"no study {slug!r}")
-        return release_idle(s, study_id, idle, utcnow())
+        return release_idle(s, study_or_fail(s, slug).id, idle, utcnow())

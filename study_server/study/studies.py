@@ -11,11 +11,12 @@ from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import ComparisonSet, DesignCell, Study
 from stylestudy.errors import UserError
 from stylestudy.study_server.study.design import load_outputs, plan_cells
+from stylestudy.study_server.study.lookup import study_or_fail
 from stylestudy.study_server.study.scheduling import plan_counts
 from stylestudy.study_server.study.spec import validate_spec
 
 __all__ = ["create_study", "design_summary", "session_length", "set_max_participants",
-           "set_study_state", "study_or_fail"]
+           "set_study_state"]
 
 #: allowed admin transitions of a study's state
 STUDY_TRANSITIONS = {
@@ -23,14 +24,6 @@ STUDY_TRANSITIONS = {
     "paused": ("open",),
     "closed": ("draft", "open", "paused"),
 }
-
-
-def study_or_fail(s: Session, slug: str) -> Study:
-    """The study ``slug``, or a UserError naming it."""
-    study = s.scalar(select(Study).where(Study.slug == slug))
-    if study is None:
-        raise UserError(f"no study {slug!r}")
-    return study
 
 
 def create_study(spec: dict[str, Any], engine: Engine | None = None) -> Study:
@@ -91,9 +84,7 @@ def set_study_state(slug: str, state: str, engine: Engine | None = None) -> None
     if state not in STUDY_TRANSITIONS:
         raise UserError(f"unknown study state {state!r}")
     with session_scope(engine or get_engine(), write=True) as s:
-        current = s.scalar(select(Study.state).where(Study.slug == slug))
-        if current is None:
-            raise UserError(f"no study {slug!r}")
+        current = study_or_fail(s, slug).state
         if current not in STUDY_TRANSITIONS[state]:
             raise UserError(f"study {slug!r} is {current}; cannot move to {state}")
         done = s.execute(update(Study).where(Study.slug == slug, Study.state == current)
@@ -110,9 +101,7 @@ def set_max_participants(slug: str, cap: int | None, engine: Engine | None = Non
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
         raise UserError(f"max_participants must be a positive integer, got {cap!r}")
     with session_scope(engine or get_engine(), write=True) as s:
-        study = s.scalar(select(Study).where(Study.slug == slug).with_for_update())
-        if study is None:
-            raise UserError(f"no study {slug!r}")
+        study = study_or_fail(s, slug, lock=True)
         if cohort is None:
             study.spec = {**study.spec, "max_participants": cap}
             return

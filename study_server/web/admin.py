@@ -46,12 +46,14 @@ from stylestudy.db.models import (
     StudySession,
     utcnow,
 )
+from stylestudy.db.queries import design_rounds
+from stylestudy.db.states import SESSIONS_FINISHED
 from stylestudy.errors import UserError
 from stylestudy.study_server.platforms import payments
 from stylestudy.study_server.platforms.bonuses import money
 from stylestudy.study_server.platforms.entry import completion_code
 from stylestudy.study_server.study import exports
-from stylestudy.study_server.study.active import design_rounds
+from stylestudy.study_server.study.lookup import study_or_404
 from stylestudy.study_server.study.participation import counted_participants
 from stylestudy.study_server.study.qc import session_qc
 from stylestudy.study_server.study.scheduling import release_study
@@ -182,18 +184,11 @@ def dashboard():
     return render_template("admin/dashboard.html", rows=rows)
 
 
-def _study(slug: str) -> Study:
-    study = get_db().scalar(select(Study).where(Study.slug == slug))
-    if study is None:
-        abort(404)
-    return study
-
-
 @bp.get("/study/<slug>")
 @login_required
 def study_view(slug: str):
     s = get_db()
-    study = _study(slug)
+    study = study_or_404(get_db(), slug)
     ma, mb, ref = aliased(Method), aliased(Method), aliased(Asset)
     cells = s.execute(select(DesignCell, ma.label, mb.label, ref.source_name)
                       .join(ref, ref.id == DesignCell.reference_asset_id)
@@ -268,7 +263,7 @@ def study_cap(slug: str):
     raw = request.form.get("max_participants", "").strip()
     if raw and not (re.fullmatch(r"[0-9]{1,9}", raw) and int(raw) >= 1):  # ASCII digits only
         abort(400, description="the cap must be a positive whole number, or empty for none")
-    _study(slug)
+    study_or_404(get_db(), slug)
     try:
         set_max_participants(slug, int(raw) if raw else None, engine(),
                              cohort=request.form.get("cohort") or None)
@@ -285,7 +280,7 @@ def study_release(slug: str):
     raw = request.form.get("idle", "").strip()
     if not re.fullmatch(r"[0-9]{1,6}", raw):
         abort(400, description="idle must be a whole number of minutes")
-    _study(slug)
+    study_or_404(get_db(), slug)
     r = release_study(slug, dt.timedelta(minutes=int(raw)), engine())
     return redirect(url_for("admin.study_view", slug=slug, released=r.sessions))
 
@@ -309,10 +304,9 @@ def review(slug: str, session_id: int):
     if decision not in REVIEW_DECISIONS:
         abort(400, description=f"decision must be one of {', '.join(REVIEW_DECISIONS)}")
     s = get_db(write=True)
-    study = _study(slug)
+    study = study_or_404(get_db(), slug)
     sess = s.get(StudySession, session_id)
-    if sess is None or sess.study_id != study.id or sess.state not in ("completed",
-                                                                        "submitted"):
+    if sess is None or sess.study_id != study.id or sess.state not in SESSIONS_FINISHED:
         abort(409, description="only completed sessions of this study can be reviewed")
     if s.get(Review, session_id) is not None:
         abort(409, description="this session was already reviewed")
@@ -333,7 +327,7 @@ def export(slug: str, fmt: str):
     kinds = {"csv": "long", "pwcmp": "pwcmp", "json": "json", "events": "events"}
     if fmt not in kinds:
         abort(404)
-    _study(slug)
+    study_or_404(get_db(), slug)
     question = request.args.get("question")
     try:
         text = exports.render(get_db(), slug, kinds[fmt], question)
@@ -350,7 +344,7 @@ def export(slug: str, fmt: str):
 @login_required
 def payments_csv(slug: str):
     """Restricted: raw payment IDs of the reviewed sessions; never cached."""
-    study = _study(slug)
+    study = study_or_404(get_db(), slug)
     rows = payments.payment_rows(get_db(), study, current_app.config["SECRET"])
     return Response(payments.render(study, rows), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{slug}-payments.csv"',

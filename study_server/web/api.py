@@ -14,9 +14,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask_limiter.util import get_remote_address
 
+from stylestudy.db.states import SessionState
 from stylestudy.study_server.errors import ApiError
 from stylestudy.study_server.platforms.entry import EntryError, parse_entry
 from stylestudy.study_server.study import participation as flow
+from stylestudy.study_server.study.lookup import study_or_404
 from stylestudy.study_server.tokens import token_hash
 from stylestudy.study_server.web.dbsession import commit, get_db
 from stylestudy.study_server.web.limits import limiter, session_limit
@@ -122,7 +124,7 @@ def start(slug: str) -> tuple[Response, int]:
                 if isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
                 and len(k) <= 32}
     s = get_db(write=True)
-    study = flow.get_study(s, slug)
+    study = study_or_404(s, slug)
     try:
         entry = parse_entry(study.spec, params)
     except EntryError as exc:
@@ -139,7 +141,7 @@ def start(slug: str) -> tuple[Response, int]:
                                      cfg["OPEN_PER_ADDRESS"] if cfg["RATELIMIT_ENABLED"] else 0)
     commit()
     log.info("session started", extra={"session_id": sess.id, "study": slug})
-    return jsonify({"token": token, "state": "started"}), 201
+    return jsonify({"token": token, "state": SessionState.STARTED}), 201
 
 
 @bp.get("/session")
@@ -211,7 +213,7 @@ def complete() -> Response:
     token = _limit(_token())
     action = flow.complete(get_db(write=True), token, feedback, _secret())
     commit()
-    return jsonify({"state": "completed", "completion": action})
+    return jsonify({"state": SessionState.COMPLETED, "completion": action})
 
 
 @bp.post("/session/return")

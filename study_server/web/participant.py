@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 from stylestudy.db.assets import asset_path
 from stylestudy.db.models import Asset, DesignCell, Study
 from stylestudy.study_server.platforms.entry import EntryError, parse_entry
+from stylestudy.study_server.study.lookup import find_study
 from stylestudy.study_server.study.participation import A_IMG, B_IMG, CELL_IMAGES, REF_IMG
 from stylestudy.study_server.study.spec import question_rules, stored_spec
 from stylestudy.study_server.study.studies import session_length
@@ -77,7 +78,7 @@ def _min_viewport(study: Study) -> tuple[int, int]:
 
 @bp.get("/study/<slug>")
 def study_page(slug: str) -> tuple[str, int] | str:
-    study = get_db().scalar(select(Study).where(Study.slug == slug))
+    study = find_study(get_db(), slug)
     if study is None:
         return render_template("message.html", title="Study not found",
                                message="There is no study at this address."), 404
