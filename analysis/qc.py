@@ -82,12 +82,9 @@ def quality_control(df: pd.DataFrame, rules: QCRules) -> QCResult:
     state = df.groupby("worker_id")["session_state"].agg(
         lambda s: bool(s.isna().all() or s.isin(["completed", "submitted"]).all()))
     fail = pd.DataFrame(index=workers.index)
-    fail["catch"] = (workers["catch_n"] > 0) & (
-        (workers["catch_failed"] >= rules.catch_max_failures)
-        | (workers["catch_accuracy"] < rules.catch_min_accuracy))
-    fail["repeat"] = (workers["repeat_n"] > 0) & (
-        workers["repeat_consistency"] < rules.repeat_min_consistency)
-    fail["rt"] = workers["median_rt_ms"].notna() & (workers["median_rt_ms"] < rules.rt_floor_ms)
+    fail["catch"] = rules.fails_catch(workers["catch_n"], workers["catch_failed"])
+    fail["repeat"] = rules.fails_repeat(workers["repeat_n"], workers["repeat_consistency"])
+    fail["rt"] = rules.too_fast(workers["median_rt_ms"])
     fail["incomplete"] = ~state.reindex(workers.index).fillna(True).astype(bool)
     unusable = df["outcome"].isin(UNUSABLE).groupby(df["worker_id"]).any()
     fail["unusable"] = unusable.reindex(workers.index).fillna(False).astype(bool)

@@ -32,6 +32,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
 from stylestudy.errors import UserError
 
 __all__ = ["QCRules", "Settings", "load_settings"]
@@ -49,6 +51,27 @@ class QCRules:
     rt_floor_ms: float = 400.0
     exclude: tuple[str, ...] = ("catch", "unusable")
     completed_only: bool = False
+
+    # The rules, defined once: the analysis applies them per worker (``stylestudy.analysis.qc``)
+    # and the admin dashboard per session (``stylestudy.study_server.study.qc``). Each takes
+    # numbers or arrays (then ``n`` > 0 where there is something to score).
+
+    def fails_catch(self, n: Any, failed: Any) -> Any:
+        """Rule ``catch``: scored catch trials with too many failures or too low accuracy."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            accuracy = 1 - np.divide(failed, n)
+        return (np.greater(n, 0) & ((np.greater_equal(failed, self.catch_max_failures))
+                                    | np.less(accuracy, self.catch_min_accuracy)))
+
+    def fails_repeat(self, n: Any, consistency: Any) -> Any:
+        """Rule ``repeat``: scored repeats chose the same method too rarely."""
+        return np.greater(n, 0) & np.less(consistency, self.repeat_min_consistency)
+
+    def too_fast(self, median_rt_ms: Any) -> Any:
+        """Rule ``rt``: the median response time over non-catch trials is below the floor
+        (no time: not flagged)."""
+        rt = np.asarray(median_rt_ms, dtype=float)
+        return ~np.isnan(rt) & (rt < self.rt_floor_ms)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Per-session quality-control figures for the admin dashboard (docs/study-protocol.md, Admin).
 
-Flags only; exclusion is analysis-side and pre-registered. The thresholds are the study's
-own ``qc`` rules (``stylestudy.analysis.settings.QCRules``, the ones ``stylestudy analyze``
-applies),
-and the figures are counted as ``stylestudy.analysis.qc`` counts them: catch trials scored against
-their expected answer, practice left out, the median RT over non-catch trials.
+Flags only; exclusion is analysis-side and pre-registered. The rules are the study's own
+``qc`` rules, applied by the methods of ``stylestudy.analysis.settings.QCRules`` that
+``stylestudy analyze`` applies too; the figures are counted as ``stylestudy.analysis.qc``
+counts them: catch trials scored against their expected answer, practice left out, the
+median RT over non-catch trials.
 """
 
 from __future__ import annotations
@@ -64,11 +64,10 @@ def session_qc(rows: list[dict], rules: QCRules | None = None) -> dict[int, Sess
     for sid, q in out.items():
         if sid in rts:
             q.median_rt_ms = statistics.median(rts[sid])
-        if q.catch_n and (q.catch_failures >= rules.catch_max_failures
-                          or q.catch_accuracy < rules.catch_min_accuracy):
+        if rules.fails_catch(q.catch_n, q.catch_failures):
             q.flags.append("catch")
-        if q.repeat_n and q.repeat_consistent / q.repeat_n < rules.repeat_min_consistency:
+        if q.repeat_n and rules.fails_repeat(q.repeat_n, q.repeat_consistent / q.repeat_n):
             q.flags.append("repeat")
-        if q.median_rt_ms is not None and q.median_rt_ms < rules.rt_floor_ms:
+        if q.median_rt_ms is not None and rules.too_fast(q.median_rt_ms):
             q.flags.append("fast")
     return out

@@ -76,6 +76,30 @@ def test_session_qc_follows_the_studys_rules():
     assert session_qc(rows, rules)[1].flags == []
 
 
+def test_qc_rules_are_one_definition_for_numbers_and_columns():
+    """The dashboard (one session's numbers) and the analysis (a column per rule) call the
+    same QCRules methods; at and beside each threshold both forms give the same answer."""
+    import numpy as np
+    import pandas as pd
+
+    from stylestudy.analysis.settings import QCRules
+
+    r = QCRules()
+    catch = [(0, 0), (5, 1), (5, 2), (10, 1), (10, 2), (9, 1)]  # (n, failed)
+    want = [False, False, True, False, True, False]  # 2 failures, or accuracy < 0.8
+    assert [bool(r.fails_catch(n, f)) for n, f in catch] == want
+    n, f = (pd.Series(x) for x in zip(*catch, strict=True))
+    assert list(r.fails_catch(n, f)) == want
+    rep = [(0, float("nan")), (3, 2 / 3), (10, 0.7), (1, 0.0)]
+    want = [False, True, False, True]
+    assert [bool(r.fails_repeat(n, c)) for n, c in rep] == want
+    n, c = (pd.Series(x) for x in zip(*rep, strict=True))
+    assert list(r.fails_repeat(n, c)) == want
+    rts = [np.nan, 399.9, 400.0, 1200.0]
+    assert [bool(r.too_fast(x)) for x in rts] == [False, True, False, False]
+    assert list(r.too_fast(pd.Series(rts))) == [False, True, False, False]
+
+
 def test_plan_counts():
     spec = validate_spec({"slug": "a", "comparison_set": "x", "trials_per_session": 20})
     p = plan_counts(spec, have_catch=True)
