@@ -111,7 +111,7 @@ def completion_code(secret: bytes, spec: dict, session_id: int, outcome: str) ->
 
 
 def _submit_host(spec: dict, turk_submit_to: str | None) -> str:
-    """``turkSubmitTo`` normalised; missing or unexpected → the mode's host (§1.3)."""
+    """``turkSubmitTo`` normalised; missing or unexpected → the mode's host."""
     allowed = set(MTURK_HOSTS.values()) | {"https://worker.mturk.com"}
     if turk_submit_to:
         host = turk_submit_to.rstrip("/")

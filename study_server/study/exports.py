@@ -1,7 +1,8 @@
-"""Exports of a study's judgments (crowd-protocol.md §10).
+"""Exports of a study's judgments (docs/study-protocol.md, Admin).
 
-- ``long``: one row per response, the analysis.md §1 table (a superset of pwcmp's long
-  format ``observer, session, scene, condition_A, condition_B, is_A_selected``).
+- ``long``: one row per response, the table of docs/analysis.md, "Input: the long table"
+  (a superset of pwcmp's long format ``observer, session, scene, condition_A,
+  condition_B, is_A_selected``).
 - ``pwcmp``: ``Observer, Session, Scene, Condition_1, Condition_2, Selection`` in pwcmp's
   column order (mantiuk/pwcmp README), real trials of usable sessions, one question.
 - ``json``: jsPsych-like per-trial records (``rt``, ``response``, ``trial_index``,

@@ -1,9 +1,10 @@
 """The participant state machine: start, state, responses, events, completion, return.
 
 Every transition is a compare-and-set ``UPDATE … WHERE state = :expected`` with its
-rowcount checked (crowd-protocol.md §2.2). Responses are append-only and idempotent by the
-client's UUID (§4). Functions take an open SQLAlchemy session and leave committing to the
-caller; errors are ``stylestudy.study_server.errors.ApiError`` (a 4xx JSON answer).
+rowcount checked (docs/study-protocol.md, State machine). Responses are append-only and
+idempotent by the client's UUID (docs/study-protocol.md, Responses). Functions take an
+open SQLAlchemy session and leave committing to the caller; errors are
+``stylestudy.study_server.errors.ApiError`` (a 4xx JSON answer).
 """
 
 from __future__ import annotations
@@ -531,7 +532,7 @@ def withdraw(s: Session, token: str | None, secret: bytes) -> dict[str, Any]:
 def report_reload(s: Session, token: str | None, secret: bytes) -> dict[str, Any]:
     """A page load that resumed the session (a reload, or a tab opened with its token) is
     logged; past the study's ``max_reloads`` it ends the session as screened out (the
-    optional no-reload mode, crowd-protocol.md §2.2)."""
+    optional no-reload mode, docs/study-protocol.md, Participant flow)."""
     sess = _session(s, token, lock=True)
     study = s.get(Study, sess.study_id)
     s.execute(insert(SessionEvent).values(session_id=sess.id, kind="reload", payload={},

@@ -26,7 +26,7 @@ __all__ = ["bp"]
 
 bp = Blueprint("participant", __name__)
 
-#: the headers of every image (crowd-protocol.md §5), beside Content-Type and -Length
+#: the headers of every image (docs/study-protocol.md, Security), beside Content-Type and -Length
 IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600", "Referrer-Policy": "no-referrer",
                  "X-Content-Type-Options": "nosniff",
                  "Content-Security-Policy": "default-src 'none'"}
@@ -68,7 +68,8 @@ def _examples(study: Study) -> list[dict]:
 
 
 def _min_viewport(study: Study) -> tuple[int, int]:
-    """Both options at native size side by side (crowd-protocol.md §2.1), or the spec's."""
+    """Both options at native size side by side (docs/study-protocol.md, Participant flow), or
+    the spec's ``min_viewport``."""
     if study.spec["min_viewport"]:
         w, h = study.spec["min_viewport"]
         return int(w), int(h)

@@ -28,7 +28,8 @@ MTURK_SUBMIT = "https://www.mturk.com https://workersandbox.mturk.com"
 
 
 def participant_headers(resp: Response, nonce: str | None = None) -> Response:
-    """CSP allowing MTurk framing and externalSubmit; no X-Frame-Options (§6)."""
+    """CSP allowing MTurk framing and externalSubmit; no X-Frame-Options (MTurk frames
+    the page)."""
     script = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
     resp.headers["Content-Security-Policy"] = (
         f"default-src 'self'; img-src 'self' data: blob:; script-src {script}; "

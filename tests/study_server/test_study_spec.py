@@ -20,7 +20,7 @@ def test_defaults_filled():
     assert spec["prompts"] == DEFAULT_PROMPTS
     assert spec["judgments_per_cell"] == 5  # docs/study-spec.md: 5 per cell by default
     assert spec["catch_rate"] == 0.1 and spec["repeat_rate"] == 0.1
-    assert spec["lease_minutes"] == 30  # §3.3 default lease
+    assert spec["lease_minutes"] == 30  # default lease (docs/study-spec.md)
     assert spec["warn_before_leave"] is True
     assert "screened out" in spec["mturk"]["reject_feedback"]
 
