@@ -9,7 +9,6 @@ import re
 import pytest
 from study_helpers import spec
 
-from stylestudy.study_server.app import create_app
 from stylestudy.study_server.study.studies import create_study
 from stylestudy.study_server.web.admin import set_admin_password
 
@@ -17,12 +16,12 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def app(db_url, engine, cset, monkeypatch):
+def app(app, db_url, engine, monkeypatch):
+    """The conftest's app with a study and an admin login."""
     monkeypatch.setenv("STYLESTUDY_DATABASE_URL", db_url)
     create_study(spec(), engine)
     set_admin_password("ada", PASSWORD)
-    return create_app({"DATABASE_URL": db_url, "REQUEST_LOG": False,
-                       "SESSION_COOKIE_SECURE": False, "RATELIMIT_ENABLED": False})
+    return app
 
 
 def csrf(html: str) -> str:

@@ -15,7 +15,6 @@ from study_helpers import add_session, spec
 
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import Response, SessionEvent, Study
-from stylestudy.study_server.app import create_app
 from stylestudy.study_server.platforms import payments
 from stylestudy.study_server.study import exports
 from stylestudy.study_server.study.studies import create_study
@@ -26,17 +25,12 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def app(db_url, engine, cset, monkeypatch):
+def app(app, db_url, engine, monkeypatch):
+    """The conftest's app with a study that takes a participant ID and cohorts."""
     monkeypatch.setenv("STYLESTUDY_DATABASE_URL", db_url)
     create_study(spec(participant_param="pid", cohorts={"param": "g", "caps": {"x": None}}),
                  engine)
-    return create_app({"DATABASE_URL": db_url, "REQUEST_LOG": False,
-                       "SESSION_COOKIE_SECURE": False})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
+    return app
 
 
 def start(client, pid: str = "p1") -> tuple[dict, list[dict]]:

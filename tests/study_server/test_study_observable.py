@@ -15,7 +15,6 @@ from study_helpers import spec
 from stylestudy.db.assets import asset_path
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import Asset, DesignCell, Method
-from stylestudy.study_server.app import create_app
 from stylestudy.study_server.study.studies import create_study
 
 #: headers that may differ between two images: the body's length
@@ -23,11 +22,10 @@ VARIABLE = {"Content-Length"}
 
 
 @pytest.fixture
-def client(db_url, engine, cset):
+def client(client, engine):
+    """The conftest's client, with a study."""
     create_study(spec(), engine)
-    app = create_app({"DATABASE_URL": db_url, "RATELIMIT_ENABLED": False,
-                      "REQUEST_LOG": False})
-    return app.test_client()
+    return client
 
 
 def study_images(engine) -> dict[str, str]:

@@ -14,7 +14,6 @@ from study_helpers import spec
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import BlockedIdentity, DesignCell, Study, StudySession, Trial, utcnow
 from stylestudy.errors import UserError
-from stylestudy.study_server.app import create_app
 from stylestudy.study_server.platforms.entry import completion_code
 from stylestudy.study_server.study import scheduling
 from stylestudy.study_server.study.spec import validate_spec
@@ -167,10 +166,10 @@ def actions(answers: list[dict]) -> list[dict]:
 
 
 @pytest.fixture
-def client(db_url, engine, cset):
-    app = create_app({"DATABASE_URL": db_url, "RATELIMIT_ENABLED": False,
-                      "REQUEST_LOG": False, "SECRET": SECRET})
-    return app.test_client()
+def app_config(app_config):
+    """The conftest's settings with a known server secret (completion codes are derived
+    with it)."""
+    return {**app_config, "SECRET": SECRET}
 
 
 def make(engine, platform: str, slug: str, codes: dict) -> dict:
