@@ -18,6 +18,8 @@ from stylestudy.errors import UserError
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 _engines: dict[tuple, Engine] = {}
+_made_with: dict[Engine, tuple[str | URL, dict]] = {}
+_twins: dict[Engine, Engine] = {}
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -81,13 +83,27 @@ def get_engine(url: str | URL | None = None, **kwargs) -> Engine:
         engine = make_engine(url, **kwargs)
         upgrade(engine)
         _engines[key] = engine
+        _made_with[engine] = (url, kwargs)
     return engine
+
+
+def autocommit_twin(engine: Engine) -> Engine:
+    """An engine of :func:`get_engine` on the same database and pool settings whose
+    connections stay in autocommit, for statements that are atomic alone (no BEGIN or
+    COMMIT, and no switching a pooled connection in and out of autocommit per use)."""
+    twin = _twins.get(engine)
+    if twin is None:
+        url, kwargs = _made_with.get(engine, (engine.url, {}))
+        twin = _twins[engine] = get_engine(url, **{**kwargs, "isolation_level": "AUTOCOMMIT"})
+    return twin
 
 
 def dispose_all() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _made_with.clear()
+    _twins.clear()
 
 
 def new_session(engine: Engine, write: bool = False) -> Session:

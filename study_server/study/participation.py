@@ -14,15 +14,16 @@ import random
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from stylestudy.db.engine import autocommit_twin
 from stylestudy.db.models import (
     Asset,
     BlockedIdentity,
@@ -219,7 +220,8 @@ _SESSION_TRIALS = (
 
 #: the response path's statements, built once (``:sid``, ``:lease``; ``:tid``; the insert's
 #: values; ``:cell``): the session compare-and-set renewing the lease, the trial lookup,
-#: the insert per dialect (``ON CONFLICT DO NOTHING``), the cell's served count
+#: the insert (``ON CONFLICT DO NOTHING``), the cell's served count; SQLite runs them one
+#: by one, PostgreSQL as one statement (``_PG_RECORD``)
 _RENEW_LEASE = (update(_SESSIONS).where(_SESSIONS.c.id == bindparam("sid"),
                                         _SESSIONS.c.state == SessionState.STARTED)
                 .values(lease_expires_at=bindparam("lease")))
@@ -228,11 +230,9 @@ _RESPONSE_TRIAL = (select(_TRIALS.c.id, _TRIALS.c.kind, _TRIALS.c.left_is_a, _TR
                    .join(_CELLS, _CELLS.c.id == _TRIALS.c.cell_id)
                    .where(_TRIALS.c.public_id == bindparam("tid"),
                           _TRIALS.c.session_id == bindparam("sid")))
-_INSERT_RESPONSE = {
-    name: ins(_RESPONSES).values({c: bindparam(c) for c in (
-        "trial_id", "response_id", "session_id", "chose_a", "chosen_method_id", "rt_ms",
-        "client_time", "received_at")}).on_conflict_do_nothing().returning(_RESPONSES.c.id)
-    for name, ins in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+_INSERT_RESPONSE = (sqlite_insert(_RESPONSES).values({c: bindparam(c) for c in (
+    "trial_id", "response_id", "session_id", "chose_a", "chosen_method_id", "rt_ms",
+    "client_time", "received_at")}).on_conflict_do_nothing().returning(_RESPONSES.c.id))
 _COUNT_SERVED = (update(_CELLS).where(_CELLS.c.id == bindparam("cell"))
                  .values(served=_CELLS.c.served + 1))
 
@@ -382,62 +382,161 @@ def record_response(s: Session, token: str | None, body: Any, secret: bytes
                     ) -> tuple[int, dict[str, Any]]:
     """Store one judgment; a replay of the same ``response_id`` answers as the first did.
 
-    One path on every database, in the request's transaction: the session compare-and-set
-    (which renews the lease and locks the row against a concurrent timeout sweep), the
-    trial lookup, the insert (``ON CONFLICT DO NOTHING``) and the cell's served count.
+    One path: the store step (the session compare-and-set, which renews the lease and locks
+    the row against a concurrent timeout sweep; the trial lookup; the insert, ``ON CONFLICT
+    DO NOTHING``; the cell's served count) answers the same four facts on both databases,
+    and every decision is taken on them here. SQLite stores with four statements in the
+    request's transaction; PostgreSQL with one, run alone in autocommit unless the study
+    screens out on practice errors (then the screen-out joins the insert's transaction).
     Pooled connections are not pinged before use; a connection found closed (the database
-    restarted) is dropped and the path runs once more on a new one, which is safe because
+    restarted) is dropped and the store runs once more on a new one, which is safe because
     it is idempotent.
     """
     rid, tid, chose_left, rt, ct = validate_response(body)
     if not token:
         raise ApiError(401, "no_token", "missing session token")
-    th = token_hash(token)
+    session_id, study_id = _session_ids(s, token_hash(token))
+    lease_minutes, screen_limit, not_sure_ok = _study_facts(s, study_id)
+    if chose_left is None and not not_sure_ok:
+        raise ApiError(422, "bad_choice", "this study is strict 2AFC: choice must be 'left' "
+                       "or 'right'")
+    now = utcnow()
+    params = {"sid": session_id, "lease": now + dt.timedelta(minutes=lease_minutes),
+              "tid": tid, "rid": rid, "left": chose_left, "rt": rt, "ct": ct, "now": now}
+    store = _store_postgres if s.get_bind().dialect.name == "postgresql" else _store_sqlite
     for attempt in (1, 2):
         try:
-            return _record(s, th, rid, tid, chose_left, rt, ct, secret)
+            row = store(s, params, bool(screen_limit))
+            break
         except DBAPIError as exc:
             if not exc.connection_invalidated or attempt == 2:
                 raise
             s.rollback()
+    if not row.cas:
+        return _not_started(s, rid, tid, session_id, study_id, secret)
+    if row.kind is None:
+        _no_trial(s, rid, tid, session_id)
+    if not row.inserted:
+        return _conflict(s, rid, tid, session_id)
+    correct = None
+    if row.kind == "practice":
+        correct = _correct(_chose_a(chose_left, row.left_is_a), row.expected)
+        _maybe_screen_out(s, screen_limit, session_id, now)
+    return 201, _response_body(tid, rid, now, correct)
+
+
+class _Stored(NamedTuple):
+    """What the store step found: the session was ``started`` (its lease renewed), the
+    trial's kind (None: no such trial in the session), its side and expected answer, and
+    whether the response row is new."""
+
+    cas: bool
+    kind: str | None
+    left_is_a: bool | None
+    expected: str | None
+    inserted: bool
+
+
+def _store_sqlite(s: Session, p: dict[str, Any], _shared: bool) -> _Stored:
+    """The store step as four statements in the request's transaction (``BEGIN
+    IMMEDIATE``)."""
+    conn = s.connection()
+    if conn.execute(_RENEW_LEASE, p).rowcount != 1:
+        return _Stored(False, None, None, None, False)
+    trial = conn.execute(_RESPONSE_TRIAL, p).first()
+    if trial is None:
+        return _Stored(True, None, None, None, False)
+    chose_a = _chose_a(p["left"], trial.left_is_a)
+    chosen = None if chose_a is None else trial.method_a_id if chose_a else trial.method_b_id
+    new_id = conn.execute(_INSERT_RESPONSE, {
+        "trial_id": trial.id, "response_id": p["rid"], "session_id": p["sid"],
+        "chose_a": chose_a, "chosen_method_id": chosen, "rt_ms": p["rt"],
+        "client_time": p["ct"], "received_at": p["now"]}).scalar()
+    if new_id is not None and trial.kind in ("real", "catch"):
+        conn.execute(_COUNT_SERVED, {"cell": trial.cell_id})
+    return _Stored(True, trial.kind, trial.left_is_a, trial.expected, new_id is not None)
+
+
+def _store_postgres(s: Session, p: dict[str, Any], shared: bool) -> Any:
+    """The store step as one statement: in the request's transaction when a screen-out
+    rule (``shared``) or a lookup this request already ran needs it, else alone in
+    autocommit."""
+    if shared or s.in_transaction():
+        return s.connection().execute(_PG_RECORD_TEXT, p).one()
+    return _record_autocommit(s, p)
+
+
+#: PostgreSQL: the whole response path in one round trip — session compare-and-set
+#: (renews the lease), trial lookup, insert ON CONFLICT DO NOTHING, served count.
+_PG_RECORD = f"""
+WITH s AS (
+    UPDATE session SET lease_expires_at = :lease
+    WHERE id = :sid AND state = '{SessionState.STARTED}' RETURNING id
+), t AS (
+    SELECT trial.id, trial.kind, trial.left_is_a, trial.cell_id, c.method_a_id,
+           c.method_b_id, c.expected
+    FROM trial JOIN design_cell c ON c.id = trial.cell_id JOIN s ON s.id = trial.session_id
+    WHERE trial.public_id = :tid
+), ins AS (
+    INSERT INTO response (trial_id, response_id, session_id, chose_a, chosen_method_id,
+                          rt_ms, client_time, received_at)
+    SELECT t.id, CAST(:rid AS varchar), :sid, t.left_is_a = CAST(:left AS boolean),
+           CASE WHEN CAST(:left AS boolean) IS NULL THEN NULL
+                WHEN t.left_is_a = CAST(:left AS boolean) THEN t.method_a_id
+                ELSE t.method_b_id END,
+           CAST(:rt AS double precision), CAST(:ct AS varchar), :now
+    FROM t
+    ON CONFLICT DO NOTHING RETURNING trial_id
+), upd AS (
+    UPDATE design_cell SET served = design_cell.served + 1 FROM t, ins
+    WHERE design_cell.id = t.cell_id AND ins.trial_id = t.id AND t.kind IN ('real', 'catch')
+    RETURNING design_cell.id
+)
+SELECT (SELECT count(*) FROM s) AS cas, t.kind, t.left_is_a, t.expected,
+       (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upd) AS counted
+FROM (SELECT 1) AS one LEFT JOIN t ON true
+"""
+_PG_RECORD_TEXT = text(_PG_RECORD)
+#: the same statement for psycopg (``%(name)s`` placeholders)
+_PG_RECORD_RAW = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _PG_RECORD)
+
+
+def _record_autocommit(s: Session, params: dict[str, Any]) -> Any:
+    """Run the response statement alone in autocommit, on a pooled psycopg connection of
+    the engine's autocommit twin: it is atomic by itself, and the BEGIN and COMMIT round
+    trips are saved. Durable (committed) when it returns.
+
+    Pooled connections are not pinged before use (the server's engine saves that round
+    trip); a connection found closed (the database restarted) empties the pool and the
+    statement runs once more on a new one, which is safe because it is idempotent.
+    """
+    import psycopg
+    from psycopg.rows import namedtuple_row
+
+    engine = autocommit_twin(s.get_bind())
+    for attempt in (1, 2):
+        try:
+            raw = engine.raw_connection()
+        except psycopg.OperationalError as exc:  # refused: answered as busy (503)
+            raise OperationalError(_PG_RECORD, params, exc) from exc
+        conn = raw.driver_connection
+        try:
+            with conn.cursor(row_factory=namedtuple_row) as cur:
+                return cur.execute(_PG_RECORD_RAW, params).fetchone()
+        except psycopg.Error as exc:
+            if not isinstance(exc, psycopg.OperationalError) or not conn.closed \
+                    or attempt == 2:  # as SQLAlchemy's error: busy (503), never a 500
+                raise DBAPIError.instance(_PG_RECORD, params, exc, psycopg.Error) from exc
+            raw.invalidate()
+            engine.dispose()
+        finally:
+            raw.close()
     raise AssertionError("unreachable")
 
 
 def _insert(s: Session) -> Any:
     """The dialect's INSERT, which knows ``ON CONFLICT DO NOTHING``."""
     return pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
-def _record(s: Session, th: str, rid: str, tid: str, chose_left: bool | None,
-            rt: float | None, ct: str | None, secret: bytes) -> tuple[int, dict[str, Any]]:
-    session_id, study_id = _session_ids(s, th)
-    lease_minutes, screen_limit, not_sure_ok = _study_facts(s, study_id)
-    if chose_left is None and not not_sure_ok:
-        raise ApiError(422, "bad_choice", "this study is strict 2AFC: choice must be 'left' "
-                       "or 'right'")
-    now = utcnow()
-    conn = s.connection()
-    if conn.execute(_RENEW_LEASE, {"sid": session_id, "lease": now + dt.timedelta(
-            minutes=lease_minutes)}).rowcount != 1:
-        return _not_started(s, rid, tid, session_id, study_id, secret)
-    trial = conn.execute(_RESPONSE_TRIAL, {"tid": tid, "sid": session_id}).first()
-    if trial is None:
-        _no_trial(s, rid, tid, session_id)
-    chose_a = _chose_a(chose_left, trial.left_is_a)
-    chosen = None if chose_a is None else trial.method_a_id if chose_a else trial.method_b_id
-    new_id = conn.execute(_INSERT_RESPONSE[conn.dialect.name], {
-        "trial_id": trial.id, "response_id": rid, "session_id": session_id,
-        "chose_a": chose_a, "chosen_method_id": chosen, "rt_ms": rt, "client_time": ct,
-        "received_at": now}).scalar()
-    if new_id is None:
-        return _conflict(s, rid, tid, session_id)
-    if trial.kind in ("real", "catch"):
-        conn.execute(_COUNT_SERVED, {"cell": trial.cell_id})
-    correct = None
-    if trial.kind == "practice":
-        correct = _correct(chose_a, trial.expected)
-        _maybe_screen_out(s, screen_limit, session_id, now)
-    return 201, _response_body(tid, rid, now, correct)
 
 
 def _not_started(s: Session, rid: str, tid: str, session_id: int, study_id: int,

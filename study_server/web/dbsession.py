@@ -25,7 +25,9 @@ def engine() -> Engine:
     pool from opening and closing overflow connections under load; pooled connections are
     not pinged before each use (a round trip per request): a connection lost to a database
     restart fails one request with a 503 (the client retries) and empties the pool; the
-    response path runs once more instead."""
+    response path runs once more instead. On PostgreSQL the response statement runs on an
+    autocommit twin of this engine with the same pool settings, so a worker holds up to two
+    connections per thread."""
     cached = current_app.extensions.get("stylestudy_engine")
     if cached is not None and cached[0] == os.getpid():
         return cached[1]

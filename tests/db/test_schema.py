@@ -117,3 +117,29 @@ def test_status_check_constraint(db_url, tiny_assets):
         s.add(Generation(method_id=mid, content_asset_id=content, style_asset_id=style,
                          inputs_key="k", seed=0, status="bogus", inputs={}, provenance={}))
         s.flush()
+
+
+@pytest.mark.postgres
+def test_autocommit_twin_commits_each_statement(pg_url):
+    """The twin shares the database and pool settings; a statement on it is committed
+    when it returns, with no COMMIT sent (what the response path relies on)."""
+    from stylestudy.db.engine import autocommit_twin, make_engine
+
+    engine = get_engine(pg_url, pool_size=3, max_overflow=3)
+    twin = autocommit_twin(engine)
+    assert twin is autocommit_twin(engine) and twin is not engine
+    assert twin.url == engine.url and twin.pool.size() == 3
+    raw = twin.raw_connection()
+    try:
+        assert raw.driver_connection.autocommit
+        raw.driver_connection.execute("CREATE TABLE twin_probe (x int)")
+        raw.driver_connection.execute("INSERT INTO twin_probe VALUES (1)")
+    finally:
+        raw.close()  # the pool's reset-on-return rollback cannot undo it
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM twin_probe")).scalar() == 1
+        conn.execute(text("DROP TABLE twin_probe"))
+        conn.commit()
+    other = make_engine(pg_url)  # not made by get_engine: a twin on its URL all the same
+    assert autocommit_twin(other).url == other.url
+    other.dispose()
