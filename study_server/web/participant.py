@@ -37,6 +37,9 @@ _paths: dict[str, Path] = {}
 @bp.after_request
 def _headers(resp: Response) -> Response:
     if request.path.startswith("/s/"):
+        if resp.status_code != 200:  # an unknown token: neither stored nor sniffed
+            resp.headers.update(IMAGE_HEADERS)
+            resp.headers["Cache-Control"] = "no-store"
         return resp
     return participant_headers(resp, script_nonce())
 

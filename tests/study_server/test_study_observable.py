@@ -92,6 +92,14 @@ def test_every_image_has_the_same_headers(client, engine):
     r = client.get(f"/s/{token}", headers={"If-Modified-Since": "Thu, 01 Jan 2026 00:00:00 GMT",
                                            "If-None-Match": "*", "Range": "bytes=0-10"})
     assert r.status_code == 200 and "Content-Range" not in r.headers
+    # an unknown or over-long token: a 404 that is neither stored nor sniffed
+    for bad in ("x" * 40, "x" * 65):
+        r = client.get(f"/s/{bad}")
+        assert r.status_code == 404
+        assert r.headers.get("X-Content-Type-Options") == "nosniff"
+        assert r.headers.get("Cache-Control") == "no-store"
+        assert r.headers.get("Referrer-Policy") == "no-referrer"
+        assert "Last-Modified" not in r.headers and "ETag" not in r.headers
 
 
 def test_png_bytes_have_one_structure(client, engine):
