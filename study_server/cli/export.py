@@ -4,12 +4,12 @@ Both join the ``study`` group of ``stylestudy.study_server.cli.study``."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from stylestudy.errors import UserError
+from stylestudy.fileio import write_atomic
 from stylestudy.study_server.cli import get_study
 from stylestudy.study_server.cli.study import study_group
 
@@ -31,7 +31,7 @@ def export_cmd(slug: str, fmt: str, question: str | None, out: str | None) -> No
     with session_scope() as s:
         text = exports.render(s, slug, fmt, question)
     if out:
-        Path(out).write_text(text)
+        _write(out, text)
     else:
         click.echo(text, nl=False)
 
@@ -55,19 +55,20 @@ def payments_cmd(slug: str, ids_only: str | None, out: str | None) -> None:
     text = (payments.prolific_ids(study, rows, ids_only) if ids_only
             else payments.render(study, rows))
     if out:
-        _write_private(out, text)
+        _write(out, text, mode=0o600)  # raw platform IDs: the owner only, even over a file
     else:
         click.echo(text, nl=False)
 
 
-def _write_private(path: str, text: str) -> None:
-    """Write ``text`` to a new file (mode 0600): the IDs in it are restricted data."""
+def _write(path: str, text: str, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` atomically (a reader sees the old file or the whole new
+    one), with ``mode`` when given; one clear error when it cannot be written."""
+    if not Path(path).parent.is_dir():
+        raise UserError(f"cannot write {path}: its folder does not exist")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        write_atomic(path, text.encode(), mode)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 #: the commands join the study group above; nothing to add at the top level

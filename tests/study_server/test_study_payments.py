@@ -59,6 +59,13 @@ def test_payments_cli_ids_only_and_out(prolific, tmp_path):
     assert res.exit_code == 0 and res.output == ""
     assert len(out.read_text().splitlines()) == 1 + 3
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600  # restricted data: owner only
+    # over a file that anyone may read: the IDs still end up readable by the owner only,
+    # and the old file is replaced whole
+    out.write_text("old export\n")
+    out.chmod(0o644)
+    res = CliRunner().invoke(cli, ["study", "payments", "s1", "-o", str(out)])
+    assert res.exit_code == 0 and len(out.read_text().splitlines()) == 1 + 3
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
 
 
 def test_payments_cli_bad_input(prolific, engine, tmp_path):
