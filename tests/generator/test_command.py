@@ -40,8 +40,9 @@ print("stderr line for", a.mode, file=sys.stderr)
 if a.mode == "fail":
     sys.exit(3)
 if a.mode == "sleep":
-    with open(os.environ["PID_FILE"], "w") as fh:
+    with open(os.environ["PID_FILE"] + ".tmp", "w") as fh:  # whole or absent for the test
         fh.write(str(os.getpid()))
+    os.replace(os.environ["PID_FILE"] + ".tmp", os.environ["PID_FILE"])
     while not os.path.exists(os.environ["GO_FILE"]):
         time.sleep(0.05)
 if a.mode == "nothing":
