@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from stylestudy.db.models import PaymentIdentity, Review, Study, StudySession
 from stylestudy.errors import UserError
-from stylestudy.study_server.platforms.entry import completion_code
+from stylestudy.study_server.study.entry import completion_code
 from stylestudy.study_server.study.exports import csv_text
 
 __all__ = ["ID_COLUMNS", "columns", "payment_rows", "prolific_ids", "render"]

@@ -39,8 +39,8 @@ from stylestudy.db.models import (
 )
 from stylestudy.db.states import SESSIONS_ABANDONED, SESSIONS_FINISHED, SessionState
 from stylestudy.study_server.errors import ApiError
-from stylestudy.study_server.platforms.entry import Entry, completion_action
 from stylestudy.study_server.study import scheduling
+from stylestudy.study_server.study.entry import Entry, completion_action
 from stylestudy.study_server.study.spec import stored_spec
 from stylestudy.study_server.tokens import new_token, pid_hash, token_hash
 

@@ -51,8 +51,8 @@ from stylestudy.db.states import SESSIONS_FINISHED
 from stylestudy.errors import UserError
 from stylestudy.study_server.platforms import payments
 from stylestudy.study_server.platforms.bonuses import money
-from stylestudy.study_server.platforms.entry import completion_code
 from stylestudy.study_server.study import exports
+from stylestudy.study_server.study.entry import completion_code
 from stylestudy.study_server.study.lookup import study_or_404
 from stylestudy.study_server.study.participation import counted_participants
 from stylestudy.study_server.study.qc import session_qc

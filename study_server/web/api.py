@@ -16,8 +16,8 @@ from flask_limiter.util import get_remote_address
 
 from stylestudy.db.states import SessionState
 from stylestudy.study_server.errors import ApiError
-from stylestudy.study_server.platforms.entry import EntryError, parse_entry
 from stylestudy.study_server.study import participation as flow
+from stylestudy.study_server.study.entry import EntryError, parse_entry
 from stylestudy.study_server.study.lookup import study_or_404
 from stylestudy.study_server.tokens import token_hash
 from stylestudy.study_server.web.dbsession import commit, get_db

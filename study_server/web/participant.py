@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 
 from stylestudy.db.assets import asset_path
 from stylestudy.db.models import Asset, DesignCell, Study
-from stylestudy.study_server.platforms.entry import EntryError, parse_entry
+from stylestudy.study_server.study.entry import EntryError, parse_entry
 from stylestudy.study_server.study.lookup import find_study
 from stylestudy.study_server.study.participation import A_IMG, B_IMG, CELL_IMAGES, REF_IMG
 from stylestudy.study_server.study.spec import question_rules, stored_spec

@@ -14,8 +14,8 @@ from study_helpers import spec
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import BlockedIdentity, DesignCell, Study, StudySession, Trial, utcnow
 from stylestudy.errors import UserError
-from stylestudy.study_server.platforms.entry import completion_code
 from stylestudy.study_server.study import scheduling
+from stylestudy.study_server.study.entry import completion_code
 from stylestudy.study_server.study.spec import validate_spec
 from stylestudy.study_server.study.studies import create_study
 from stylestudy.study_server.tokens import pid_hash, token_hash

@@ -13,8 +13,8 @@ from study_helpers import add_session, spec
 
 from stylestudy.cli import cli
 from stylestudy.db.engine import session_scope
-from stylestudy.study_server.platforms.entry import completion_code
 from stylestudy.study_server.platforms.payments import payment_rows
+from stylestudy.study_server.study.entry import completion_code
 from stylestudy.study_server.study.studies import create_study
 
 SECRET = b"test-secret"  # the home fixture's STYLESTUDY_SECRET

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from stylestudy.study_server.platforms.entry import (
+from stylestudy.study_server.study.entry import (
     MTURK_PREVIEW,
     RETURN_MESSAGES,
     completion_action,
