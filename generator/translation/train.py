@@ -63,8 +63,27 @@ def _save_atomic(obj: dict[str, Any], path: Path) -> None:
         torch.save(obj, tmp)
 
 
+#: a model's fixed pretrained loss networks (EGSC-IT's VGG19, MUNIT's VGG16): rebuilt from
+#: the verified weights file on every load, never stored in a checkpoint
+FROZEN = ("perceptual.", "vgg.")
+
+
+def _trained(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state.items() if not k.startswith(FROZEN)}
+
+
+def _load_trained(model: TranslatorModel, state: dict[str, Any]) -> None:
+    """Load a checkpoint's trained weights (a loss network it may hold is ignored); every
+    trained weight of the model must be in it."""
+    missing, unexpected = model.load_state_dict(_trained(state), strict=False)
+    wrong = [k for k in missing if not k.startswith(FROZEN)] + list(unexpected)
+    if wrong:
+        raise UserError(f"the checkpoint does not fit the {type(model).__name__} network it "
+                        f"names ({len(wrong)} weights differ, e.g. {wrong[0]})")
+
+
 def _model_state(model: TranslatorModel) -> dict[str, Any]:
-    state = {"model": model.state_dict(),
+    state = {"model": _trained(model.state_dict()),
              "optim": {k: o.state_dict() for k, o in model.optimizers().items()}}
     if hasattr(model, "extra_state"):
         state["extra"] = model.extra_state()
@@ -72,7 +91,7 @@ def _model_state(model: TranslatorModel) -> dict[str, Any]:
 
 
 def _load_model_state(model: TranslatorModel, state: dict[str, Any]) -> None:
-    model.load_state_dict(state["model"])
+    _load_trained(model, state["model"])
     for k, o in model.optimizers().items():
         o.load_state_dict(state["optim"][k])
     if "extra" in state:
@@ -203,7 +222,7 @@ def load_translator(path: str | os.PathLike, device: str = "cpu"
                         f"iteration {ckpt['iteration']}); re-run `stylestudy train` to finish it")
     config = dict(ckpt["config"], allow_random_weights=True)
     model = build_model(config)
-    model.load_state_dict(ckpt["state"]["model"])
+    _load_trained(model, ckpt["state"]["model"])
     model.to(device).eval()
     record = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "path": str(path),
               "method": config["method"], "variant": config.get("variant"),

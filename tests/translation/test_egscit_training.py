@@ -79,3 +79,27 @@ def test_egsc_it_logs_each_loss_term(single28_dir, tmp_path):
     log = torch.load(ckpt, weights_only=True)["log"]
     assert {"gan", "l1", "kl"} <= set(log[0]) and log[0]["stage"] == "stage1"
     assert {"l1_cycle", "kl_cycle"} <= set(log[-1]) and log[-1]["stage"] == "stage2"
+
+
+def test_checkpoints_hold_no_loss_network(single28_dir, tmp_path):
+    """The frozen VGG19 of EGSC-IT's perceptual loss is rebuilt from the verified weights,
+    not stored: a checkpoint holds trained weights only, one that also holds a loss network
+    (in any layout, as earlier checkpoints did) still loads, and one that misses a trained
+    weight is one clear error."""
+    from stylestudy.generator.translation import train as tr
+
+    prof = profile("egsc-it", "smoke") | {"vgg_taps": ("relu1_1",)}
+    config = {"method": "egsc-it", "profile": prof, "ablation": "none",
+              "adain_variant": "textbook", "seed": 0, "allow_random_weights": False}
+    model = build_model(config)
+    assert model.perceptual is not None
+    saved = tr._model_state(model)["model"]
+    assert saved and not any(k.startswith("perceptual.") for k in saved)
+    assert len(saved) == len(model.state_dict()) - len(model.perceptual.state_dict())
+    other = build_model(config | {"seed": 1})
+    old_layout = dict(saved, **{"perceptual.vgg.convs.0.weight": torch.zeros(64, 3, 3, 3)})
+    tr._load_trained(other, old_layout)
+    key = next(iter(saved))
+    assert torch.equal(other.state_dict()[key], saved[key])
+    with pytest.raises(UserError, match="does not fit"):
+        tr._load_trained(other, {k: v for k, v in saved.items() if k != key})
