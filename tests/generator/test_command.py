@@ -175,6 +175,19 @@ def gens_id(label: str) -> int:
         return next(g.id for g in runner.set_generations("cmd", s) if g.method.label == label)
 
 
+def _finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
+    """The runner's output once it exits; if it hangs, fail with where it waits (its Python
+    stacks, dumped by faulthandler on SIGABRT) and the processes still running."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        ps = subprocess.run(["ps", "-eo", "pid,pgid,stat,args"], capture_output=True,
+                            text=True).stdout
+        os.kill(proc.pid, signal.SIGABRT)
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"the runner did not exit within {timeout} s:\n{err}\n{ps}")
+
+
 def _zombie(pid: int) -> bool:
     with open(f"/proc/{pid}/stat") as fh:
         return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
@@ -240,7 +253,8 @@ def test_ray_runs_commands_and_keeps_their_failures(home, tmp_path):
 def test_ctrl_c_leaves_an_interrupted_generation_that_the_next_run_finishes(home, tmp_path):
     setup_inputs(tmp_path)
     path = write(tmp_path, [entry("slow", "sleep")])
-    env = env_for(home, PID_FILE=str(tmp_path / "pid"), GO_FILE=str(tmp_path / "go"))
+    env = env_for(home, PID_FILE=str(tmp_path / "pid"), GO_FILE=str(tmp_path / "go"),
+                  PYTHONFAULTHANDLER="1")
     status = CliRunner().invoke(cli, ["generate", str(path), "--status"])
     assert status.exit_code == 0, status.output  # before the first run
     assert "not generated yet; the manifest plans 1 generations" in status.output
@@ -252,7 +266,7 @@ def test_ctrl_c_leaves_an_interrupted_generation_that_the_next_run_finishes(home
         time.sleep(0.05)
     child = int((tmp_path / "pid").read_text())
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-    out, err = proc.communicate(timeout=60)
+    out, err = _finish(proc)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert err.strip().endswith("interrupted"), err
     assert not Path(f"/proc/{child}").exists() or _zombie(child)  # the command went too
