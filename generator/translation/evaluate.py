@@ -172,6 +172,7 @@ def reference_generator(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> G
 
 
 REFERENCES = {"identity": reference.identity, "copy-exemplar": reference.copy_exemplar,
+              "exemplar-background": reference.exemplar_background,
               "colour-oracle": reference.colour_oracle}
 
 

@@ -44,6 +44,12 @@ def two_colours(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return bg, fg
 
 
+def exemplar_background(source: np.ndarray, exemplar: np.ndarray) -> np.ndarray:
+    """The exemplar's background colour everywhere: no digit at all. What a translator that
+    has collapsed to the exemplar's colour scores; a model must beat it to show shapes."""
+    return np.broadcast_to(border_colour(exemplar), source.shape).astype(np.uint8).copy()
+
+
 def colour_oracle(source: np.ndarray, exemplar: np.ndarray) -> np.ndarray:
     """Binarise ``source`` against its background and paint it with the exemplar's colours.
 
