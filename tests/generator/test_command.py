@@ -258,9 +258,12 @@ def test_ctrl_c_leaves_an_interrupted_generation_that_the_next_run_finishes(home
     status = CliRunner().invoke(cli, ["generate", str(path), "--status"])
     assert status.exit_code == 0, status.output  # before the first run
     assert "not generated yet; the manifest plans 1 generations" in status.output
+    # as in a terminal's foreground job: SIGINT not ignored, whatever this test inherited
+    # (a job started with `&` ignores SIGINT, and Python keeps an ignored SIGINT ignored)
     proc = subprocess.Popen([*CLI, "generate", str(path), "--no-progress"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (tmp_path / "pid").exists() and time.time() < deadline:
         time.sleep(0.05)
