@@ -92,14 +92,15 @@ def test_eval_writes_csv_and_table(built):
     assert "| EGSC-IT | smoke |" in res.stdout
     with open(out / "ssim.csv") as fh:
         rows = {r["name"]: r for r in csv.DictReader(fh)}
-    assert set(rows) == {"EGSC-IT", "identity", "copy-exemplar", "colour-oracle"}
+    assert set(rows) == {"EGSC-IT", "identity", "copy-exemplar", "exemplar-background",
+                         "colour-oracle"}
     assert float(rows["colour-oracle"]["ab_mean"]) == 1.0
     assert float(rows["identity"]["ab_diversity"]) == 0.0
     assert float(rows["EGSC-IT"]["ba_diversity"]) >= 0 and rows["EGSC-IT"]["diversity_sources"] \
         == "4"
     # inputs, exemplars, truth, then one row per generator; 8 pairs of 28 px tiles at ×2
     grid = Image.open(out / "samples.png")
-    assert grid.height == 7 * (56 + 2) and grid.width > 8 * 58
+    assert grid.height == 8 * (56 + 2) and grid.width > 8 * 58
     fig = run_cli("digits", "curves", "--runs", str(runs), "--out", str(built / "c.svg"))
     svg = (built / "c.svg").read_text()
     assert "written:" in fig.stdout and "EGSC-IT [egsc]" in svg and "<dc:date>" not in svg
