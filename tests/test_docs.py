@@ -13,17 +13,18 @@ SUFFIXES = {".py", ".md", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".txt", ".ht
             ".sh", ".tex"}
 NAMES = {"Makefile"}
 
-#: files of the spec set the project started from, which are not in the repository
+#: files of the spec set the project started from, which are not in the repository (each
+#: pattern spelt with a character class, so that this file does not itself name them)
 OUTSIDE = [
-    re.compile(r"crowd-protocol"),
-    re.compile(r"\bspecs/"),
-    re.compile(r"\bDESIGN\.md"),
-    re.compile(r"\bDEVELOPERS\.md"),
-    re.compile(r"ssim_vectors"),
-    re.compile(r"(?<![\w-])shared/"),
-    re.compile(r"(?<![\w/-])(egsc-it|strotss|analysis|weights)\.md"),
-    re.compile(r"\bthe spec(?:'s)? §"),
-    re.compile(r"\bspec §"),
+    re.compile(r"crowd[-]protocol"),
+    re.compile(r"\bspec[s]/"),
+    re.compile(r"\bDESIGN[.]md"),
+    re.compile(r"\bDEVELOPERS[.]md"),
+    re.compile(r"ssim[_]vectors"),
+    re.compile(r"(?<![\w-])share[d]/"),
+    re.compile(r"(?<![\w/-])(egsc-it|strotss|analysis|weights)[.]md"),
+    re.compile(r"\bthe spec(?:'s)?[ ]§"),
+    re.compile(r"\bspec[ ]§"),
 ]
 
 #: paths of one machine that must not reach the docs
@@ -92,9 +93,11 @@ def test_docs_name_no_path_of_this_machine():
 
 
 def test_the_checks_catch_what_they_look_for():
-    for bad in ("see crowd-protocol.md §3.1", "(``specs/strotss.md`` §1.5)", "DESIGN.md",
-                "analysis.md §9", "spec ``egsc-it.md`` §2", "../shared/specs/x",
-                "the spec's §3.3"):
+    # "|" keeps each example from being a citation in this file; it is removed to test
+    for marked in ("see crowd-|protocol.md §3.1", "(``spec|s/strotss|.md`` §1.5)", "DESIGN|.md",
+                   "analysis|.md §9", "spec ``egsc-it|.md`` §2", "../share|d/x",
+                   "the spec's| §3.3"):
+        bad = marked.replace("|", "")
         assert any(p.search(bad) for p in OUTSIDE), bad
     for good in ("docs/analysis.md, \"Per pair\"", "docs/methods-strotss.md",
                  "docs/methods-egsc-it.md", "docs/weights.md", "a shared encoder"):
