@@ -60,7 +60,7 @@ def test_custom_questions_end_to_end(home, tmp_path):
         page.goto(f"{url}/study/qs")
         page.click("#consent")
         page.wait_for_selector("#instructions:not([hidden])")
-        assert "most with a reference image" in page.inner_text("#instructions")
+        assert "some with a reference image" in page.inner_text("#instructions")
         page.click("#begin")
         for _ in range(40):
             page.wait_for_selector("#task:not([hidden]), #finish:not([hidden])")
