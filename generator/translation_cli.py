@@ -5,16 +5,17 @@ from __future__ import annotations
 import click
 
 from stylestudy.errors import UserError
+from stylestudy.generator.translation.profiles import METHODS, PROFILES
 
 __all__ = ["commands", "train_cmd"]
 
 
 @click.command("train")
-@click.argument("method", type=click.Choice(["egsc-it", "cyclegan", "unit", "munit"]))
+@click.argument("method", type=click.Choice(METHODS))
 @click.option("--data", required=True, type=click.Path(file_okay=False),
               help="A data set folder from `stylestudy digits build`.")
 @click.option("--profile", "profile_name", default="cpu", show_default=True,
-              type=click.Choice(["smoke", "cpu", "paper"]))
+              type=click.Choice(PROFILES))
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Run folder (ckpt.pt); re-running with the same arguments resumes.")
 @click.option("--seed", default=0, show_default=True, type=int)

@@ -1,5 +1,6 @@
 """Training profiles: ``smoke`` (CI), ``cpu`` (≤ 15 min per model on
-2 cores) and ``paper`` (the released hyper-parameters and iteration counts).
+2 cores), ``long`` (the ``cpu`` networks for about an hour per model on one idle core) and
+``paper`` (the released hyper-parameters and iteration counts).
 
 ``paper`` values: EGSC-IT from ``run_train_feaMask.sh`` / ``run_train_EGSCIT.sh`` (MNIST
 block); CycleGAN from ``options/*.py`` (with the small-image generator;
@@ -7,8 +8,9 @@ block); CycleGAN from ``options/*.py`` (with the small-image generator;
 UNIT from ``exps/unit/svhn2mnist.yaml`` on ``version_02``; MUNIT from
 ``configs/edges2shoes_folder.yaml`` with EGSC-IT's 5G:1D, 300k-iteration, VGG run
 and a small-image discriminator, with MUNIT's VGG loss at weight 1 as in that
-run (``smoke`` and ``cpu`` keep edges2shoes' vgg 0). ``smoke`` and ``cpu`` shrink widths and
-iteration counts; their results are never reported as paper results.
+run (``smoke``, ``cpu`` and ``long`` keep edges2shoes' vgg 0). ``smoke`` and ``cpu`` shrink
+widths and iteration counts, ``long`` only lengthens ``cpu``; their results are never reported
+as paper results.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from stylestudy.errors import UserError
 __all__ = ["PROFILES", "METHODS", "VARIANTS", "check_variant", "profile"]
 
 METHODS = ("egsc-it", "cyclegan", "unit", "munit")
-PROFILES = ("smoke", "cpu", "paper")
+PROFILES = ("smoke", "cpu", "long", "paper")
 #: network variants of a method, the default first: UNIT as published (NIPS 2017,
 #: ``CoVAE32x32``) or as EGSC-IT's paper trained it (its stage-2 network without feature mask,
 #: AdaIN and perceptual losses, with the EGSC-IT profile's settings)
@@ -83,6 +85,18 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
                       ckpt_every=5000),
     },
 }
+
+#: ``long``: the ``cpu`` settings with more iterations, sized by one thread's speed on an idle
+#: 2-core machine (EGSC-IT stage 1 ≈ 0.1 s, stage 2 ≈ 1.05 s, CycleGAN ≈ 0.22 s, MUNIT ≈ 1.4 s
+#: per iteration): about an hour per model
+_LONGER: dict[str, dict[str, Any]] = {
+    "egsc-it": dict(iters=[4000, 3000], ckpt_every=100),
+    "cyclegan": dict(iters=[16000], decay_from=8000, ckpt_every=500),
+    "unit": dict(iters=[2400], ckpt_every=100),
+    "munit": dict(iters=[2600], ckpt_every=100),
+}
+for _method, _longer in _LONGER.items():
+    _TABLE[_method]["long"] = _TABLE[_method]["cpu"] | _longer
 
 
 def check_variant(method: str, variant: str | None) -> str | None:

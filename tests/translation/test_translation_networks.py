@@ -109,6 +109,18 @@ def test_every_profile_builds(method, name):
     assert out.shape == (1, 3, 28, 28)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_long_profile_only_lengthens_cpu(method):
+    """``long`` trains the ``cpu`` networks with the ``cpu`` losses, for more iterations."""
+    cpu, long = profile(method, "cpu"), profile(method, "long")
+    lengthened = {"name", "iters", "ckpt_every", "decay_from"}
+    assert {k: v for k, v in cpu.items() if k not in lengthened} == \
+        {k: v for k, v in long.items() if k not in lengthened}
+    assert all(n_long >= 5 * n_cpu for n_cpu, n_long in zip(cpu["iters"], long["iters"]))
+    if "decay_from" in cpu:  # CycleGAN's linear decay starts half-way in both
+        assert long["decay_from"] / long["iters"][0] == cpu["decay_from"] / cpu["iters"][0]
+
+
 def test_textbook_adain_gives_the_exemplar_statistics():
     content = torch.randn(2, 4, 7, 7) * 3 + 1
     ex = torch.randn(2, 4, 7, 7) * 0.5 - 2
