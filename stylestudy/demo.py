@@ -14,6 +14,7 @@ import yaml
 
 from stylestudy import config
 from stylestudy.errors import UserError
+from stylestudy.fileio import write_atomic
 
 SET_NAME = "demo-set"
 TRIALS_PER_SESSION = 20
@@ -92,7 +93,7 @@ def write_manifest(folder: Path, size: int, methods: list[dict[str, Any]]) -> Pa
     manifest = {"name": SET_NAME, "size": size, "seeds": [0], "contents": contents,
                 "styles": styles, "pairs": PAIRS, "methods": methods}
     path = folder / "manifest.yaml"
-    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    write_atomic(path, yaml.safe_dump(manifest, sort_keys=False).encode())
     return path
 
 

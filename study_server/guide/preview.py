@@ -29,6 +29,7 @@ from stylestudy.db.assets import encode_png
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import ComparisonSet, ComparisonSetMember, Generation
 from stylestudy.errors import UserError
+from stylestudy.fileio import write_atomic
 from stylestudy.generator import manifest as manifest_mod
 from stylestudy.generator import runner
 from stylestudy.generator.manifest import Manifest
@@ -71,7 +72,7 @@ def start(m: Manifest, pair: tuple[Path, Path], guides: dict[str, np.ndarray] | 
     folder.mkdir(parents=True, exist_ok=True)
     entry: dict[str, Any] = {"content": content.name, "style": style.name}
     for kind, data in pngs.items():
-        (folder / f"{kind}.png").write_bytes(data)
+        write_atomic(folder / f"{kind}.png", data)
         entry[kind] = f"{kind}.png"
     if points:
         entry["points"] = points
@@ -82,7 +83,7 @@ def start(m: Manifest, pair: tuple[Path, Path], guides: dict[str, np.ndarray] | 
     if len(entry) > 2:
         raw["guides"] = [entry]
     path = folder / "preview.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    write_atomic(path, yaml.safe_dump(raw, sort_keys=False).encode())
     spec = manifest_mod.load(path)
     runner.plan(spec)
     with session_scope() as s:
@@ -116,11 +117,11 @@ def _launch(folder: Path, manifest_path: Path) -> None:
          "--no-progress", "--retry-failed"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
-    (folder / "pid").write_text(str(proc.pid))
+    write_atomic(folder / "pid", str(proc.pid).encode())
 
     def reap() -> None:
         code = proc.wait()
-        (folder / "exit_code").write_text(str(code))
+        write_atomic(folder / "exit_code", str(code).encode())
 
     threading.Thread(target=reap, daemon=True, name=f"guide-preview-{proc.pid}").start()
 
