@@ -116,7 +116,8 @@ def test_long_profile_only_lengthens_cpu(method):
     lengthened = {"name", "iters", "ckpt_every", "decay_from"}
     assert {k: v for k, v in cpu.items() if k not in lengthened} == \
         {k: v for k, v in long.items() if k not in lengthened}
-    assert all(n_long >= 5 * n_cpu for n_cpu, n_long in zip(cpu["iters"], long["iters"]))
+    stages = zip(cpu["iters"], long["iters"], strict=True)
+    assert all(n_long >= 5 * n_cpu for n_cpu, n_long in stages)
     if "decay_from" in cpu:  # CycleGAN's linear decay starts half-way in both
         assert long["decay_from"] / long["iters"][0] == cpu["decay_from"] / cpu["iters"][0]
 
