@@ -7,9 +7,9 @@ of platform IDs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 
 from stylestudy.db.models import (
@@ -24,7 +24,7 @@ from stylestudy.db.models import (
 )
 from stylestudy.errors import UserError
 
-__all__ = ["asset_name", "item_id", "judgment_rows"]
+__all__ = ["CellParts", "asset_name", "cell_parts", "item_id", "judgment_rows"]
 
 
 def asset_name(asset: Asset) -> str:
@@ -35,6 +35,35 @@ def asset_name(asset: Asset) -> str:
 def item_id(content: Asset, style: Asset) -> str:
     """The scene (item) name of a (content, style) pair: ``<content stem>+<style stem>``."""
     return f"{asset_name(content)}+{asset_name(style)}"
+
+
+class CellParts(NamedTuple):
+    """A design cell's five images and two methods, as aliases for one query."""
+
+    content: Any
+    style: Any
+    ref: Any
+    a: Any
+    b: Any
+    method_a: Any
+    method_b: Any
+
+    def join(self, stmt: Select[Any]) -> Select[Any]:
+        """``stmt`` (which selects from DesignCell) joined to every image, and to both
+        methods as outer joins (catch distractors have no method)."""
+        for img, col in ((self.content, DesignCell.content_asset_id),
+                         (self.style, DesignCell.style_asset_id),
+                         (self.ref, DesignCell.reference_asset_id),
+                         (self.a, DesignCell.a_asset_id), (self.b, DesignCell.b_asset_id)):
+            stmt = stmt.join(img, img.id == col)
+        return (stmt.outerjoin(self.method_a, self.method_a.id == DesignCell.method_a_id)
+                .outerjoin(self.method_b, self.method_b.id == DesignCell.method_b_id))
+
+
+def cell_parts() -> CellParts:
+    """Fresh aliases of a design cell's images and methods."""
+    return CellParts(aliased(Asset), aliased(Asset), aliased(Asset), aliased(Asset),
+                     aliased(Asset), aliased(Method), aliased(Method))
 
 
 def judgment_rows(s: Session, slug: str, session_id: int | None = None
@@ -48,24 +77,18 @@ def judgment_rows(s: Session, slug: str, session_id: int | None = None
     study = s.scalar(select(Study).where(Study.slug == slug))
     if study is None:
         raise UserError(f"no study {slug!r}")
-    content, style, ref, a, b = (aliased(Asset) for _ in range(5))
-    ma, mb = aliased(Method), aliased(Method)
+    cp = cell_parts()
     which = [StudySession.study_id == study.id]
     if session_id is not None:
         which.append(StudySession.id == session_id)
-    rows = s.execute(
-        select(Response, Trial, DesignCell, StudySession, Participant.pid_hash, content,
-               style, ma.label, mb.label, ref.token, a.token, b.token)
+    rows = s.execute(cp.join(
+        select(Response, Trial, DesignCell, StudySession, Participant.pid_hash, cp.content,
+               cp.style, cp.method_a.label, cp.method_b.label, cp.ref.token, cp.a.token,
+               cp.b.token)
         .join(Trial, Trial.id == Response.trial_id)
         .join(DesignCell, DesignCell.id == Trial.cell_id)
         .join(StudySession, StudySession.id == Response.session_id)
-        .join(Participant, Participant.id == StudySession.participant_id)
-        .join(content, content.id == DesignCell.content_asset_id)
-        .join(style, style.id == DesignCell.style_asset_id)
-        .join(ref, ref.id == DesignCell.reference_asset_id)
-        .join(a, a.id == DesignCell.a_asset_id).join(b, b.id == DesignCell.b_asset_id)
-        .outerjoin(ma, ma.id == DesignCell.method_a_id)
-        .outerjoin(mb, mb.id == DesignCell.method_b_id)
+        .join(Participant, Participant.id == StudySession.participant_id))
         .where(*which)
         .order_by(StudySession.id, Trial.position)).all()
     repeat_pub: dict[int, str] = dict(s.execute(select(Trial.id, Trial.public_id).join(

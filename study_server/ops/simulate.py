@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from stylestudy.db.engine import get_engine, session_scope
-from stylestudy.db.models import Asset, DesignCell, Method
+from stylestudy.db.judgments import cell_parts
+from stylestudy.db.models import DesignCell
 from stylestudy.errors import UserError
 from stylestudy.study_server.ops.client import ApiClient
 from stylestudy.study_server.study.lookup import study_or_fail
@@ -100,19 +100,12 @@ def cell_labels(slug: str, database_url: str | None = None
     """
     with session_scope(get_engine(database_url)) as s:
         study = study_or_fail(s, slug)
-        r, a, b, c, st = (aliased(Asset) for _ in range(5))
-        ma, mb = aliased(Method), aliased(Method)
-        rows = s.execute(select(r.token, a.token, ma.label, b.token, mb.label,
-                                DesignCell.question, DesignCell.kind, c.sha256, st.sha256)
-                         .select_from(DesignCell)
-                         .join(r, r.id == DesignCell.reference_asset_id)
-                         .join(a, a.id == DesignCell.a_asset_id)
-                         .join(b, b.id == DesignCell.b_asset_id)
-                         .join(c, c.id == DesignCell.content_asset_id)
-                         .join(st, st.id == DesignCell.style_asset_id)
-                         .outerjoin(ma, ma.id == DesignCell.method_a_id)
-                         .outerjoin(mb, mb.id == DesignCell.method_b_id)
-                         .where(DesignCell.study_id == study.id)).all()
+        cp = cell_parts()
+        rows = s.execute(cp.join(
+            select(cp.ref.token, cp.a.token, cp.method_a.label, cp.b.token,
+                   cp.method_b.label, DesignCell.question, DesignCell.kind, cp.content.sha256,
+                   cp.style.sha256).select_from(DesignCell))
+            .where(DesignCell.study_id == study.id)).all()
         spec = study.spec
     shown = {q: r["reference"] != "none" for q, r in question_rules(spec).items()}
     return spec, {(q, rt if shown[q] else None, frozenset((at, bt))):
