@@ -124,12 +124,19 @@ def eval_cmd(data: str, checkpoints: tuple[str, ...], runs: str | None, out: str
         f"SSIM to ground truth, {ds.name} {ds.size}px, first {scores[0].n} test pairs, "
         f"data seed {ds.meta['seed']}, eval seed {seed}; {ev.SSIM_VARIANT}.{div}\n\n{table}")
     click.echo(table)
+    text = ""
     orderings = ev.paper_orderings(scores)
     if orderings:
-        text = ev.orderings_markdown(orderings)
-        (out_dir / "orderings.md").write_text(
-            "The paper's orderings (EGSC-IT above each row), paired over the same "
-            f"{scores[0].n} test pairs:\n\n{text}")
+        text += ("The paper's orderings (EGSC-IT above each row), paired over the same "
+                 f"{scores[0].n} test pairs:\n\n{ev.orderings_markdown(orderings)}")
+    trivial = [r for s in scores if s.details.get("profile") != "reference"
+               for r in ev.paper_orderings(scores, top=s.name, below=ev.TRIVIAL)]
+    if trivial:
+        text += ("\nEach trained model against the trivial references (below "
+                 "exemplar-background: the digit is not drawn), paired the same way:\n\n"
+                 f"{ev.orderings_markdown(trivial, header='ordering')}")
+    if text:
+        (out_dir / "orderings.md").write_text(text)
         click.echo(text)
 
 

@@ -28,7 +28,7 @@ from stylestudy.generator.translation import reference
 
 __all__ = ["Score", "ssim_scores", "evaluate_generator", "PAPER_ROWS", "write_csv",
            "markdown_table", "SSIM_VARIANT", "DIVERSITY_VARIANT", "diversity_scores",
-           "ORDERED_BELOW", "paper_orderings", "orderings_markdown",
+           "ORDERED_BELOW", "TRIVIAL", "paper_orderings", "orderings_markdown",
            "paper_label", "paper_order", "REFERENCES", "reference_generator", "sample_grid",
            "model_generator"]
 
@@ -106,6 +106,11 @@ ORDERED_BELOW = ("CycleGAN", "UNIT", "MUNIT", "EGSC-IT w/o feature mask", "EGSC-
                  "EGSC-IT w/o perceptual loss")
 
 
+#: the references every trained model should beat: a model below ``exemplar-background`` (a
+#: flat image of the exemplar's background colour) has not learned to draw the digit
+TRIVIAL = ("identity", "copy-exemplar", "exemplar-background")
+
+
 def paper_orderings(scores: list[Score], top: str = "EGSC-IT",
                     below: tuple[str, ...] = ORDERED_BELOW) -> list[dict[str, Any]]:
     """For each row the paper ranks below ``top`` (those present), per direction: the mean
@@ -133,8 +138,9 @@ def paper_orderings(scores: list[Score], top: str = "EGSC-IT",
     return out
 
 
-def orderings_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| paper's ordering | direction | SSIM difference [95 % CI] | verdict |",
+def orderings_markdown(rows: list[dict[str, Any]], header: str = "paper's ordering") -> str:
+    """The orderings as a markdown table, the first column titled ``header``."""
+    lines = [f"| {header} | direction | SSIM difference [95 % CI] | verdict |",
              "|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['ordering']} | {r['direction']} | {r['difference']:+.3f} "

@@ -95,6 +95,11 @@ def test_eval_writes_csv_and_table(built):
     assert set(rows) == {"EGSC-IT", "identity", "copy-exemplar", "exemplar-background",
                          "colour-oracle"}
     assert float(rows["colour-oracle"]["ab_mean"]) == 1.0
+    orderings = (out / "orderings.md").read_text()
+    for ref in ("identity", "copy-exemplar", "exemplar-background"):
+        assert f"| EGSC-IT > {ref} | A→B |" in orderings and f"| EGSC-IT > {ref} | B→A |" \
+            in orderings
+    assert "colour-oracle |" not in orderings  # an upper bound, not a bar to clear
     assert float(rows["identity"]["ab_diversity"]) == 0.0
     assert float(rows["EGSC-IT"]["ba_diversity"]) >= 0 and rows["EGSC-IT"]["diversity_sources"] \
         == "4"
