@@ -54,8 +54,9 @@ def eval_cmd(data: str, checkpoints: tuple[str, ...], runs: str | None, out: str
              seed: int, device: str, diversity_sources: int, diversity_exemplars: int) -> None:
     """SSIM against ground truth (A→B, B→A, mean ± std) and the diversity across exemplars
     (mean pairwise LPIPS) for trained models and the reference generators; writes ssim.csv,
-    ssim.md (the paper's layout), orderings.md (the paper's orderings tested on paired
-    differences) and samples.png (the first test pairs' A→B translations)."""
+    ssim.md (the paper's layout), orderings.md (the paper's orderings, and each trained model
+    against the trivial references, tested on paired differences) and samples.png (the
+    first test pairs' A→B translations)."""
     from stylestudy.analysis.diversity import mean_pairwise
     from stylestudy.analysis.lpips import LPIPS
     from stylestudy.generator.datasets import load_digit_set
@@ -125,12 +126,12 @@ def eval_cmd(data: str, checkpoints: tuple[str, ...], runs: str | None, out: str
         f"data seed {ds.meta['seed']}, eval seed {seed}; {ev.SSIM_VARIANT}.{div}\n\n{table}")
     click.echo(table)
     text = ""
-    orderings = ev.paper_orderings(scores)
+    orderings = ev.paired_orderings(scores)
     if orderings:
         text += ("The paper's orderings (EGSC-IT above each row), paired over the same "
                  f"{scores[0].n} test pairs:\n\n{ev.orderings_markdown(orderings)}")
     trivial = [r for s in scores if s.details.get("profile") != "reference"
-               for r in ev.paper_orderings(scores, top=s.name, below=ev.TRIVIAL)]
+               for r in ev.paired_orderings(scores, top=s.name, below=ev.TRIVIAL)]
     if trivial:
         text += ("\nEach trained model against the trivial references (below "
                  "exemplar-background: the digit is not drawn), paired the same way:\n\n"

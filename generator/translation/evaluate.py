@@ -28,7 +28,7 @@ from stylestudy.generator.translation import reference
 
 __all__ = ["Score", "ssim_scores", "evaluate_generator", "PAPER_ROWS", "write_csv",
            "markdown_table", "SSIM_VARIANT", "DIVERSITY_VARIANT", "diversity_scores",
-           "ORDERED_BELOW", "TRIVIAL", "paper_orderings", "orderings_markdown",
+           "ORDERED_BELOW", "TRIVIAL", "paired_orderings", "orderings_markdown",
            "paper_label", "paper_order", "REFERENCES", "reference_generator", "sample_grid",
            "model_generator"]
 
@@ -111,11 +111,12 @@ ORDERED_BELOW = ("CycleGAN", "UNIT", "MUNIT", "EGSC-IT w/o feature mask", "EGSC-
 TRIVIAL = ("identity", "copy-exemplar", "exemplar-background")
 
 
-def paper_orderings(scores: list[Score], top: str = "EGSC-IT",
+def paired_orderings(scores: list[Score], top: str = "EGSC-IT",
                     below: tuple[str, ...] = ORDERED_BELOW) -> list[dict[str, Any]]:
-    """For each row the paper ranks below ``top`` (those present), per direction: the mean
-    per-pair SSIM difference ``top`` − row over the same test pairs with a 95 % t interval,
-    and the verdict: 'holds' (interval above 0), 'reversed' (below 0) or 'not separated'."""
+    """For each row ranked below ``top`` (those present; by default the paper's orderings),
+    per direction: the mean per-pair SSIM difference ``top`` − row over the same test pairs
+    with a 95 % t interval, and the verdict: 'holds' (interval above 0), 'reversed' (below 0)
+    or 'not separated'."""
     from scipy import stats
 
     by_name = {s.name: s for s in scores}

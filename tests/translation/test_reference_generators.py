@@ -103,7 +103,7 @@ def _score(name, ab, ba):
 
 def test_paper_orderings_on_paired_differences():
     top = _score("EGSC-IT", [0.5, 0.6, 0.7, 0.8], [0.2, 0.2, 0.2, 0.2])
-    rows = ev.paper_orderings([
+    rows = ev.paired_orderings([
         top, _score("CycleGAN", [0.1, 0.2, 0.3, 0.4], [0.3, 0.4, 0.3, 0.4]),
         _score("MUNIT", [0.6, 0.5, 0.8, 0.7], [0.2, 0.2, 0.2, 0.2]),
         _score("identity", [0.0] * 4, [0.0] * 4)])
@@ -119,14 +119,14 @@ def test_paper_orderings_on_paired_differences():
     assert r["verdict"] == "reversed"
     assert got["EGSC-IT > MUNIT", "A→B"]["verdict"] == "not separated"  # ±0.1, mean 0
     assert "| EGSC-IT > MUNIT | A→B | +0.000" in ev.orderings_markdown(rows)
-    assert ev.paper_orderings([_score("MUNIT", [0.1], [0.1])]) == []  # no EGSC-IT row
+    assert ev.paired_orderings([_score("MUNIT", [0.1], [0.1])]) == []  # no EGSC-IT row
 
 
 def test_a_model_against_the_trivial_references():
     """A flat background beats a model that has not learned the digit: the table says so."""
     model = _score("MUNIT", [0.50, 0.52, 0.48], [0.30, 0.31, 0.29])
     flat = _score("exemplar-background", [0.55, 0.56, 0.54], [0.20, 0.21, 0.19])
-    rows = ev.paper_orderings([model, flat, _score("identity", [0.1] * 3, [0.1] * 3)],
+    rows = ev.paired_orderings([model, flat, _score("identity", [0.1] * 3, [0.1] * 3)],
                               top="MUNIT", below=ev.TRIVIAL)
     got = {(r["ordering"], r["direction"]): r["verdict"] for r in rows}
     assert got == {("MUNIT > identity", "A→B"): "holds", ("MUNIT > identity", "B→A"): "holds",
