@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -70,6 +71,19 @@ class RunContext:
     checkpoint: str | None = None
     #: filled by methods at setup: weight name -> {"sha256", "source", "calibrated", ...}
     weights_used: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def encoder(self, weights: str, taps: Iterable[str], **options: Any) -> Any:
+        """A frozen VGG ``Encoder`` (``generator.encoder.load_encoder`` with ``options``) on
+        this context's device and weight policy, recorded in ``weights_used``."""
+        import torch
+
+        from stylestudy.generator.encoder import load_encoder
+
+        enc, record = load_encoder(weights, taps, allow_random=self.allow_random_weights,
+                                   weights_dir=self.weights_dir,
+                                   device=torch.device(self.device), **options)
+        self.weights_used[weights] = record
+        return enc
 
 
 @dataclass(frozen=True)

@@ -132,13 +132,8 @@ class CNNMRF(Method):
     }
 
     def setup(self) -> None:
-        from stylestudy.generator.encoder import load_encoder
-
-        self.encoder, record = load_encoder(
-            "vgg19-caffe-q8", (*MRF_LAYERS, CONTENT_LAYER), pixel_scale=PIXEL_SCALE,
-            allow_random=self.ctx.allow_random_weights, weights_dir=self.ctx.weights_dir,
-            device=torch.device(self.ctx.device))
-        self.ctx.weights_used["vgg19-caffe-q8"] = record
+        self.encoder = self.ctx.encoder("vgg19-caffe-q8", (*MRF_LAYERS, CONTENT_LAYER),
+                                        pixel_scale=PIXEL_SCALE)
         self._last: dict[str, Any] = {}
 
     def run(self, request: Request) -> np.ndarray:

@@ -92,13 +92,7 @@ class Contextual(Method):
     }
 
     def setup(self) -> None:
-        from stylestudy.generator.encoder import load_encoder
-
-        self.encoder, record = load_encoder(
-            "vgg19-caffe-q8", STYLE_LAYERS, pooling="avg",
-            allow_random=self.ctx.allow_random_weights, weights_dir=self.ctx.weights_dir,
-            device=torch.device(self.ctx.device))
-        self.ctx.weights_used["vgg19-caffe-q8"] = record
+        self.encoder = self.ctx.encoder("vgg19-caffe-q8", STYLE_LAYERS, pooling="avg")
         self._last: dict[str, Any] = {}
 
     def run(self, request: Request) -> np.ndarray:

@@ -66,19 +66,10 @@ class Gatys(Method):
         self.evaluations = 0
 
     def _net(self, backbone: str, pooling: str):
-        import torch
-
-        from stylestudy.generator.encoder import load_encoder
-
         key = (backbone, pooling)
         if key not in self._nets:
             taps = (*STYLE_LAYERS.values(), CONTENT_LAYER[1])
-            enc, record = load_encoder(backbone, taps, pooling=pooling,
-                                       allow_random=self.ctx.allow_random_weights,
-                                       weights_dir=self.ctx.weights_dir,
-                                       device=torch.device(self.ctx.device))
-            self.ctx.weights_used[backbone] = record
-            self._nets[key] = enc
+            self._nets[key] = self.ctx.encoder(backbone, taps, pooling=pooling)
         return self._nets[key]
 
     @staticmethod

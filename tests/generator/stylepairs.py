@@ -33,6 +33,27 @@ def gram_distance(a: np.ndarray, b: np.ndarray, encoder) -> float:
                                                                  strict=True)))
 
 
+def style_progress(out: np.ndarray, content: np.ndarray, style: np.ndarray,
+                   weights_dir: str) -> float:
+    """gram_distance(out, style) / gram_distance(content, style) on VGG19 relu1_1 … relu4_1:
+    below 1 when a stylization moved the content's Gram statistics towards the style's."""
+    from stylestudy.generator.encoder import load_encoder
+
+    enc, _ = load_encoder("vgg19-caffe-q8", ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
+                          weights_dir=weights_dir)
+    return gram_distance(out, style, enc) / gram_distance(content, style, enc)
+
+
+def ready_method(name: str, weights_dir) -> tuple[type, object]:
+    """The registered method ``name`` and an instance set up on the verified weights."""
+    from stylestudy.generator.method import RunContext, get
+
+    cls = get(name)
+    inst = cls(RunContext(weights_dir=str(weights_dir)))
+    inst.setup()
+    return cls, inst
+
+
 @contextlib.contextmanager
 def one_thread():
     """Run torch on one thread (on a shared 2-core machine, idle intra-op threads spin and

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from stylestudy.errors import UserError
-from stylestudy.generator.method import Request, RunContext, get
+from stylestudy.generator.method import Request, get
 from stylestudy.generator.methods import contextual as M
-from tests.generator.stylepairs import gram_distance, one_thread, pair
+from tests.generator.stylepairs import one_thread, pair, ready_method, style_progress
 
 
 @pytest.fixture(autouse=True)
@@ -62,24 +62,17 @@ def test_sampling_only_above_65_squared():
 
 @pytest.fixture(scope="module")
 def method(weights_dir):
-    cls = get("contextual")
-    inst = cls(RunContext(weights_dir=str(weights_dir)))
-    inst.setup()
-    return cls, inst
+    return ready_method("contextual", weights_dir)
 
 
 @pytest.mark.slow
 def test_run_moves_gram_towards_style_and_is_deterministic(method):
-    from stylestudy.generator.encoder import load_encoder
-
     cls, inst = method
     content, style = pair(128)
     out = inst.run(Request(content=content, style=style, seed=0,
                            params=cls.validate_params({"iterations": 8}), size=128))
     assert out.shape == (96, 128, 3)
-    enc, _ = load_encoder("vgg19-caffe-q8", ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
-                          weights_dir=inst.ctx.weights_dir)
-    assert gram_distance(out, style, enc) < 0.97 * gram_distance(content, style, enc)
+    assert style_progress(out, content, style, inst.ctx.weights_dir) < 0.97
     assert inst.provenance()["contextual"]["layers"]["content"] == "relu4_2"
     small = cls.validate_params({"iterations": 2, "init": "noise"})
     a, b, c = (inst.run(Request(content=content, style=style, seed=s, params=small, size=48))

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from stylestudy.errors import UserError
-from stylestudy.generator.method import Request, RunContext, get
+from stylestudy.generator.method import Request, get
 from stylestudy.generator.methods import swd as M
-from tests.generator.stylepairs import gram_distance, one_thread, pair
+from tests.generator.stylepairs import one_thread, pair, ready_method, style_progress
 
 
 @pytest.fixture(autouse=True)
@@ -57,24 +57,17 @@ def test_same_distribution_gives_zero_and_directions_follow_the_seed():
 
 @pytest.fixture(scope="module")
 def method(weights_dir):
-    cls = get("swd")
-    inst = cls(RunContext(weights_dir=str(weights_dir)))
-    inst.setup()
-    return cls, inst
+    return ready_method("swd", weights_dir)
 
 
 @pytest.mark.slow
 def test_run_moves_gram_towards_style_and_is_deterministic(method):
-    from stylestudy.generator.encoder import load_encoder
-
     cls, inst = method
     content, style = pair(128)
     params = cls.validate_params({"steps": 1, "iterations": 8})
     out = inst.run(Request(content=content, style=style, seed=0, params=params, size=128))
     assert out.shape == (96, 128, 3)
-    enc, _ = load_encoder("vgg19-caffe-q8", ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
-                          weights_dir=inst.ctx.weights_dir)
-    assert gram_distance(out, style, enc) < 0.97 * gram_distance(content, style, enc)
+    assert style_progress(out, content, style, inst.ctx.weights_dir) < 0.97
     assert inst.provenance()["swd"]["evaluations"] == 8
     small = cls.validate_params({"steps": 1, "iterations": 2, "init": "mean"})
     a, b, c = (inst.run(Request(content=content, style=style, seed=s, params=small, size=32))
