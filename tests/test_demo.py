@@ -77,29 +77,22 @@ def check_catch_cells(home: Path) -> None:
     control gives a catch in the question it ignores. Every real cell is full."""
     from skimage.color import deltaE_cie76, rgb2lab
     from sqlalchemy import create_engine, func, select
-    from sqlalchemy.orm import Session, aliased
+    from sqlalchemy.orm import Session
 
-    from stylestudy.db.assets import load_pixels
-    from stylestudy.db.models import Asset, DesignCell, Method
+    from stylestudy.db.models import DesignCell
     from stylestudy.study_server.study.catch import MIN_DELTA_E, check_catch
+    from tests.study_server.study_helpers import catch_cells
 
     engine = create_engine(f"sqlite:///{home / 'stylestudy.sqlite3'}")
-    a, b, ref = aliased(Asset), aliased(Asset), aliased(Asset)
+    rows = catch_cells(engine, home / "assets")
     with Session(engine) as s:
-        rows = s.execute(select(DesignCell.question, Method.label, a, b, ref)
-                         .join(Method, Method.id == DesignCell.method_a_id)
-                         .join(a, a.id == DesignCell.a_asset_id)
-                         .join(b, b.id == DesignCell.b_asset_id)
-                         .join(ref, ref.id == DesignCell.reference_asset_id)
-                         .where(DesignCell.kind == "catch")).all()
         short = s.scalar(select(func.count()).select_from(DesignCell).where(
             DesignCell.kind == "real", DesignCell.served != DesignCell.target))
-        questions = {q for q, *_ in rows}
-        for q, label, x, y, r in rows:
-            px, py = load_pixels(x, home / "assets"), load_pixels(y, home / "assets")
-            assert deltaE_cie76(rgb2lab(px), rgb2lab(py)).mean() >= MIN_DELTA_E, (q, label)
-            assert check_catch(q, px, py, load_pixels(r, home / "assets")).ok, (q, label)
-            assert (q, label) not in (("style", "content-copy"), ("content", "style-copy"))
+    questions = {q for q, *_ in rows}
+    for q, label, px, py, pr in rows:
+        assert deltaE_cie76(rgb2lab(px), rgb2lab(py)).mean() >= MIN_DELTA_E, (q, label)
+        assert check_catch(q, px, py, pr).ok, (q, label)
+        assert (q, label) not in (("style", "content-copy"), ("content", "style-copy"))
     engine.dispose()
     assert questions == {"content", "style"} and len(rows) == 12  # every item, both questions
     assert short == 0

@@ -1,4 +1,5 @@
-"""Real-process helpers: `stylestudy serve` (gunicorn) on a free loopback port."""
+"""Real-process helpers: `stylestudy serve` (gunicorn) on a free loopback port, and Debian's
+chromium driven by Playwright."""
 
 from __future__ import annotations
 
@@ -10,9 +11,23 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Debian chromium (Playwright ``Browser``), closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from stylestudy.cli import cli
 from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import DesignCell
-from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, serve
+from tests.e2e.e2e_helpers import CHROMIUM, chromium, serve
 from tests.study_server.study_helpers import make_comparison_set, spec
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -36,8 +36,6 @@ def _run(*args: str):
 
 
 def test_custom_questions_end_to_end(home, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     engine = get_engine()
     make_comparison_set(engine)
     path = tmp_path / "study.yaml"
@@ -54,8 +52,7 @@ def test_custom_questions_end_to_end(home, tmp_path):
     seen: dict[str, list[bool]] = {}
     with serve(workers=1, env={"STYLESTUDY_HOME": home,
                                "STYLESTUDY_SECRET": os.environ["STYLESTUDY_SECRET"]}) as (url, _), \
-            sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{url}/study/qs")
         page.click("#consent")
@@ -75,7 +72,6 @@ def test_custom_questions_end_to_end(home, tmp_path):
             position = page.get_attribute("#app", "data-trial")
             page.click("#left")
             page.wait_for_selector(f'#app:not([data-trial="{position}"])', state="attached")
-        browser.close()
     assert set(seen[REALISM]) == {False}  # no reference for realism
     assert set(seen[EXEMPLAR]) == {True}  # the exemplar (style image) above the options
     assert set(seen["Which image better preserves the content of the reference?"]) == {True}

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from stylestudy.db.engine import get_engine, session_scope
 from stylestudy.db.models import Participant, Response, SessionEvent, StudySession, Trial
 from stylestudy.study_server.study.studies import create_study
-from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, serve
+from tests.e2e.e2e_helpers import CHROMIUM, chromium, serve
 from tests.study_server.study_helpers import make_comparison_set, spec
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -23,12 +23,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 #: all three images of the trial on screen are decoded

@@ -12,7 +12,7 @@ import pytest
 
 from stylestudy.db.engine import get_engine
 from stylestudy.study_server.study.studies import create_study
-from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS, serve
+from tests.e2e.e2e_helpers import CHROMIUM, chromium, serve
 from tests.e2e.test_e2e_browser import run_trials
 from tests.study_server.study_helpers import make_comparison_set, spec
 
@@ -24,21 +24,17 @@ ENTRY = "PROLIFIC_PID=pp{n}&STUDY_ID=st&SESSION_ID=se{n}"
 
 @pytest.fixture
 def page(home):
-    from playwright.sync_api import sync_playwright
-
     engine = get_engine()
     make_comparison_set(engine)
     create_study(spec(slug="pro", platform="prolific", min_view_ms=100, max_reloads=0,
                       completion_codes={"completed": "PAID77"}), engine)
     env = {"STYLESTUDY_HOME": home, "STYLESTUDY_SECRET": os.environ["STYLESTUDY_SECRET"]}
-    with serve(workers=1, env=env) as (url, _), sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with serve(workers=1, env=env) as (url, _), chromium() as b:
         pg = b.new_page(viewport={"width": 1280, "height": 900})
         pg.on("dialog", lambda d: d.accept())
         pg.route("https://app.prolific.com/**", lambda route: route.fulfill(
             status=200, body="<p>prolific</p>", content_type="text/html"))
         yield url, pg
-        b.close()
 
 
 def test_screened_out_without_a_code_is_asked_to_return(page):

@@ -22,9 +22,9 @@ from stylestudy.db.assets import load_pixels
 from stylestudy.generator import manifest, premade, runner
 from stylestudy.generator.figure import GAP, latex_escape
 from stylestudy.generator.imageops import output_shape, resize
+from tests.e2e.e2e_helpers import CHROMIUM, chromium
 from tests.generator.manifests import DEMO
 
-CHROMIUM = "/usr/bin/chromium"
 SIZE = 32
 
 
@@ -120,14 +120,10 @@ def test_export_names_files_and_writes_provenance(made_set, tmp_path):
 @pytest.mark.browser
 @pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium")
 def test_gallery_opens_in_chromium(made_set, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     target = tmp_path / "export"
     invoke("set", "export", "look", "--out", str(target))
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("requestfailed", lambda r: errors.append(r.url))
@@ -144,7 +140,6 @@ def test_gallery_opens_in_chromium(made_set, tmp_path):
         assert "not a readable image" in missing.get_attribute("title")
         shot = tmp_path / "gallery.png"
         page.screenshot(path=str(shot), full_page=True)
-        browser.close()
     assert not errors
     image = np.asarray(Image.open(shot).convert("RGB"))
     assert image.shape[1] == 1200 and image.shape[0] > 4 * 100

@@ -3,15 +3,11 @@
 
 import pytest
 
-from tests.e2e.e2e_helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.e2e_helpers import chromium
 from tests.generator.conftest import use_weights, weights_dir  # noqa: F401
 
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import aliased
 
-from stylestudy.db.assets import store_pixels
+from stylestudy.db.assets import load_pixels, store_pixels
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import (
+    Asset,
     ComparisonSet,
     ComparisonSetMember,
+    DesignCell,
     Generation,
     Method,
     Participant,
@@ -138,3 +142,18 @@ def answer(c: ApiClient, trial: dict, choice: str = "left") -> tuple[int, dict]:
     return c.request("POST", "/api/responses", {"response_id": str(uuid.uuid4()),
                                                 "trial": trial["id"], "choice": choice,
                                                 "rt_ms": 900})
+
+
+def catch_cells(engine: Engine, root: Path | None = None) -> list[tuple]:
+    """(question, label of method A, pixels of A, of B, of the reference) of every catch
+    cell, the images read from the asset store at ``root`` (default: the configured one)."""
+    a, b, ref = aliased(Asset), aliased(Asset), aliased(Asset)
+    with session_scope(engine) as s:
+        rows = s.execute(select(DesignCell.question, Method.label, a, b, ref)
+                         .join(Method, Method.id == DesignCell.method_a_id)
+                         .join(a, a.id == DesignCell.a_asset_id)
+                         .join(b, b.id == DesignCell.b_asset_id)
+                         .join(ref, ref.id == DesignCell.reference_asset_id)
+                         .where(DesignCell.kind == "catch")).all()
+        return [(q, label, load_pixels(x, root), load_pixels(y, root), load_pixels(r, root))
+                for q, label, x, y, r in rows]

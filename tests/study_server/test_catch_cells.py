@@ -10,18 +10,14 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 from skimage.color import deltaE_cie76, rgb2lab
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
-from study_helpers import spec
+from study_helpers import catch_cells, spec
 
 from stylestudy.cli import cli
-from stylestudy.db.assets import load_pixels, store_pixels
+from stylestudy.db.assets import store_pixels
 from stylestudy.db.engine import session_scope
 from stylestudy.db.models import (
-    Asset,
     ComparisonSet,
     ComparisonSetMember,
-    DesignCell,
     Generation,
     Method,
 )
@@ -117,19 +113,6 @@ def comparison_set(engine, render: dict) -> None:
                     s.add(g)
                     s.flush()
                     s.add(ComparisonSetMember(set_id=cset.id, generation_id=g.id))
-
-
-def catch_cells(engine) -> list[tuple]:
-    a, b, ref = aliased(Asset), aliased(Asset), aliased(Asset)
-    with session_scope(engine) as s:
-        rows = s.execute(select(DesignCell.question, Method.label, a, b, ref)
-                         .join(Method, Method.id == DesignCell.method_a_id)
-                         .join(a, a.id == DesignCell.a_asset_id)
-                         .join(b, b.id == DesignCell.b_asset_id)
-                         .join(ref, ref.id == DesignCell.reference_asset_id)
-                         .where(DesignCell.kind == "catch")).all()
-        return [(q, label, load_pixels(x), load_pixels(y), load_pixels(r))
-                for q, label, x, y, r in rows]
 
 
 def test_copies_make_no_catch_in_the_other_question(engine):
