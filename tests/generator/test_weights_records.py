@@ -45,3 +45,21 @@ def test_a_cached_record_is_a_copy(use_weights):
     _, first = w.load_state_dict("vgg16")
     first["sha256"] = "changed by the caller"
     assert w.load_state_dict("vgg16")[1]["sha256"] != "changed by the caller"
+
+
+def test_run_context_encoder_follows_the_weight_policy(tmp_path, monkeypatch):
+    """`RunContext.encoder`: missing weights are refused unless the context allows random
+    ones; what it loads is frozen and recorded, random weights as uncalibrated."""
+    from stylestudy.errors import UserError
+    from stylestudy.generator.method import RunContext
+
+    monkeypatch.setenv("STYLESTUDY_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    strict = RunContext(weights_dir=str(tmp_path))
+    with pytest.raises(UserError):
+        strict.encoder("vgg19-caffe-q8", ("relu1_1",))
+    assert strict.weights_used == {}
+    lax = RunContext(weights_dir=str(tmp_path), allow_random_weights=True)
+    enc = lax.encoder("vgg19-caffe-q8", ("relu1_1", "relu2_1"), pooling="avg")
+    assert lax.weights_used["vgg19-caffe-q8"]["calibrated"] is False
+    assert not any(p.requires_grad for p in enc.parameters()) and not enc.training
